@@ -1,0 +1,119 @@
+//! The middleware stack every server uses, built in one place so its order is visible.
+//!
+//! Outermost first:
+//! 1. request id: established before anything can fail, so every answer carries it;
+//! 2. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
+//!    own rejections, 404/405 from routing, 408 from the timeout, 413 from the body limit);
+//! 3. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
+//! 4. request timeout: no request holds a connection forever;
+//! 5. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{Next, from_fn};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::problem::{PROBLEM_JSON, Problem};
+use crate::request_id;
+
+/// The largest request body any service reads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long a request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wraps a service's routes in the common stack.
+pub fn layers(router: Router) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(from_fn(normalize_errors))
+        .layer(from_fn(request_id::layer))
+}
+
+fn panic_to_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The server failed to answer this request; quote the request id to an operator.",
+    )
+    .into_response()
+}
+
+/// Turns every error answer into problem+json, keeping status and meaningful headers.
+async fn normalize_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let is_text = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/plain"));
+    // axum's rejections explain a client's mistake in a short text body; it names the
+    // offending field or header and nothing of the server's inside. A 5xx text is never shown.
+    let detail = if status.is_client_error() && is_text {
+        let text = to_bytes(body, 2048).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        if text.is_empty() { default_detail(status) } else { text }
+    } else {
+        default_detail(status)
+    };
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut problem = Problem::new(status, detail);
+    problem.headers = parts.headers;
+    problem.into_response()
+}
+
+fn is_problem(response: &Response<Body>) -> bool {
+    response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(PROBLEM_JSON))
+}
+
+fn default_detail(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => "There is no resource at this path.",
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This method is not allowed on this resource; the Allow header lists those that are."
+        }
+        StatusCode::REQUEST_TIMEOUT => "The request took too long to complete.",
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than 1 MiB.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Send the body as application/json.",
+        status if status.is_server_error() => {
+            "The server failed to answer this request; quote the request id to an operator."
+        }
+        _ => "The request could not be processed.",
+    }
+    .to_owned()
+}
+
+/// `GET /openapi.json`: the document generated from the handlers' annotations, rendered once.
+pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Router {
+    openapi.info.title = title.to_owned();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let body = bytes::Bytes::from(
+        openapi
+            .to_json()
+            .expect("BUG: a generated OpenAPI document serializes"),
+    );
+    Router::new().route(
+        "/openapi.json",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
+}

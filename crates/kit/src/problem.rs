@@ -1,0 +1,92 @@
+//! RFC 9457 problem details: the one error format every msa-shop service answers with.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::request_id;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem detail object. `request_id` lets a user quote the failing request to an
+/// operator, who finds it in the logs; nothing else about the server's inside is ever sent.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub request_id: String,
+    /// Problem-specific members, such as the product that ran out of stock.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: Map<String, Value>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub headers: HeaderMap,
+}
+
+impl Problem {
+    /// A problem whose meaning is the status itself.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: request_id::current().unwrap_or_default(),
+            extensions: Map::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// A problem of a named kind, such as `out-of-stock`, with its own title.
+    pub fn typed(
+        status: StatusCode,
+        slug: &str,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        let mut problem = Self::new(status, detail);
+        problem.kind = format!("urn:msa-shop:problem:{slug}");
+        problem.title = title.into();
+        problem
+    }
+
+    /// Adds a problem-specific member.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a response header, such as `Allow` on a 405.
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(mut self) -> Response {
+        if self.request_id.is_empty() {
+            self.request_id = request_id::current().unwrap_or_default();
+        }
+        let status = self.status_code();
+        let headers = std::mem::take(&mut self.headers);
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response.headers_mut().extend(headers);
+        response
+    }
+}

@@ -1,0 +1,460 @@
+//! product-service's HTTP surface: the catalogue (public through the gateway) and the
+//! stock reservations order-service makes (`/internal/...`, never published).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use kit::identity::Caller;
+use kit::{ApiError, ApiResult, Problem};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::domain::{
+    Description, Price, ProductChanges, ProductDraft, ProductName, ReservationRequest, Sort,
+    Stock,
+};
+use crate::store::{self, ProductRow, ReservationLine, Reserved};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, replace_product, patch_product, delete_product))
+        .routes(routes!(reserve))
+        .routes(routes!(get_reservation, release))
+}
+
+fn invalid(detail: String) -> ApiError {
+    ApiError::unprocessable("validation-failed", detail)
+}
+
+/// A new product, or the full replacement of one (`PUT`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    #[schema(example = "Tablet")]
+    name: String,
+    #[serde(default)]
+    description: String,
+    /// Price in cents, 1 to 100000000.
+    #[schema(example = 45000)]
+    price_cents: i64,
+    /// Units in stock, 0 to 1000000.
+    #[schema(example = 20)]
+    stock: i64,
+}
+
+impl ProductInput {
+    fn parse(self) -> ApiResult<ProductDraft> {
+        Ok(ProductDraft {
+            name: ProductName::parse(&self.name).map_err(invalid)?,
+            description: Description::parse(&self.description).map_err(invalid)?,
+            price: Price::parse(self.price_cents).map_err(invalid)?,
+            stock: Stock::parse(self.stock).map_err(invalid)?,
+        })
+    }
+}
+
+/// A partial change (`PATCH`): absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    name: Option<String>,
+    description: Option<String>,
+    price_cents: Option<i64>,
+    stock: Option<i64>,
+}
+
+/// A product. `version` grows with every change; send it back in `If-Match` to change the
+/// product only if nobody changed it since you read it.
+#[derive(Serialize, ToSchema)]
+pub struct ProductView {
+    id: i64,
+    name: String,
+    description: String,
+    price_cents: i64,
+    stock: i64,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<ProductRow> for ProductView {
+    fn from(row: ProductRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            price_cents: row.price_cents,
+            stock: row.stock,
+            version: row.version,
+            created_at: kit::time::rfc3339(row.created_at),
+            updated_at: kit::time::rfc3339(row.updated_at),
+        }
+    }
+}
+
+/// A product with its `ETag` (the version), so `If-Match` can be sent back as received.
+fn with_etag(status: StatusCode, row: ProductRow) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", row.version))
+        .expect("BUG: a quoted integer is a valid header value");
+    (status, [(header::ETAG, etag)], Json(ProductView::from(row))).into_response()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductPage {
+    items: Vec<ProductView>,
+    page: u32,
+    limit: u32,
+    /// The next page number, if there is one.
+    next_page: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Part of the name, case-insensitive.
+    q: Option<String>,
+    /// Lowest price in cents.
+    min_price: Option<i64>,
+    /// Highest price in cents.
+    max_price: Option<i64>,
+    /// One of `id`, `-id`, `name`, `-name`, `price`, `-price` (`-` = descending).
+    sort: Option<String>,
+    /// Page number, from 1 (default 1).
+    page: Option<u32>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/products", tag = "products", request_body = ProductInput,
+    responses((status = 201, body = ProductView), (status = 422, body = Problem)))]
+async fn create_product(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Json(body): Json<ProductInput>,
+) -> ApiResult<Response> {
+    let draft = body.parse()?;
+    let row = store::insert(&app.pool, None, &draft, kit::time::now_unix()).await?;
+    let location = format!("/products/{}", row.id);
+    let mut response = with_etag(StatusCode::CREATED, row);
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("BUG: a path of digits is a valid header"),
+    );
+    Ok(response)
+}
+
+/// List and search products.
+#[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
+    responses((status = 200, body = ProductPage), (status = 400, body = Problem)))]
+async fn list_products(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<ProductPage>> {
+    let limit = params.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100"));
+    }
+    let page = params.page.unwrap_or(1);
+    if !(1..=100_000).contains(&page) {
+        return Err(ApiError::bad_request("page must be between 1 and 100000"));
+    }
+    for price in [params.min_price, params.max_price].into_iter().flatten() {
+        if !(0..=crate::domain::MAX_PRICE_CENTS).contains(&price) {
+            return Err(ApiError::bad_request(format!(
+                "price filters must be between 0 and {}",
+                crate::domain::MAX_PRICE_CENTS
+            )));
+        }
+    }
+    let sort = match params.sort.as_deref() {
+        None => Sort::IdAsc,
+        Some(raw) => Sort::parse(raw).map_err(ApiError::BadRequest)?,
+    };
+    let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::bad_request("q must be at most 100 characters"));
+    }
+    let pattern = q.map(|q| format!("%{}%", escape_like(q)));
+    let mut rows = store::list(
+        &app.pool,
+        &store::ListFilter {
+            name_pattern: pattern.as_deref(),
+            min_price: params.min_price,
+            max_price: params.max_price,
+            sort,
+            limit: i64::from(limit) + 1,
+            offset: i64::from(page - 1) * i64::from(limit),
+        },
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok(Json(ProductPage {
+        items: rows.into_iter().map(ProductView::from).collect(),
+        page,
+        limit,
+        next_page: more.then_some(page + 1),
+    }))
+}
+
+/// `%` and `_` in a search are literal characters, not wildcards.
+fn escape_like(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Get one product.
+#[utoipa::path(get, path = "/products/{id}", tag = "products", params(("id" = i64, Path)),
+    responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
+async fn get_product(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let row = store::find(&app.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    Ok(with_etag(StatusCode::OK, row))
+}
+
+/// The version an `If-Match` header demands: `None` when absent or `*`.
+fn expected_version(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::PreconditionFailed(
+                "If-Match must be the ETag of the product, such as \"3\"".to_owned(),
+            )
+        })
+}
+
+async fn apply(
+    app: &AppState,
+    id: i64,
+    headers: &HeaderMap,
+    changes: ProductChanges,
+) -> ApiResult<Response> {
+    let expected = expected_version(headers)?;
+    match store::update(&app.pool, id, expected, &changes, kit::time::now_unix()).await? {
+        Some(row) => Ok(with_etag(StatusCode::OK, row)),
+        None => match store::find(&app.pool, id).await? {
+            None => Err(ApiError::NotFound("product")),
+            Some(current) => Err(ApiError::PreconditionFailed(format!(
+                "the product changed since you read it: it is at version {}",
+                current.version
+            ))),
+        },
+    }
+}
+
+/// Replace a product.
+#[utoipa::path(put, path = "/products/{id}", tag = "products",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version you read")),
+    request_body = ProductInput,
+    responses((status = 200, body = ProductView), (status = 404, body = Problem),
+              (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn replace_product(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<ProductInput>,
+) -> ApiResult<Response> {
+    let draft = body.parse()?;
+    let changes = ProductChanges {
+        name: Some(draft.name),
+        description: Some(draft.description),
+        price: Some(draft.price),
+        stock: Some(draft.stock),
+    };
+    apply(&app, id, &headers, changes).await
+}
+
+/// Change some fields of a product.
+#[utoipa::path(patch, path = "/products/{id}", tag = "products",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version you read")),
+    request_body = ProductPatch,
+    responses((status = 200, body = ProductView), (status = 404, body = Problem),
+              (status = 412, body = Problem), (status = 422, body = Problem)))]
+async fn patch_product(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<ProductPatch>,
+) -> ApiResult<Response> {
+    let changes = ProductChanges {
+        name: body.name.as_deref().map(ProductName::parse).transpose().map_err(invalid)?,
+        description: body
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(invalid)?,
+        price: body.price_cents.map(Price::parse).transpose().map_err(invalid)?,
+        stock: body.stock.map(Stock::parse).transpose().map_err(invalid)?,
+    };
+    apply(&app, id, &headers, changes).await
+}
+
+/// Delete a product that no open order holds.
+#[utoipa::path(delete, path = "/products/{id}", tag = "products", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_product(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    match store::delete_unreserved(&app.pool, id).await? {
+        None => Err(ApiError::NotFound("product")),
+        Some(true) => Ok(StatusCode::NO_CONTENT),
+        Some(false) => Err(ApiError::conflict(
+            "product-reserved",
+            "open orders hold this product; cancel them first",
+        )),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveItem {
+    product_id: i64,
+    quantity: i64,
+}
+
+/// Stock to take for one order: all items or none.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveInput {
+    order_id: i64,
+    items: Vec<ReserveItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReservationItem {
+    product_id: i64,
+    quantity: i64,
+    /// The price at the moment of reservation: what the order is charged.
+    unit_price_cents: i64,
+}
+
+/// What product-service holds for an order: `held`, `released`, or `none`.
+#[derive(Serialize, ToSchema)]
+pub struct ReservationView {
+    order_id: i64,
+    status: &'static str,
+    items: Vec<ReservationItem>,
+}
+
+impl ReservationView {
+    fn new(order_id: i64, lines: Vec<ReservationLine>) -> Self {
+        let status = match lines.first() {
+            None => "none",
+            Some(_) if lines.iter().all(|l| l.status == "held") => "held",
+            Some(_) => "released",
+        };
+        Self {
+            order_id,
+            status,
+            items: lines
+                .into_iter()
+                .map(|line| ReservationItem {
+                    product_id: line.product_id,
+                    quantity: line.quantity,
+                    unit_price_cents: line.unit_price_cents,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Reserve stock for an order, all or nothing. Idempotent by order id.
+#[utoipa::path(post, path = "/internal/reservations", tag = "internal",
+    request_body = ReserveInput,
+    responses((status = 201, body = ReservationView), (status = 200, body = ReservationView),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn reserve(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Json(body): Json<ReserveInput>,
+) -> ApiResult<(StatusCode, Json<ReservationView>)> {
+    let items: Vec<(i64, i64)> = body
+        .items
+        .iter()
+        .map(|item| (item.product_id, item.quantity))
+        .collect();
+    let request = ReservationRequest::parse(body.order_id, &items).map_err(invalid)?;
+    match store::reserve(&app.pool, &request, kit::time::now_unix()).await? {
+        Reserved::Held { lines, fresh } => {
+            let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
+            Ok((status, Json(ReservationView::new(request.order_id, lines))))
+        }
+        Reserved::Mismatch => Err(ApiError::conflict(
+            "reservation-mismatch",
+            "this order already holds a reservation with other items",
+        )),
+        Reserved::AlreadyReleased => Err(ApiError::conflict(
+            "reservation-released",
+            "this order's reservation was released and cannot be taken again",
+        )),
+        Reserved::UnknownProduct(product_id) => Err(ApiError::unprocessable(
+            "unknown-product",
+            format!("product {product_id} does not exist"),
+        )),
+        Reserved::OutOfStock {
+            product_id,
+            available,
+        } => Err(ApiError::Conflict {
+            slug: "out-of-stock",
+            detail: format!("product {product_id} has only {available} in stock"),
+            extra: Some(serde_json::json!({ "product_id": product_id, "available": available })),
+        }),
+    }
+}
+
+/// What is held for an order (used to settle orders after a crash).
+#[utoipa::path(get, path = "/internal/reservations/{order_id}", tag = "internal",
+    params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
+async fn get_reservation(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(order_id): Path<i64>,
+) -> ApiResult<Json<ReservationView>> {
+    let lines = store::reservation(&app.pool, order_id).await?;
+    Ok(Json(ReservationView::new(order_id, lines)))
+}
+
+/// Release what an order holds. Idempotent: releasing again changes nothing.
+#[utoipa::path(delete, path = "/internal/reservations/{order_id}", tag = "internal",
+    params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
+async fn release(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(order_id): Path<i64>,
+) -> ApiResult<Json<ReservationView>> {
+    let lines = store::release(&app.pool, order_id, kit::time::now_unix()).await?;
+    Ok(Json(ReservationView::new(order_id, lines)))
+}

@@ -1,0 +1,52 @@
+//! product-service: owns the catalogue, stock and stock reservations.
+//!
+//! Catalogue requests arrive through the gateway; reservations arrive from order-service on
+//! `/internal/reservations`. Handlers in [`http`] parse input into [`domain`] types and call
+//! [`store`], where every stock movement happens in one transaction together with the
+//! reservation row that explains it. It calls no other service.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use kit::db::{Database, Pool};
+use kit::health::Readiness;
+use kit::server::Server;
+
+pub mod domain;
+mod http;
+pub mod seed;
+mod store;
+
+pub const SERVICE: &str = "products";
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pool: Pool,
+}
+
+/// Opens the database, seeds the demo catalogue on first start, and binds the server.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let pool = kit::db::open(&config.database, &MIGRATIONS)
+        .await
+        .context("product-service database")?;
+    seed::demo_catalogue(&pool).await?;
+    Server::bind(SERVICE, config.listen, router(AppState { pool })).await
+}
+
+pub fn router(state: AppState) -> Router {
+    let readiness = Readiness::new().database(state.pool.clone());
+    let (api, openapi) = http::routes().with_state(state).split_for_parts();
+    kit::http::layers(
+        api.merge(kit::health::routes(readiness))
+            .merge(kit::http::openapi_route(openapi, "msa-shop product-service")),
+    )
+}

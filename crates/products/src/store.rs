@@ -1,0 +1,334 @@
+//! The products and reservations tables: the only code that talks to product-service's
+//! database. Stock moves only inside a transaction that also records why it moved.
+
+use kit::db::Pool;
+use sqlx::{Any, Transaction};
+
+use crate::domain::{ProductChanges, ProductDraft, ReservationRequest, Sort};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub stock: i64,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+macro_rules! columns {
+    () => {
+        "id, name, description, price_cents, stock, version, created_at, updated_at"
+    };
+}
+
+pub async fn insert<'c>(
+    db: impl sqlx::Executor<'c, Database = Any>,
+    id: Option<i64>,
+    draft: &ProductDraft,
+    now: i64,
+) -> Result<ProductRow, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "INSERT INTO products (id, name, description, price_cents, stock, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .bind(draft.name.as_str())
+    .bind(draft.description.as_str())
+    .bind(draft.price.cents())
+    .bind(draft.stock.units())
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(pool: &Pool, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM products WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM products")
+        .fetch_one(pool)
+        .await
+}
+
+/// Filters of a product list; `None` means no filter.
+pub struct ListFilter<'a> {
+    /// A LIKE pattern, already escaped, matched case-insensitively against the name.
+    pub name_pattern: Option<&'a str>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub sort: Sort,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+macro_rules! list_sql {
+    ($order:literal) => {
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM products
+             WHERE ($1 IS NULL OR LOWER(name) LIKE LOWER($1) ESCAPE '\\')
+               AND ($2 IS NULL OR price_cents >= $2)
+               AND ($3 IS NULL OR price_cents <= $3)
+             ORDER BY ",
+            $order,
+            " LIMIT $4 OFFSET $5"
+        )
+    };
+}
+
+pub async fn list(pool: &Pool, filter: &ListFilter<'_>) -> Result<Vec<ProductRow>, sqlx::Error> {
+    // One complete statement per ordering: the ORDER BY clause never contains input.
+    let statement = match filter.sort {
+        Sort::IdAsc => list_sql!("id ASC"),
+        Sort::IdDesc => list_sql!("id DESC"),
+        Sort::NameAsc => list_sql!("name ASC, id ASC"),
+        Sort::NameDesc => list_sql!("name DESC, id DESC"),
+        Sort::PriceAsc => list_sql!("price_cents ASC, id ASC"),
+        Sort::PriceDesc => list_sql!("price_cents DESC, id DESC"),
+    };
+    sqlx::query_as(statement)
+        .bind(filter.name_pattern)
+        .bind(filter.min_price)
+        .bind(filter.max_price)
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(pool)
+        .await
+}
+
+/// Applies `changes` if the product is at `expected_version` (or at any version when
+/// `None`), bumping the version. `Ok(None)`: no such product, or someone changed it first.
+pub async fn update(
+    pool: &Pool,
+    id: i64,
+    expected_version: Option<i64>,
+    changes: &ProductChanges,
+    now: i64,
+) -> Result<Option<ProductRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "UPDATE products SET
+            name = COALESCE($1, name),
+            description = COALESCE($2, description),
+            price_cents = COALESCE($3, price_cents),
+            stock = COALESCE($4, stock),
+            version = version + 1,
+            updated_at = $5
+         WHERE id = $6 AND ($7 IS NULL OR version = $7)
+         RETURNING ",
+        columns!()
+    ))
+    .bind(changes.name.as_ref().map(|n| n.as_str()))
+    .bind(changes.description.as_ref().map(|d| d.as_str()))
+    .bind(changes.price.map(|p| p.cents()))
+    .bind(changes.stock.map(|s| s.units()))
+    .bind(now)
+    .bind(id)
+    .bind(expected_version)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Deletes a product that no held reservation refers to. `Ok(None)`: no such product.
+pub async fn delete_unreserved(pool: &Pool, id: i64) -> Result<Option<bool>, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let held: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM reservations WHERE product_id = $1 AND status = 'held'",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if held > 0 {
+        return Ok(Some(false));
+    }
+    sqlx::query("DELETE FROM products WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(true))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReservationLine {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+    pub status: String,
+}
+
+/// What reserving came to.
+pub enum Reserved {
+    /// Stock was taken now, or had been taken for this order before with the same items.
+    Held {
+        lines: Vec<ReservationLine>,
+        /// Whether this call took the stock (rather than finding it taken before).
+        fresh: bool,
+    },
+    /// This order already holds a reservation with other items.
+    Mismatch,
+    /// This order's reservation was released; an order id is never reserved twice.
+    AlreadyReleased,
+    UnknownProduct(i64),
+    OutOfStock { product_id: i64, available: i64 },
+}
+
+async fn lines(
+    tx: &mut Transaction<'static, Any>,
+    order_id: i64,
+) -> Result<Vec<ReservationLine>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, quantity, unit_price_cents, status FROM reservations
+         WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Takes stock for every item of an order, or for none: any failure rolls back the whole
+/// transaction (dropping `tx` without commit).
+pub async fn reserve(
+    pool: &Pool,
+    request: &ReservationRequest,
+    now: i64,
+) -> Result<Reserved, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let existing = lines(&mut tx, request.order_id).await?;
+    if !existing.is_empty() {
+        if existing.iter().any(|line| line.status != "held") {
+            return Ok(Reserved::AlreadyReleased);
+        }
+        let same = existing.len() == request.items.len()
+            && existing
+                .iter()
+                .zip(&request.items)
+                .all(|(line, &(product_id, quantity))| {
+                    line.product_id == product_id && line.quantity == quantity
+                });
+        return Ok(if same {
+            Reserved::Held {
+                lines: existing,
+                fresh: false,
+            }
+        } else {
+            Reserved::Mismatch
+        });
+    }
+    for &(product_id, quantity) in &request.items {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
+             WHERE id = $3 AND stock >= $1 RETURNING price_cents",
+        )
+        .bind(quantity)
+        .bind(now)
+        .bind(product_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(unit_price_cents) = taken else {
+            let available: Option<i64> =
+                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
+                    .bind(product_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match available {
+                None => Reserved::UnknownProduct(product_id),
+                Some(available) => Reserved::OutOfStock {
+                    product_id,
+                    available,
+                },
+            });
+        };
+        insert_held(&mut *tx, request.order_id, product_id, quantity, unit_price_cents, now)
+            .await?;
+    }
+    let held = lines(&mut tx, request.order_id).await?;
+    tx.commit().await?;
+    Ok(Reserved::Held {
+        lines: held,
+        fresh: true,
+    })
+}
+
+/// Records units already taken from stock as held for an order.
+pub async fn insert_held<'c>(
+    db: impl sqlx::Executor<'c, Database = Any>,
+    order_id: i64,
+    product_id: i64,
+    quantity: i64,
+    unit_price_cents: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reservations
+            (order_id, product_id, quantity, unit_price_cents, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'held', $5, $5)",
+    )
+    .bind(order_id)
+    .bind(product_id)
+    .bind(quantity)
+    .bind(unit_price_cents)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Returns an order's held stock to the shelf. Releasing twice, or releasing an order that
+/// holds nothing, changes nothing: the caller may retry freely.
+pub async fn release(pool: &Pool, order_id: i64, now: i64) -> Result<Vec<ReservationLine>, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let held: Vec<ReservationLine> = lines(&mut tx, order_id)
+        .await?
+        .into_iter()
+        .filter(|line| line.status == "held")
+        .collect();
+    for line in &held {
+        sqlx::query(
+            "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2
+             WHERE id = $3",
+        )
+        .bind(line.quantity)
+        .bind(now)
+        .bind(line.product_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE reservations SET status = 'released', updated_at = $1
+         WHERE order_id = $2 AND status = 'held'",
+    )
+    .bind(now)
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?;
+    let all = lines(&mut tx, order_id).await?;
+    tx.commit().await?;
+    Ok(all)
+}
+
+/// Everything recorded for an order, held or released.
+pub async fn reservation(pool: &Pool, order_id: i64) -> Result<Vec<ReservationLine>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, quantity, unit_price_cents, status FROM reservations
+         WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await
+}

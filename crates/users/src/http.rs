@@ -1,0 +1,224 @@
+//! user-service's HTTP surface: request and response types, and thin handlers that turn
+//! them into domain values and store calls.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use http::{StatusCode, header};
+use kit::identity::Caller;
+use kit::error::ResultExt;
+use kit::{ApiError, ApiResult, Problem};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::domain::{Email, NewUser, Password, Role, UserChanges, UserName};
+use crate::store::{self, UserRow};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(get_user, update_user, delete_user))
+}
+
+/// A registration. The password is hashed at once and never stored or returned in clear.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    #[schema(example = "carol@example.com")]
+    email: String,
+    #[schema(example = "Carol")]
+    name: String,
+    #[schema(min_length = 8, example = "a long passphrase")]
+    password: String,
+}
+
+/// A partial update: absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    email: Option<String>,
+    name: Option<String>,
+    password: Option<String>,
+}
+
+/// A user as others may see it: never the password or its hash.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    id: i64,
+    email: String,
+    name: String,
+    role: Role,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            role: Role::from_stored(&row.role),
+            created_at: kit::time::rfc3339(row.created_at),
+            updated_at: kit::time::rfc3339(row.updated_at),
+        }
+    }
+}
+
+/// One page of users; pass `next_cursor` back as `cursor` for the next one.
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<UserView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn invalid(detail: String) -> ApiError {
+    ApiError::unprocessable("validation-failed", detail)
+}
+
+/// Register a user.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = UserView), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
+async fn create_user(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Json(body): Json<CreateUser>,
+) -> ApiResult<impl IntoResponse> {
+    let user = NewUser {
+        email: Email::parse(&body.email).map_err(invalid)?,
+        name: UserName::parse(&body.name).map_err(invalid)?,
+        password: Password::parse(body.password).map_err(invalid)?,
+    };
+    let password_hash = app.hasher.hash(&user.password).await?;
+    let row = store::insert(
+        &app.pool,
+        &store::InsertUser {
+            id: None,
+            email: user.email.as_str(),
+            name: user.name.as_str(),
+            password_hash: &password_hash,
+            role: Role::Customer.as_str(),
+            now: kit::time::now_unix(),
+        },
+    )
+    .await
+    .on_unique_violation("email-taken", "a user with this email already exists")?;
+    let location = format!("/users/{}", row.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(UserView::from(row)),
+    ))
+}
+
+/// List users, oldest first.
+#[utoipa::path(get, path = "/users", tag = "users", params(ListParams),
+    responses((status = 200, body = UserPage), (status = 400, body = Problem)))]
+async fn list_users(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<UserPage>> {
+    let limit = i64::from(params.limit.unwrap_or(20));
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100"));
+    }
+    let after = match params.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
+    };
+    // One row more than asked tells whether another page exists without a COUNT query.
+    let mut rows = store::list_after(&app.pool, after, limit + 1).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| row.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(UserPage {
+        items: rows.into_iter().map(UserView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get one user.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem)))]
+async fn get_user(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserView>> {
+    let row = store::find(&app.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
+    Ok(Json(row.into()))
+}
+
+/// Change a user's email, name or password.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    request_body = UpdateUser,
+    responses((status = 200, body = UserView), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn update_user(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<UpdateUser>,
+) -> ApiResult<Json<UserView>> {
+    let changes = UserChanges {
+        email: body.email.as_deref().map(Email::parse).transpose().map_err(invalid)?,
+        name: body.name.as_deref().map(UserName::parse).transpose().map_err(invalid)?,
+        password: body.password.map(Password::parse).transpose().map_err(invalid)?,
+    };
+    let password_hash = match &changes.password {
+        Some(password) => Some(app.hasher.hash(password).await?),
+        None => None,
+    };
+    let row = store::update(
+        &app.pool,
+        id,
+        &store::UpdateUser {
+            email: changes.email.as_ref().map(Email::as_str),
+            name: changes.name.as_ref().map(UserName::as_str),
+            password_hash: password_hash.as_deref(),
+            now: kit::time::now_unix(),
+        },
+    )
+    .await
+    .on_unique_violation("email-taken", "a user with this email already exists")?
+    .ok_or(ApiError::NotFound("user"))?;
+    Ok(Json(row.into()))
+}
+
+/// Delete a user.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_user(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    if store::delete(&app.pool, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("user"))
+    }
+}

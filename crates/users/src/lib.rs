@@ -1,0 +1,65 @@
+//! user-service: owns users and their credentials.
+//!
+//! A request arrives from the gateway (or, later, from order-service with its own signed
+//! token), passes the common stack of `kit::http`, and reaches a handler in [`http`] that
+//! parses the body into [`domain`] types, hashes passwords on a bounded blocking pool
+//! ([`password`]) and reads or writes the `users` table through [`store`]. It calls no
+//! other service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use axum::Router;
+use kit::db::{Database, Pool};
+use kit::health::Readiness;
+use kit::server::Server;
+
+pub mod domain;
+mod http;
+mod password;
+pub mod seed;
+mod store;
+
+pub const SERVICE: &str = "users";
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Everything user-service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+    /// Where the demo credentials file is written on first start.
+    pub data_dir: PathBuf,
+    /// How many password hashes may run at once (one per core is the sensible ceiling).
+    pub hash_concurrency: usize,
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pool: Pool,
+    hasher: password::Hasher,
+}
+
+/// Opens the database, seeds the demo users on first start, and binds the server.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let pool = kit::db::open(&config.database, &MIGRATIONS)
+        .await
+        .context("user-service database")?;
+    let hasher = password::Hasher::new(config.hash_concurrency);
+    seed::demo_users(&pool, &hasher, &config.data_dir).await?;
+    let app = router(AppState { pool, hasher });
+    Server::bind(SERVICE, config.listen, app).await
+}
+
+/// The complete application: API routes, health, the OpenAPI document and the common stack.
+pub fn router(state: AppState) -> Router {
+    let readiness = Readiness::new().database(state.pool.clone());
+    let (api, openapi) = http::routes().with_state(state).split_for_parts();
+    kit::http::layers(
+        api.merge(kit::health::routes(readiness))
+            .merge(kit::http::openapi_route(openapi, "msa-shop user-service")),
+    )
+}
