@@ -22,6 +22,8 @@ pub enum ApiError {
     Unprocessable { slug: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// The request conflicts with the current state (taken email, no stock, ...).
     #[error("{detail}")]
     Conflict {
@@ -70,7 +72,13 @@ impl ApiError {
                 title_of(slug),
                 detail,
             ),
-            Self::NotFound(what) => Problem::new(StatusCode::NOT_FOUND, format!("{what} not found")),
+            Self::NotFound(what) => {
+                Problem::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            Self::UnsupportedMediaType => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Send the body as application/json.",
+            ),
             Self::Conflict {
                 slug,
                 detail,
@@ -108,7 +116,9 @@ fn title_of(slug: &str) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed")
+            }
             Self::Upstream(cause) => tracing::warn!(error = %cause, "upstream failed"),
             other => tracing::debug!(error = %other, "request refused"),
         }

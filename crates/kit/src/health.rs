@@ -32,8 +32,10 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks
-            .push((name, Arc::new(move || Box::pin(check()) as BoxFuture<'static, _>)));
+        self.checks.push((
+            name,
+            Arc::new(move || Box::pin(check()) as BoxFuture<'static, _>),
+        ));
         self
     }
 
@@ -70,8 +72,7 @@ impl Readiness {
     }
 
     async fn run(&self) -> (bool, Map<String, Value>) {
-        let results =
-            futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
+        let results = futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
         let mut ready = true;
         let mut report = Map::new();
         for ((name, _), result) in self.checks.iter().zip(results) {
@@ -91,7 +92,10 @@ impl Readiness {
 /// The health routes, to be merged into a service's router.
 pub fn routes(readiness: Readiness) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(ready).with_state(Arc::new(readiness)))
 }
 
@@ -100,8 +104,11 @@ async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
     if ready {
         axum::Json(json!({ "status": "ready", "checks": checks })).into_response()
     } else {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready to serve requests.")
-            .with("checks", Value::Object(checks))
-            .into_response()
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready to serve requests.",
+        )
+        .with("checks", Value::Object(checks))
+        .into_response()
     }
 }

@@ -68,7 +68,11 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
     let detail = if status.is_client_error() && is_text {
         let text = to_bytes(body, 2048).await.unwrap_or_default();
         let text = String::from_utf8_lossy(&text).trim().to_owned();
-        if text.is_empty() { default_detail(status) } else { text }
+        if text.is_empty() {
+            default_detail(status)
+        } else {
+            text
+        }
     } else {
         default_detail(status)
     };

@@ -53,7 +53,9 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(mint);
     let header = HeaderValue::from_str(&id).expect("BUG: a valid request id is a valid header");
-    request.headers_mut().insert(X_REQUEST_ID.clone(), header.clone());
+    request
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), header.clone());
 
     let span = tracing::info_span!(
         "request",
@@ -61,6 +63,9 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         http.method = %request.method(),
         http.path = %request.uri().path(),
     );
+    // Probes arrive every few seconds from supervisors and orchestrators; at info they
+    // would drown the requests people care about.
+    let is_probe = matches!(request.uri().path(), "/healthz" | "/readyz");
     let started = std::time::Instant::now();
     let mut response = CURRENT
         .scope(id, next.run(request))
@@ -71,6 +76,8 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(http.status = status, elapsed_ms, "answered");
+        } else if is_probe {
+            tracing::debug!(http.status = status, elapsed_ms, "answered");
         } else {
             tracing::info!(http.status = status, elapsed_ms, "answered");
         }

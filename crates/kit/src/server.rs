@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -14,10 +15,14 @@ use tokio_util::sync::CancellationToken;
 /// supervisor's and Kubernetes' grace periods (10 s, 30 s), so a drain never ends in SIGKILL.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// Work that runs beside the server for as long as it serves, such as a recovery loop.
+type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
+
 pub struct Server {
     name: &'static str,
     listener: TcpListener,
     app: Router,
+    tasks: Vec<BackgroundTask>,
 }
 
 impl Server {
@@ -29,6 +34,7 @@ impl Server {
             name,
             listener,
             app,
+            tasks: Vec::new(),
         })
     }
 
@@ -38,14 +44,31 @@ impl Server {
             .expect("BUG: a bound listener has an address")
     }
 
+    /// Adds a task that starts with the server and is told to stop (through its token) when
+    /// the server shuts down; the server waits for it before `run` returns.
+    pub fn with_task<F, Fut>(mut self, task: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(Box::new(move |token| {
+            Box::pin(task(token)) as BoxFuture<'static, ()>
+        }));
+        self
+    }
+
     /// Serves until `shutdown` is cancelled and the drain has finished or timed out.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(service = self.name, %addr, "listening");
+        let tasks: Vec<_> = self
+            .tasks
+            .into_iter()
+            .map(|task| tokio::spawn(task(shutdown.child_token())))
+            .collect();
         let serve = axum::serve(
             self.listener,
-            self.app
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let drain_deadline = async {
@@ -55,6 +78,10 @@ impl Server {
         tokio::select! {
             result = serve => result.with_context(|| format!("{} server failed", self.name))?,
             () = drain_deadline => tracing::warn!(service = self.name, "drain timed out; closing open connections"),
+        }
+        shutdown.cancel();
+        for task in tasks {
+            let _ = task.await;
         }
         tracing::info!(service = self.name, "stopped");
         Ok(())

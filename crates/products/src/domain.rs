@@ -210,7 +210,10 @@ mod tests {
     fn names_are_bounded() {
         assert!(ProductName::parse(" ").is_err());
         assert!(ProductName::parse(&"n".repeat(201)).is_err());
-        assert_eq!(ProductName::parse(" Laptop ").map(|n| n.0), Ok("Laptop".to_owned()));
+        assert_eq!(
+            ProductName::parse(" Laptop ").map(|n| n.0),
+            Ok("Laptop".to_owned())
+        );
         assert!(Description::parse(&"d".repeat(2001)).is_err());
     }
 }

@@ -14,15 +14,19 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::{
-    Description, Price, ProductChanges, ProductDraft, ProductName, ReservationRequest, Sort,
-    Stock,
+    Description, Price, ProductChanges, ProductDraft, ProductName, ReservationRequest, Sort, Stock,
 };
 use crate::store::{self, ProductRow, ReservationLine, Reserved};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_product, list_products))
-        .routes(routes!(get_product, replace_product, patch_product, delete_product))
+        .routes(routes!(
+            get_product,
+            replace_product,
+            patch_product,
+            delete_product
+        ))
         .routes(routes!(reserve))
         .routes(routes!(get_reservation, release))
 }
@@ -307,14 +311,23 @@ async fn patch_product(
     Json(body): Json<ProductPatch>,
 ) -> ApiResult<Response> {
     let changes = ProductChanges {
-        name: body.name.as_deref().map(ProductName::parse).transpose().map_err(invalid)?,
+        name: body
+            .name
+            .as_deref()
+            .map(ProductName::parse)
+            .transpose()
+            .map_err(invalid)?,
         description: body
             .description
             .as_deref()
             .map(Description::parse)
             .transpose()
             .map_err(invalid)?,
-        price: body.price_cents.map(Price::parse).transpose().map_err(invalid)?,
+        price: body
+            .price_cents
+            .map(Price::parse)
+            .transpose()
+            .map_err(invalid)?,
         stock: body.stock.map(Stock::parse).transpose().map_err(invalid)?,
     };
     apply(&app, id, &headers, changes).await
@@ -409,7 +422,11 @@ async fn reserve(
     let request = ReservationRequest::parse(body.order_id, &items).map_err(invalid)?;
     match store::reserve(&app.pool, &request, kit::time::now_unix()).await? {
         Reserved::Held { lines, fresh } => {
-            let status = if fresh { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if fresh {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok((status, Json(ReservationView::new(request.order_id, lines))))
         }
         Reserved::Mismatch => Err(ApiError::conflict(

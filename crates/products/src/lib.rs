@@ -47,6 +47,9 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = http::routes().with_state(state).split_for_parts();
     kit::http::layers(
         api.merge(kit::health::routes(readiness))
-            .merge(kit::http::openapi_route(openapi, "msa-shop product-service")),
+            .merge(kit::http::openapi_route(
+                openapi,
+                "msa-shop product-service",
+            )),
     )
 }

@@ -46,10 +46,14 @@ pub async fn insert<'c>(
 }
 
 pub async fn find(pool: &Pool, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM products WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM products WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
@@ -185,7 +189,10 @@ pub enum Reserved {
     /// This order's reservation was released; an order id is never reserved twice.
     AlreadyReleased,
     UnknownProduct(i64),
-    OutOfStock { product_id: i64, available: i64 },
+    OutOfStock {
+        product_id: i64,
+        available: i64,
+    },
 }
 
 async fn lines(
@@ -254,8 +261,15 @@ pub async fn reserve(
                 },
             });
         };
-        insert_held(&mut *tx, request.order_id, product_id, quantity, unit_price_cents, now)
-            .await?;
+        insert_held(
+            &mut *tx,
+            request.order_id,
+            product_id,
+            quantity,
+            unit_price_cents,
+            now,
+        )
+        .await?;
     }
     let held = lines(&mut tx, request.order_id).await?;
     tx.commit().await?;
@@ -291,7 +305,11 @@ pub async fn insert_held<'c>(
 
 /// Returns an order's held stock to the shelf. Releasing twice, or releasing an order that
 /// holds nothing, changes nothing: the caller may retry freely.
-pub async fn release(pool: &Pool, order_id: i64, now: i64) -> Result<Vec<ReservationLine>, sqlx::Error> {
+pub async fn release(
+    pool: &Pool,
+    order_id: i64,
+    now: i64,
+) -> Result<Vec<ReservationLine>, sqlx::Error> {
     let mut tx = kit::db::begin_write(pool).await?;
     let held: Vec<ReservationLine> = lines(&mut tx, order_id)
         .await?

@@ -173,7 +173,10 @@ mod tests {
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
         assert!(UserName::parse("a\u{0}b").is_err());
-        assert_eq!(UserName::parse(&"é".repeat(100)).map(|n| n.0.chars().count()), Ok(100));
+        assert_eq!(
+            UserName::parse(&"é".repeat(100)).map(|n| n.0.chars().count()),
+            Ok(100)
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use http::{StatusCode, header};
-use kit::identity::Caller;
 use kit::error::ResultExt;
+use kit::identity::Caller;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -184,9 +184,23 @@ async fn update_user(
     Json(body): Json<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
     let changes = UserChanges {
-        email: body.email.as_deref().map(Email::parse).transpose().map_err(invalid)?,
-        name: body.name.as_deref().map(UserName::parse).transpose().map_err(invalid)?,
-        password: body.password.map(Password::parse).transpose().map_err(invalid)?,
+        email: body
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()
+            .map_err(invalid)?,
+        name: body
+            .name
+            .as_deref()
+            .map(UserName::parse)
+            .transpose()
+            .map_err(invalid)?,
+        password: body
+            .password
+            .map(Password::parse)
+            .transpose()
+            .map_err(invalid)?,
     };
     let password_hash = match &changes.password {
         Some(password) => Some(app.hasher.hash(password).await?),

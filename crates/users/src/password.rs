@@ -46,7 +46,9 @@ impl Hasher {
     ) -> Result<T, ApiError> {
         let permit = tokio::time::timeout(QUEUE_WAIT, self.turns.clone().acquire_owned())
             .await
-            .map_err(|_| ApiError::Unavailable("Too many password operations; retry shortly.".to_owned()))?
+            .map_err(|_| {
+                ApiError::Unavailable("Too many password operations; retry shortly.".to_owned())
+            })?
             .map_err(|_| ApiError::Unavailable("The service is shutting down.".to_owned()))?;
         tokio::task::spawn_blocking(move || {
             // The permit lives exactly as long as the CPU work, even if the request is dropped.

@@ -33,8 +33,12 @@ pub async fn insert<'c>(
     db: impl sqlx::Executor<'c, Database = sqlx::Any>,
     user: &InsertUser<'_>,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(concat!("INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ", columns!(), ""))
+    sqlx::query_as(concat!(
+        "INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(user.id)
     .bind(user.email)
     .bind(user.name)
@@ -54,7 +58,11 @@ pub async fn find(pool: &Pool, id: i64) -> Result<Option<UserRow>, sqlx::Error> 
 
 /// Users with an id above `after`, in id order: keyset pagination, stable under inserts.
 pub async fn list_after(pool: &Pool, after: i64, limit: i64) -> Result<Vec<UserRow>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id > $1 ORDER BY id LIMIT $2"))
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
@@ -73,9 +81,13 @@ pub async fn update(
     id: i64,
     changes: &UpdateUser<'_>,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(concat!("UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name),
+    sqlx::query_as(concat!(
+        "UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name),
                 password_hash = COALESCE($3, password_hash), updated_at = $4
-         WHERE id = $5 RETURNING ", columns!(), ""))
+         WHERE id = $5 RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(changes.email)
     .bind(changes.name)
     .bind(changes.password_hash)

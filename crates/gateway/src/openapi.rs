@@ -1,0 +1,75 @@
+//! The public API dictionary: the gateway's own routes plus every service's public routes
+//! under `/api/v1`, as each service generates them from its code. Internal routes are left
+//! out. Built on first request and kept, since services change only on redeploy.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use kit::Problem;
+use tokio::sync::OnceCell;
+use utoipa::openapi::OpenApi;
+
+use crate::AppState;
+use crate::proxy::PREFIX;
+
+pub struct PublicApi {
+    own: OpenApi,
+    document: OnceCell<Bytes>,
+}
+
+impl PublicApi {
+    pub fn new(mut own: OpenApi) -> Arc<Self> {
+        own.info.title = "msa-shop public API".to_owned();
+        own.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        Arc::new(Self {
+            own,
+            document: OnceCell::new(),
+        })
+    }
+}
+
+pub async fn serve(State(app): State<AppState>) -> Response {
+    let api = app.public_api.clone();
+    let document = api
+        .document
+        .get_or_try_init(|| async { build(&app).await.map(Bytes::from) })
+        .await;
+    match document {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response(),
+        Err(service) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("The {service} service is unavailable, so its part of the API cannot be described yet."),
+        )
+        .into_response(),
+    }
+}
+
+async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
+    let mut document = app.public_api.own.clone();
+    for upstream in crate::proxy::upstreams(app) {
+        let service: OpenApi = upstream
+            .get_json("/openapi.json")
+            .await
+            .ok()
+            .flatten()
+            .ok_or(upstream.service())?;
+        let mut published = OpenApi::default();
+        published.components = service.components;
+        for (path, item) in service.paths.paths {
+            if !path.starts_with("/internal") {
+                published
+                    .paths
+                    .paths
+                    .insert(format!("{PREFIX}{path}"), item);
+            }
+        }
+        document.merge(published);
+    }
+    document
+        .to_json()
+        .map(String::into_bytes)
+        .map_err(|_| "gateway")
+}

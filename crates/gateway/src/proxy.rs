@@ -1,0 +1,190 @@
+//! Routing `/api/v1/<resource>...` to the service that owns the resource.
+//!
+//! Only the public resource paths are reachable: `/api/v1/products/7` becomes
+//! `/products/7` on product-service, and a path that could be normalised into another
+//! (`..`, `.`, percent-escapes, backslashes) is refused before any URL is built, so no
+//! request can climb into a service's `/internal/...` routes.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use kit::client::Upstream;
+use kit::http::MAX_BODY_BYTES;
+use kit::{ApiError, Problem};
+
+use crate::AppState;
+
+/// The public API's version prefix.
+pub const PREFIX: &str = "/api/v1";
+
+/// A resource published through the gateway, and the service that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Users,
+    Products,
+    Orders,
+}
+
+impl Resource {
+    pub const ALL: [Self; 3] = [Self::Users, Self::Products, Self::Orders];
+
+    pub fn segment(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Products => "products",
+            Self::Orders => "orders",
+        }
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for resource in Resource::ALL {
+        let handler = move |state, peer, request| forward(state, peer, request, resource);
+        let base = format!("{PREFIX}/{}", resource.segment());
+        router = router
+            .route(&base, any(handler))
+            .route(&format!("{base}/{{*rest}}"), any(handler));
+    }
+    router
+}
+
+/// Headers that describe one hop and must not be passed on (RFC 9110, 7.6.1), and
+/// forwarding headers a client could forge: the gateway sets those itself.
+const NOT_FORWARDED: [&str; 14] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-request-id",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    !NOT_FORWARDED.contains(&name.as_str())
+}
+
+/// `/api/v1/users/1` -> `/users/1`, if every segment is plain.
+pub fn internal_path(public_path: &str) -> Option<&str> {
+    let path = public_path.strip_prefix(PREFIX)?;
+    let plain = path.split('/').skip(1).all(|segment| {
+        !segment.is_empty()
+            && segment.chars().any(|c| c != '.')
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    });
+    plain.then_some(path)
+}
+
+async fn forward(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    resource: Resource,
+) -> Response {
+    let upstream = app.upstream(resource);
+    let (parts, body) = request.into_parts();
+    let Some(path) = internal_path(parts.uri.path()) else {
+        return Problem::new(StatusCode::NOT_FOUND, "There is no resource at this path.")
+            .into_response();
+    };
+    let target = match parts.uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let body = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is larger than 1 MiB.",
+            )
+            .into_response();
+        }
+    };
+    let mut outgoing = upstream.request(parts.method.clone(), &target).body(body);
+    for (name, value) in &parts.headers {
+        if forwardable(name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    outgoing = outgoing
+        .header("x-forwarded-for", peer.ip().to_string())
+        .header("x-forwarded-proto", "http");
+    match upstream.send(outgoing).await {
+        Ok(answer) => relay(answer),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// Passes the service's answer back, streaming its body.
+fn relay(answer: reqwest::Response) -> Response {
+    let status = answer.status();
+    let mut headers = HeaderMap::with_capacity(answer.headers().len());
+    for (name, value) in answer.headers() {
+        if forwardable(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(location) = headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        && location.starts_with('/')
+        && let Ok(public) = HeaderValue::from_str(&format!("{PREFIX}{location}"))
+    {
+        headers.insert(header::LOCATION, public);
+    }
+    let mut response = Body::from_stream(answer.bytes_stream()).into_response();
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Kept here so the gateway's readiness names the same services it routes to.
+pub fn upstreams(app: &AppState) -> [Upstream; 3] {
+    Resource::ALL.map(|resource| app.upstream(resource).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::internal_path;
+
+    #[test]
+    fn public_paths_map_to_resource_paths() {
+        assert_eq!(internal_path("/api/v1/users"), Some("/users"));
+        assert_eq!(internal_path("/api/v1/orders/9001"), Some("/orders/9001"));
+        assert_eq!(
+            internal_path("/api/v1/orders/9001/cancel"),
+            Some("/orders/9001/cancel")
+        );
+    }
+
+    #[test]
+    fn paths_that_could_be_normalised_elsewhere_are_refused() {
+        for path in [
+            "/api/v1/products/../internal/reservations",
+            "/api/v1/products/./1",
+            "/api/v1/products/%2e%2e/internal",
+            "/api/v1/products/..%2finternal",
+            "/api/v1/products//1",
+            "/api/v1/products/1/",
+            "/api/v1/products/a\\b",
+            "/api/v1/products/...",
+            "/other",
+        ] {
+            assert_eq!(internal_path(path), None, "{path} was accepted");
+        }
+    }
+}

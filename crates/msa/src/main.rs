@@ -1,0 +1,86 @@
+//! `msa`: the one binary of msa-shop. Every role (each service, the supervisor that runs
+//! them all) is a subcommand, so one static binary serves every container.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod serve;
+mod settings;
+mod supervisor;
+
+use settings::{Role, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "msa",
+    version,
+    about = "msa-shop: a secure-by-default microservice web shop"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole shop on this machine: every service as a supervised child process.
+    Up {
+        #[command(flatten)]
+        settings: Settings,
+        /// Delete the databases and demo credentials first, and start from fresh demo data.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Run one service in this process.
+    Serve {
+        /// Which service to run.
+        #[arg(value_enum)]
+        role: Role,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (service, settings) = match &cli.command {
+        Command::Up { settings, .. } => ("msa", settings),
+        Command::Serve { role, settings } => (role.name(), settings),
+    };
+    kit::telemetry::init(service, &settings.log_level, settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("msa: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up { settings, reset } => supervisor::up(settings, reset).await,
+            Command::Serve { role, settings } => serve::run(role, settings).await,
+        }
+    });
+    // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
+    // watch) would otherwise hold the process open forever.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "msa failed");
+            eprintln!("msa: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

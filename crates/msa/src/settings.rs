@@ -1,0 +1,196 @@
+//! The settings every role shares: where services listen, where data lives, how to log.
+//! Each comes from a flag or an `MSA_*` environment variable, with a documented default.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use kit::db::Database;
+use kit::telemetry::LogFormat;
+
+/// The four services, in the order they are started and listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    Users,
+    Products,
+    Orders,
+    Gateway,
+}
+
+impl Role {
+    pub const ALL: [Self; 4] = [Self::Users, Self::Products, Self::Orders, Self::Gateway];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Products => "products",
+            Self::Orders => "orders",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address every service listens on.
+    #[arg(long, env = "MSA_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port of the gateway, the public entry point.
+    #[arg(long, env = "MSA_GATEWAY_PORT", default_value_t = 8080)]
+    pub gateway_port: u16,
+
+    /// Port of user-service.
+    #[arg(long, env = "MSA_USERS_PORT", default_value_t = 5001)]
+    pub users_port: u16,
+
+    /// Port of product-service.
+    #[arg(long, env = "MSA_PRODUCTS_PORT", default_value_t = 5002)]
+    pub products_port: u16,
+
+    /// Port of order-service.
+    #[arg(long, env = "MSA_ORDERS_PORT", default_value_t = 5003)]
+    pub orders_port: u16,
+
+    /// URL at which the other services reach user-service [default: http://HOST:USERS_PORT].
+    #[arg(long, env = "MSA_USERS_URL")]
+    pub users_url: Option<String>,
+
+    /// URL at which the other services reach product-service [default: http://HOST:PRODUCTS_PORT].
+    #[arg(long, env = "MSA_PRODUCTS_URL")]
+    pub products_url: Option<String>,
+
+    /// URL at which the gateway reaches order-service [default: http://HOST:ORDERS_PORT].
+    #[arg(long, env = "MSA_ORDERS_URL")]
+    pub orders_url: Option<String>,
+
+    /// Directory of the databases (one SQLite file per service) and generated secrets.
+    #[arg(long, env = "MSA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Log filter: a level (error, warn, info, debug, trace) or per-module directives.
+    #[arg(long, env = "MSA_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, env = "MSA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Deadline of each call between services, in milliseconds.
+    #[arg(long, env = "MSA_CALL_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub call_timeout_ms: u64,
+
+    /// Seconds between recovery passes of order-service.
+    #[arg(long, env = "MSA_RECOVERY_INTERVAL_S", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub recovery_interval_s: u64,
+}
+
+impl Settings {
+    pub fn port(&self, role: Role) -> u16 {
+        match role {
+            Role::Users => self.users_port,
+            Role::Products => self.products_port,
+            Role::Orders => self.orders_port,
+            Role::Gateway => self.gateway_port,
+        }
+    }
+
+    pub fn listen(&self, role: Role) -> SocketAddr {
+        SocketAddr::new(self.host, self.port(role))
+    }
+
+    /// The base URL at which `role` is reached from the other services (and `msa up`).
+    pub fn url(&self, role: Role) -> String {
+        let explicit = match role {
+            Role::Users => &self.users_url,
+            Role::Products => &self.products_url,
+            Role::Orders => &self.orders_url,
+            Role::Gateway => &None,
+        };
+        explicit.clone().unwrap_or_else(|| {
+            let host = match self.host {
+                // A wildcard address is where to listen, not where to connect.
+                IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+                IpAddr::V4(ip) => ip.to_string(),
+            };
+            format!("http://{host}:{}", self.port(role))
+        })
+    }
+
+    fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    fn database(&self, role: Role) -> Database {
+        Database::sqlite_in(&self.data_dir, role.name())
+    }
+
+    pub fn users(&self) -> users::Config {
+        users::Config {
+            listen: self.listen(Role::Users),
+            database: self.database(Role::Users),
+            data_dir: self.data_dir.clone(),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    pub fn products(&self) -> products::Config {
+        products::Config {
+            listen: self.listen(Role::Products),
+            database: self.database(Role::Products),
+        }
+    }
+
+    pub fn orders(&self) -> orders::Config {
+        orders::Config {
+            listen: self.listen(Role::Orders),
+            database: self.database(Role::Orders),
+            users_url: self.url(Role::Users),
+            products_url: self.url(Role::Products),
+            call_timeout: self.call_timeout(),
+            recovery_interval: Duration::from_secs(self.recovery_interval_s),
+        }
+    }
+
+    pub fn gateway(&self) -> gateway::Config {
+        gateway::Config {
+            listen: self.listen(Role::Gateway),
+            users_url: self.url(Role::Users),
+            products_url: self.url(Role::Products),
+            orders_url: self.url(Role::Orders),
+            // Order placement makes up to three calls in a row, each with its own deadline.
+            call_timeout: self.call_timeout() * 4,
+        }
+    }
+
+    /// The same settings as command-line flags, to hand to a child process.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec![
+            format!("--host={}", self.host),
+            format!("--gateway-port={}", self.gateway_port),
+            format!("--users-port={}", self.users_port),
+            format!("--products-port={}", self.products_port),
+            format!("--orders-port={}", self.orders_port),
+            format!("--data-dir={}", self.data_dir.display()),
+            format!("--log-level={}", self.log_level),
+            format!("--log-format={}", self.log_format.as_str()),
+            format!("--call-timeout-ms={}", self.call_timeout_ms),
+            format!("--recovery-interval-s={}", self.recovery_interval_s),
+        ];
+        for (flag, value) in [
+            ("users-url", &self.users_url),
+            ("products-url", &self.products_url),
+            ("orders-url", &self.orders_url),
+        ] {
+            if let Some(value) = value {
+                args.push(format!("--{flag}={value}"));
+            }
+        }
+        args
+    }
+}

@@ -1,0 +1,288 @@
+//! `msa up`: runs every service as a supervised child process of this one.
+//!
+//! Each child is this same binary as `msa serve <role>`. Its output is relayed line by line
+//! (prefixed with its name, or as JSON already stamped with it). A child that exits is
+//! restarted with exponential backoff. On SIGINT/SIGTERM every child gets SIGTERM, has
+//! [`STOP_GRACE`] to drain, and is killed after that; `msa up` returns once all are gone.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use kit::shutdown::CancellationToken;
+use kit::telemetry::LogFormat;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::serve::SUPERVISED_ENV;
+use crate::settings::{Role, Settings};
+
+/// How long a child may drain after SIGTERM before it is killed; with the children's own
+/// drain deadline below it, and the whole stop within 10 s.
+const STOP_GRACE: Duration = Duration::from_millis(9_500);
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A child that ran this long is considered healthy again: its next crash restarts fast.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Files a reset removes: the databases with their WAL companions, and the demo secrets.
+const RESETTABLE: [&str; 5] = [
+    "users.db",
+    "products.db",
+    "orders.db",
+    "gateway.db",
+    "demo-credentials.json",
+];
+
+pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if reset {
+        reset_data(&settings.data_dir)?;
+    }
+    kit::db::ensure_private_dir(&settings.data_dir)?;
+    check_ports_free(&settings)?;
+
+    let shutdown = kit::shutdown::on_signal();
+    let exe = std::env::current_exe().context("Failed to find the msa executable")?;
+    let children: Vec<_> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            let mut command = Command::new(&exe);
+            command
+                .arg("serve")
+                .arg(role.name())
+                .args(settings.to_args())
+                .env(SUPERVISED_ENV, "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                // Own process group: a Ctrl-C in the terminal reaches only `msa up`, which
+                // then stops the children in order instead of racing their restarts.
+                .process_group(0)
+                .kill_on_drop(true);
+            tokio::spawn(supervise(
+                role,
+                command,
+                settings.log_format,
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+
+    let ready = tokio::select! {
+        ready = wait_until_ready(&settings) => ready,
+        () = shutdown.cancelled() => Ok(()),
+    };
+    match &ready {
+        Ok(()) if !shutdown.is_cancelled() => print_table(&settings, started.elapsed()),
+        Ok(()) => {}
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "start-up failed; stopping");
+            shutdown.cancel();
+        }
+    }
+    shutdown.cancelled().await;
+    let stopping = Instant::now();
+    for child in children {
+        let _ = child.await;
+    }
+    tracing::info!(
+        elapsed_ms = stopping.elapsed().as_millis() as u64,
+        "all services stopped"
+    );
+    ready
+}
+
+fn reset_data(data_dir: &Path) -> anyhow::Result<()> {
+    for name in RESETTABLE {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = data_dir.join(format!("{name}{suffix}"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(error)
+                        .with_context(|| format!("Failed to remove {}", path.display()));
+                }
+            }
+        }
+    }
+    tracing::info!(data_dir = %data_dir.display(), "reset: starting with empty databases");
+    Ok(())
+}
+
+/// Fails fast, naming the flag to change, instead of letting a child crash-loop on a port
+/// another program holds.
+fn check_ports_free(settings: &Settings) -> anyhow::Result<()> {
+    for role in Role::ALL {
+        let addr = settings.listen(role);
+        if let Err(error) = TcpListener::bind(addr) {
+            bail!(
+                "{} cannot listen on {addr}: {error}; choose another port with --{}-port or MSA_{}_PORT",
+                role.name(),
+                role.name(),
+                role.name().to_uppercase()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs one child until shutdown, restarting it whenever it exits.
+async fn supervise(
+    role: Role,
+    mut command: Command,
+    format: LogFormat,
+    shutdown: CancellationToken,
+) {
+    let name = role.name();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                tracing::error!(service = name, %error, "could not start");
+                if sleep_or_shutdown(backoff, &shutdown).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let pid = child.id();
+        // Held, never written: the pipe closes only when this process dies, which is how
+        // the child learns that its supervisor is gone (`Child::wait` would close it).
+        let _lifeline = child.stdin.take();
+        tracing::debug!(service = name, pid, "started");
+        relay_output(name, format, &mut child);
+        let began = Instant::now();
+        tokio::select! {
+            status = child.wait() => {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                if began.elapsed() > HEALTHY_AFTER {
+                    backoff = FIRST_BACKOFF;
+                }
+                tracing::warn!(
+                    service = name,
+                    status = describe(status.ok()),
+                    restart_in_ms = backoff.as_millis() as u64,
+                    "service exited; restarting"
+                );
+                if sleep_or_shutdown(backoff, &shutdown).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            () = shutdown.cancelled() => {
+                stop(name, pid, &mut child).await;
+                return;
+            }
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL if the child has not exited within [`STOP_GRACE`].
+async fn stop(name: &str, pid: Option<u32>, child: &mut Child) {
+    if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(status) => tracing::info!(service = name, status = describe(status.ok()), "stopped"),
+        Err(_) => {
+            let _ = child.kill().await;
+            tracing::warn!(service = name, "did not stop in time; killed");
+        }
+    }
+}
+
+async fn sleep_or_shutdown(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => false,
+        () = shutdown.cancelled() => true,
+    }
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    status.map_or_else(|| "unknown".to_owned(), |status| status.to_string())
+}
+
+fn relay_output(name: &'static str, format: LogFormat, child: &mut Child) {
+    if let Some(stdout) = child.stdout.take() {
+        tokio::spawn(relay_lines(name, format, stdout));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(relay_lines(name, format, stderr));
+    }
+}
+
+/// Copies a child's output to ours, a whole line at a time so lines of different services
+/// never mix. JSON lines pass unchanged (each service stamps its own name into them).
+async fn relay_lines(name: &'static str, format: LogFormat, stream: impl AsyncRead + Unpin) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut out = std::io::stderr().lock();
+        let _ = match format {
+            LogFormat::Json => writeln!(out, "{line}"),
+            LogFormat::Text => writeln!(out, "{name:<8} | {line}"),
+        };
+    }
+}
+
+/// Polls every service's `/readyz` until all answer 200.
+async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
+    let client = kit::client::http_client(Duration::from_millis(500));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    for role in Role::ALL {
+        let url = format!("{}/readyz", settings.url(role));
+        loop {
+            let ready = client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("{} was not ready within {READY_TIMEOUT:?}", role.name());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    Ok(())
+}
+
+fn print_table(settings: &Settings, elapsed: Duration) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "\nmsa-shop is up in {} ms\n", elapsed.as_millis());
+    let _ = writeln!(out, "  {:<10} {:<28} {}", "SERVICE", "ADDRESS", "ROLE");
+    for role in [Role::Gateway, Role::Users, Role::Products, Role::Orders] {
+        let what = match role {
+            Role::Gateway => "public entry point: /api/v1/..., /hello, /openapi.json",
+            Role::Users => "user-service (internal)",
+            Role::Products => "product-service (internal)",
+            Role::Orders => "order-service (internal)",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<28} {what}",
+            role.name(),
+            settings.url(role)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n  data: {}   demo passwords: {}\n  stop: Ctrl-C\n",
+        settings.data_dir.display(),
+        settings.data_dir.join("demo-credentials.json").display()
+    );
+    let _ = out.flush();
+}

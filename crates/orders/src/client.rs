@@ -1,0 +1,142 @@
+//! order-service's calls to user-service and product-service. It keeps its own small view
+//! of their answers (only the fields it uses), so they can grow without breaking it.
+
+use http::{Method, StatusCode};
+use kit::Problem;
+use kit::client::{Upstream, UpstreamError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct UserSummary {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ProductSummary {
+    pub id: i64,
+    pub name: String,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reservation {
+    pub status: String,
+    pub items: Vec<ReservedItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReservedItem {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+/// product-service's answer to a reservation.
+pub enum ReserveOutcome {
+    Held(Reservation),
+    /// Refused for a reason the client must hear (out of stock, unknown product): the
+    /// problem is passed on as product-service stated it.
+    Refused(Problem),
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    pub users: Upstream,
+    pub products: Upstream,
+}
+
+impl Clients {
+    pub async fn user(&self, id: i64) -> Result<Option<UserSummary>, UpstreamError> {
+        self.users.get_json(&format!("/users/{id}")).await
+    }
+
+    pub async fn product(&self, id: i64) -> Result<Option<ProductSummary>, UpstreamError> {
+        self.products.get_json(&format!("/products/{id}")).await
+    }
+
+    pub async fn reserve(
+        &self,
+        order_id: i64,
+        items: &[(i64, i64)],
+    ) -> Result<ReserveOutcome, UpstreamError> {
+        let body = serde_json::json!({
+            "order_id": order_id,
+            "items": items
+                .iter()
+                .map(|(product_id, quantity)| serde_json::json!({"product_id": product_id, "quantity": quantity}))
+                .collect::<Vec<_>>(),
+        });
+        let response = self
+            .products
+            .send(
+                self.products
+                    .request(Method::POST, "/internal/reservations")
+                    .json(&body),
+            )
+            .await?;
+        match response.status() {
+            StatusCode::OK | StatusCode::CREATED => Ok(ReserveOutcome::Held(
+                self.products.read_json(response).await?,
+            )),
+            status @ (StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY) => {
+                let body: serde_json::Value = self.products.read_json(response).await?;
+                Ok(ReserveOutcome::Refused(passed_on(status, body)))
+            }
+            status => Err(self.products.unexpected(status)),
+        }
+    }
+
+    /// Releases whatever product-service holds for the order; safe to repeat.
+    pub async fn release(&self, order_id: i64) -> Result<(), UpstreamError> {
+        let response = self
+            .products
+            .send(self.products.request(
+                Method::DELETE,
+                &format!("/internal/reservations/{order_id}"),
+            ))
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.products.unexpected(response.status()))
+        }
+    }
+
+    pub async fn reservation(&self, order_id: i64) -> Result<Reservation, UpstreamError> {
+        self.products
+            .get_json(&format!("/internal/reservations/{order_id}"))
+            .await?
+            .ok_or(UpstreamError::Invalid {
+                service: self.products.service(),
+            })
+    }
+}
+
+/// Rebuilds product-service's problem as ours: its type, title, detail and extensions
+/// (such as `product_id` and `available`), under this request's id.
+fn passed_on(status: StatusCode, body: serde_json::Value) -> Problem {
+    let text = |key: &str| {
+        body.get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut problem = Problem::new(status, text("detail"));
+    if let Some(kind) = body.get("type").and_then(|v| v.as_str()) {
+        problem.kind = kind.to_owned();
+        problem.title = text("title");
+    }
+    if let serde_json::Value::Object(map) = body {
+        for (key, value) in map {
+            if !matches!(
+                key.as_str(),
+                "type" | "title" | "status" | "detail" | "request_id"
+            ) {
+                problem.extensions.insert(key, value);
+            }
+        }
+    }
+    problem
+}

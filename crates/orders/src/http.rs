@@ -1,0 +1,188 @@
+//! order-service's HTTP surface.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use futures::future::try_join_all;
+use http::HeaderMap;
+use kit::identity::Caller;
+use kit::{ApiError, ApiResult, Problem};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::domain::{IdempotencyKey, NewOrder};
+use crate::saga;
+use crate::store;
+use crate::views::{DetailedItem, OrderDetails, OrderPage, OrderView};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(cancel_order))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItemInput {
+    #[schema(example = 102)]
+    product_id: i64,
+    #[schema(example = 1)]
+    quantity: i64,
+}
+
+/// An order to place.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrder {
+    #[schema(example = 1)]
+    user_id: i64,
+    items: Vec<OrderItemInput>,
+}
+
+/// Place an order. Requires an `Idempotency-Key` header: repeat the request with the same
+/// key to retry safely.
+#[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
+    params(("Idempotency-Key" = String, Header, description = "A unique key per order you mean to place")),
+    responses((status = 201, body = OrderView), (status = 400, body = Problem),
+              (status = 409, body = Problem, description = "Out of stock, or the key is in use"),
+              (status = 422, body = Problem), (status = 503, body = Problem),
+              (status = 504, body = Problem)))]
+async fn place_order(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(body): Json<PlaceOrder>,
+) -> ApiResult<Response> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "send an Idempotency-Key header, unique per order, so that retries are safe",
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))
+        .and_then(|raw| IdempotencyKey::parse(raw).map_err(ApiError::BadRequest))?;
+    let items: Vec<(i64, i64)> = body
+        .items
+        .iter()
+        .map(|item| (item.product_id, item.quantity))
+        .collect();
+    let order = NewOrder::parse(body.user_id, &items)
+        .map_err(|detail| ApiError::unprocessable("validation-failed", detail))?;
+    saga::place(&app, &caller.scope_key(), &key, &order).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only this user's orders.
+    user_id: Option<i64>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List orders, oldest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
+    responses((status = 200, body = OrderPage), (status = 400, body = Problem)))]
+async fn list_orders(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Json<OrderPage>> {
+    let limit = i64::from(params.limit.unwrap_or(20));
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 100"));
+    }
+    let after = match params.cursor.as_deref() {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
+    };
+    let mut rows = store::list_after(&app.pool, params.user_id, after, limit + 1).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| row.id.to_string())
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(OrderView::new(row, &store::items(&app.pool, row.id).await?));
+    }
+    Ok(Json(OrderPage { items, next_cursor }))
+}
+
+/// Get one order with its user and products.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrderDetails), (status = 404, body = Problem),
+              (status = 503, body = Problem), (status = 504, body = Problem)))]
+async fn get_order(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<OrderDetails>> {
+    let order = store::find(&app.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let items = store::items(&app.pool, id).await?;
+    // The user and every product are asked for at once: the answer takes as long as the
+    // slowest call, not the sum of them.
+    let (user, products) = tokio::try_join!(
+        app.clients.user(order.user_id),
+        try_join_all(
+            items
+                .iter()
+                .map(|item| app.clients.product(item.product_id))
+        ),
+    )?;
+    let view = OrderView::new(&order, &items);
+    Ok(Json(OrderDetails {
+        order_id: view.order_id,
+        status: view.status,
+        user,
+        items: view
+            .items
+            .into_iter()
+            .zip(products)
+            .map(|(item, product)| DetailedItem {
+                product_id: item.product_id,
+                product,
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price_cents,
+                line_total_cents: item.line_total_cents,
+            })
+            .collect(),
+        total_cents: view.total_cents,
+        created_at: view.created_at,
+        updated_at: view.updated_at,
+    }))
+}
+
+/// Cancel a confirmed order and return its stock. Cancelling twice is harmless.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 503, body = Problem)))]
+async fn cancel_order(
+    State(app): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<OrderView>> {
+    saga::cancel(&app, id).await?;
+    let order = store::find(&app.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    Ok(Json(OrderView::new(
+        &order,
+        &store::items(&app.pool, id).await?,
+    )))
+}

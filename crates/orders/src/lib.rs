@@ -1,0 +1,80 @@
+//! order-service: owns orders, their items and the state of the order saga.
+//!
+//! `POST /orders` passes the common stack, is parsed in [`http`] into a [`domain::NewOrder`],
+//! and runs the saga in [`saga`]: claim the Idempotency-Key, check the user with
+//! user-service, record the order `pending`, reserve stock with product-service, confirm.
+//! `GET /orders/{id}` reads the order from [`store`] and asks user-service and
+//! product-service for the user and products concurrently ([`client`]). A [`recovery`] pass
+//! settles orders a crash left `pending`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use kit::client::Upstream;
+use kit::db::{Database, Pool};
+use kit::health::Readiness;
+use kit::server::Server;
+
+mod client;
+pub mod domain;
+mod http;
+mod recovery;
+mod saga;
+mod seed;
+mod store;
+mod views;
+
+pub const SERVICE: &str = "orders";
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: Database,
+    /// Base URL of user-service, such as `http://127.0.0.1:5001`.
+    pub users_url: String,
+    /// Base URL of product-service.
+    pub products_url: String,
+    /// The deadline of each call to another service.
+    pub call_timeout: Duration,
+    /// How often the recovery pass runs after start-up.
+    pub recovery_interval: Duration,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pool: Pool,
+    clients: client::Clients,
+}
+
+/// Opens the database, seeds the demo order on first start, binds the server and arranges
+/// for the recovery pass to run beside it.
+pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let pool = kit::db::open(&config.database, &MIGRATIONS)
+        .await
+        .context("order-service database")?;
+    seed::demo_order(&pool).await?;
+    let http = kit::client::http_client(config.call_timeout);
+    let clients = client::Clients {
+        users: Upstream::new("users", &config.users_url, http.clone()),
+        products: Upstream::new("products", &config.products_url, http),
+    };
+    let state = AppState { pool, clients };
+    let interval = config.recovery_interval;
+    let recovery_state = state.clone();
+    Ok(Server::bind(SERVICE, config.listen, router(state))
+        .await?
+        .with_task(move |shutdown| recovery::run(recovery_state, interval, shutdown)))
+}
+
+pub fn router(state: AppState) -> Router {
+    let readiness = Readiness::new().database(state.pool.clone());
+    let (api, openapi) = http::routes().with_state(state).split_for_parts();
+    kit::http::layers(
+        api.merge(kit::health::routes(readiness))
+            .merge(kit::http::openapi_route(openapi, "msa-shop order-service")),
+    )
+}

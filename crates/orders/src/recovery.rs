@@ -1,0 +1,51 @@
+//! The recovery pass: settles `pending` orders left by a crash or an outage, and drops
+//! idempotency keys past their retention. Runs at start-up (until product-service answers)
+//! and then periodically.
+
+use std::time::Duration;
+
+use kit::shutdown::CancellationToken;
+
+use crate::{AppState, saga, store};
+
+/// How old a pending order must be before a periodic pass settles it: far beyond the time
+/// a placement can take (a few upstream timeouts), so a pass never races a live request.
+const PENDING_GRACE_SECONDS: i64 = 60;
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
+pub async fn run(app: AppState, interval: Duration, shutdown: CancellationToken) {
+    // At start-up no request of this process is in flight, so every pending order is a
+    // leftover, however young.
+    let mut cutoff = kit::time::now_unix();
+    loop {
+        let wait = match pass(&app, cutoff).await {
+            Ok(()) => {
+                cutoff = kit::time::now_unix() + interval.as_secs() as i64 - PENDING_GRACE_SECONDS;
+                interval
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "recovery pass incomplete; retrying"
+                );
+                RETRY_AFTER_FAILURE
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Settles the pending orders created at or before `cutoff`.
+async fn pass(app: &AppState, cutoff: i64) -> anyhow::Result<()> {
+    let purged = store::purge_keys(&app.pool, kit::time::now_unix()).await?;
+    if purged > 0 {
+        tracing::info!(purged, "dropped expired idempotency keys");
+    }
+    for order_id in store::pending(&app.pool, cutoff).await? {
+        saga::settle(app, order_id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! The order saga of ARCHITECTURE.md, with the client's Idempotency-Key around it.
+//!
+//! 1. record the order as `pending`; 2. ask product-service to reserve every item, all or
+//! nothing; 3. mark it `confirmed`. Whatever fails after step 1 releases the reservation
+//! (an idempotent call) and marks the order `failed`; if even that cannot be done now, the
+//! order stays `pending` and [`settle`] finishes the job later. Stock is therefore never
+//! held for an order that is not confirmed, for longer than one recovery pass.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use kit::{ApiError, ApiResult, Problem};
+
+use crate::AppState;
+use crate::client::ReserveOutcome;
+use crate::domain::{IdempotencyKey, NewOrder, OrderStatus};
+use crate::store::{self, KeyClaim, StoredAnswer};
+use crate::views::OrderView;
+
+/// How a placement ended when it did not confirm an order.
+enum Failure {
+    /// A final answer about this request (unknown user, out of stock): stored with the key,
+    /// so a retry gets the same answer.
+    Final(Problem),
+    /// An outage or a bug: the key is freed so that the client's retry runs again.
+    Retryable(ApiError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self::Retryable(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Retryable(error.into())
+    }
+}
+
+/// Places an order once per (caller, key): a repeat with the same body gets the stored
+/// answer, a repeat with another body 422, a repeat while the first runs 409.
+pub async fn place(
+    app: &AppState,
+    scope: &str,
+    key: &IdempotencyKey,
+    order: &NewOrder,
+) -> ApiResult<Response> {
+    let now = kit::time::now_unix();
+    match store::claim_key(&app.pool, scope, key.as_str(), &order.fingerprint(), now).await? {
+        KeyClaim::Claimed => {}
+        KeyClaim::InFlight => {
+            return Err(ApiError::conflict(
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ));
+        }
+        KeyClaim::Mismatch => {
+            return Err(ApiError::unprocessable(
+                "idempotency-key-reused",
+                "this Idempotency-Key was already used for a different request",
+            ));
+        }
+        KeyClaim::Replay { status, body } => return Ok(replay(status, body)),
+    }
+    match run(app, scope, key, order).await {
+        Ok(response) => Ok(response),
+        Err(Failure::Final(problem)) => {
+            let body = serde_json::to_string(&problem).unwrap_or_default();
+            let answer = StoredAnswer {
+                scope,
+                key: key.as_str(),
+                status: problem.status,
+                body: &body,
+            };
+            store::finish_key(&app.pool, &answer).await?;
+            Ok(problem.into_response())
+        }
+        Err(Failure::Retryable(error)) => {
+            if let Err(cause) = store::release_key(&app.pool, scope, key.as_str()).await {
+                tracing::error!(error = %cause, "could not free an idempotency key");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn run(
+    app: &AppState,
+    scope: &str,
+    key: &IdempotencyKey,
+    order: &NewOrder,
+) -> Result<Response, Failure> {
+    if app
+        .clients
+        .user(order.user_id)
+        .await
+        .map_err(ApiError::from)?
+        .is_none()
+    {
+        return Err(Failure::Final(
+            ApiError::unprocessable(
+                "unknown-user",
+                format!("user {} does not exist", order.user_id),
+            )
+            .to_problem(),
+        ));
+    }
+    let now = kit::time::now_unix();
+    let pending = store::insert_pending(&app.pool, order, None, now).await?;
+    store::link_key(&app.pool, scope, key.as_str(), pending.id).await?;
+    tracing::info!(order.id = pending.id, "order pending; reserving stock");
+
+    let reservation = match app.clients.reserve(pending.id, &order.items).await {
+        Ok(ReserveOutcome::Held(reservation)) => reservation,
+        Ok(ReserveOutcome::Refused(problem)) => {
+            store::transition(
+                &app.pool,
+                pending.id,
+                OrderStatus::Pending,
+                OrderStatus::Failed,
+                now,
+            )
+            .await?;
+            return Err(Failure::Final(problem));
+        }
+        Err(error) => {
+            // We do not know whether product-service took the stock before the call broke
+            // off, so we release, which is harmless if it did not.
+            compensate(app, pending.id).await;
+            return Err(Failure::Retryable(error.into()));
+        }
+    };
+
+    let prices: Vec<(i64, i64)> = reservation
+        .items
+        .iter()
+        .map(|item| (item.product_id, item.unit_price_cents))
+        .collect();
+    let total_cents = reservation
+        .items
+        .iter()
+        .map(|item| item.quantity * item.unit_price_cents)
+        .sum();
+    let confirmed_at = kit::time::now_unix();
+    let mut row = pending.clone();
+    row.status = OrderStatus::Confirmed.as_str().to_owned();
+    row.total_cents = total_cents;
+    row.updated_at = confirmed_at;
+    let items: Vec<store::ItemRow> = reservation
+        .items
+        .iter()
+        .map(|item| store::ItemRow {
+            product_id: item.product_id,
+            quantity: item.quantity,
+            unit_price_cents: item.unit_price_cents,
+        })
+        .collect();
+    let view = OrderView::new(&row, &items);
+    let body = serde_json::to_string(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    let answer = StoredAnswer {
+        scope,
+        key: key.as_str(),
+        status: StatusCode::CREATED.as_u16(),
+        body: &body,
+    };
+    match store::confirm(
+        &app.pool,
+        pending.id,
+        &prices,
+        total_cents,
+        Some(&answer),
+        confirmed_at,
+    )
+    .await
+    {
+        Ok(true) => {
+            tracing::info!(order.id = pending.id, total_cents, "order confirmed");
+            Ok(created(pending.id, body))
+        }
+        Ok(false) => {
+            // Recovery settled the order while we waited for product-service.
+            Err(Failure::Retryable(ApiError::Unavailable(
+                "The order could not be completed in time; retry.".to_owned(),
+            )))
+        }
+        Err(error) => {
+            compensate(app, pending.id).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// Releases an order's stock and marks it failed; leaves it `pending` for recovery if
+/// product-service cannot be reached now.
+async fn compensate(app: &AppState, order_id: i64) {
+    match app.clients.release(order_id).await {
+        Ok(()) => {
+            let now = kit::time::now_unix();
+            if let Err(error) = store::transition(
+                &app.pool,
+                order_id,
+                OrderStatus::Pending,
+                OrderStatus::Failed,
+                now,
+            )
+            .await
+            {
+                tracing::error!(order.id = order_id, error = %error, "could not mark order failed");
+            } else {
+                tracing::info!(order.id = order_id, "order failed; reservation released");
+            }
+        }
+        Err(error) => tracing::warn!(
+            order.id = order_id,
+            error = %error,
+            "could not release reservation; recovery will settle the order"
+        ),
+    }
+}
+
+/// Settles a `pending` order left by a crash or an outage: releases whatever
+/// product-service holds for it and marks it `failed`. The client never heard that it
+/// succeeded, so releasing is the only outcome that cannot surprise anyone; its
+/// Idempotency-Key is freed so a retry places it anew.
+pub async fn settle(app: &AppState, order_id: i64) -> anyhow::Result<()> {
+    let held = app.clients.reservation(order_id).await?;
+    if held.status == "held" {
+        app.clients.release(order_id).await?;
+    }
+    store::transition(
+        &app.pool,
+        order_id,
+        OrderStatus::Pending,
+        OrderStatus::Failed,
+        kit::time::now_unix(),
+    )
+    .await?;
+    store::release_keys_of(&app.pool, order_id).await?;
+    tracing::info!(
+        order.id = order_id,
+        released = held.status == "held",
+        "settled pending order"
+    );
+    Ok(())
+}
+
+/// Cancels a confirmed order: stock goes back first, then the order is marked, so a
+/// failure in between leaves a confirmed order whose cancel can simply be retried.
+pub async fn cancel(app: &AppState, order_id: i64) -> ApiResult<()> {
+    let order = store::find(&app.pool, order_id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    match OrderStatus::from_stored(&order.status) {
+        OrderStatus::Cancelled => return Ok(()),
+        OrderStatus::Confirmed => {}
+        OrderStatus::Pending => {
+            return Err(ApiError::conflict(
+                "order-pending",
+                "the order is still being placed; retry in a moment",
+            ));
+        }
+        OrderStatus::Failed => {
+            return Err(ApiError::conflict(
+                "order-failed",
+                "the order failed and holds nothing to cancel",
+            ));
+        }
+    }
+    app.clients.release(order_id).await?;
+    store::transition(
+        &app.pool,
+        order_id,
+        OrderStatus::Confirmed,
+        OrderStatus::Cancelled,
+        kit::time::now_unix(),
+    )
+    .await?;
+    tracing::info!(order.id = order_id, "order cancelled; stock released");
+    Ok(())
+}
+
+fn created(order_id: i64, body: String) -> Response {
+    let location = HeaderValue::from_str(&format!("/orders/{order_id}"))
+        .expect("BUG: a path of digits is a valid header value");
+    let mut response = (StatusCode::CREATED, [(header::LOCATION, location)], body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The stored answer of the first request with this key, marked as a replay.
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        kit::problem::PROBLEM_JSON
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

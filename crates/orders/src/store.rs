@@ -1,0 +1,308 @@
+//! The orders, order_items and idempotency_keys tables: the only code that talks to
+//! order-service's database.
+
+use kit::db::Pool;
+use sqlx::Any;
+
+use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub status: String,
+    pub total_cents: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ItemRow {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub unit_price_cents: i64,
+}
+
+macro_rules! columns {
+    () => {
+        "id, user_id, status, total_cents, created_at, updated_at"
+    };
+}
+
+/// Records a new order as `pending` with its items, before any stock is asked for.
+pub async fn insert_pending(
+    pool: &Pool,
+    order: &NewOrder,
+    explicit_id: Option<i64>,
+    now: i64,
+) -> Result<OrderRow, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let row: OrderRow = sqlx::query_as(concat!(
+        "INSERT INTO orders (id, user_id, status, created_at, updated_at)
+         VALUES ($1, $2, 'pending', $3, $3) RETURNING ",
+        columns!()
+    ))
+    .bind(explicit_id)
+    .bind(order.user_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    for &(product_id, quantity) in &order.items {
+        sqlx::query("INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
+            .bind(row.id)
+            .bind(product_id)
+            .bind(quantity)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn find(pool: &Pool, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn items(pool: &Pool, order_id: i64) -> Result<Vec<ItemRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, quantity, unit_price_cents FROM order_items
+         WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(pool)
+        .await
+}
+
+/// Orders with an id above `after`, optionally of one user, in id order.
+pub async fn list_after(
+    pool: &Pool,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM orders WHERE id > $1 AND ($2 IS NULL OR user_id = $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(after)
+    .bind(user_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Confirms a pending order at the prices product-service reserved at, and stores the
+/// answer for its idempotency key in the same transaction, so a retry can never see a
+/// confirmed order without its answer or the reverse. `Ok(false)`: it was not pending.
+pub async fn confirm(
+    pool: &Pool,
+    order_id: i64,
+    prices: &[(i64, i64)],
+    total_cents: i64,
+    answer: Option<&StoredAnswer<'_>>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let updated = sqlx::query(
+        "UPDATE orders SET status = 'confirmed', total_cents = $1, updated_at = $2
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(total_cents)
+    .bind(now)
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    for &(product_id, unit_price_cents) in prices {
+        sqlx::query(
+            "UPDATE order_items SET unit_price_cents = $1 WHERE order_id = $2 AND product_id = $3",
+        )
+        .bind(unit_price_cents)
+        .bind(order_id)
+        .bind(product_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(answer) = answer {
+        finish_key(&mut *tx, answer).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves an order from `from` to `to`; `Ok(false)` if it was not in `from`.
+pub async fn transition(
+    pool: &Pool,
+    order_id: i64,
+    from: OrderStatus,
+    to: OrderStatus,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let result =
+        sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(order_id)
+            .bind(from.as_str())
+            .execute(pool)
+            .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Pending orders created at or before `created_before`, oldest first.
+pub async fn pending(pool: &Pool, created_before: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'pending' AND created_at <= $1 ORDER BY id LIMIT 100",
+    )
+    .bind(created_before)
+    .fetch_all(pool)
+    .await
+}
+
+/// What a stored idempotency key says about a new request with the same key.
+pub enum KeyClaim {
+    /// The key is new: this request runs and owns it.
+    Claimed,
+    /// The first request with this key is still running.
+    InFlight,
+    /// The key was used for a request with another body.
+    Mismatch,
+    /// The first request finished: here is its answer.
+    Replay { status: u16, body: String },
+}
+
+/// Claims `key` for a request with `fingerprint`, or reports who has it.
+pub async fn claim_key(
+    pool: &Pool,
+    scope: &str,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Result<KeyClaim, sqlx::Error> {
+    let mut tx = kit::db::begin_write(pool).await?;
+    let existing: Option<(String, String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT fingerprint, state, response_status, response_body, created_at
+         FROM idempotency_keys WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((stored_fingerprint, state, status, body, created_at)) = existing {
+        if created_at > now - KEY_RETENTION_SECONDS {
+            return Ok(if stored_fingerprint != fingerprint {
+                KeyClaim::Mismatch
+            } else if state == "in_flight" {
+                KeyClaim::InFlight
+            } else {
+                KeyClaim::Replay {
+                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                    body: body.unwrap_or_default(),
+                }
+            });
+        }
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at)
+         VALUES ($1, $2, $3, 'in_flight', $4)",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(KeyClaim::Claimed)
+}
+
+/// Ties a claimed key to the order it created, so recovery can free the key if the
+/// process dies before answering.
+pub async fn link_key(
+    pool: &Pool,
+    scope: &str,
+    key: &str,
+    order_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3")
+        .bind(order_id)
+        .bind(scope)
+        .bind(key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The final answer to a keyed request.
+pub struct StoredAnswer<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub status: u16,
+    pub body: &'a str,
+}
+
+pub async fn finish_key<'c>(
+    db: impl sqlx::Executor<'c, Database = Any>,
+    answer: &StoredAnswer<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
+         WHERE scope = $3 AND key = $4",
+    )
+    .bind(i64::from(answer.status))
+    .bind(answer.body)
+    .bind(answer.scope)
+    .bind(answer.key)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets a key whose request ended without a final answer (an outage), so the client's
+/// retry with the same key runs again instead of being refused forever.
+pub async fn release_key(pool: &Pool, scope: &str, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
+    )
+    .bind(scope)
+    .bind(key)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Frees the in-flight keys of an order that recovery settled.
+pub async fn release_keys_of(pool: &Pool, order_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE order_id = $1 AND state = 'in_flight'")
+        .bind(order_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Drops keys past their retention.
+pub async fn purge_keys(pool: &Pool, now: i64) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(now - KEY_RETENTION_SECONDS)
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected())
+}
