@@ -57,6 +57,28 @@ impl Problem {
         problem
     }
 
+    /// Rebuilds a problem another service (or an earlier request) stated, under the current
+    /// request's id: its type, title, detail and extensions are kept.
+    pub fn from_body(status: StatusCode, body: &Value) -> Self {
+        let text = |key: &str| body[key].as_str().unwrap_or_default().to_owned();
+        let mut problem = Self::new(status, text("detail"));
+        if let Some(kind) = body["type"].as_str() {
+            problem.kind = kind.to_owned();
+            problem.title = text("title");
+        }
+        if let Value::Object(members) = body {
+            for (key, value) in members {
+                if !matches!(
+                    key.as_str(),
+                    "type" | "title" | "status" | "detail" | "request_id"
+                ) {
+                    problem.extensions.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        problem
+    }
+
     /// Adds a problem-specific member.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extensions.insert(key.to_owned(), value.into());

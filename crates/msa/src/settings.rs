@@ -154,6 +154,8 @@ impl Settings {
             products_url: self.url(Role::Products),
             call_timeout: self.call_timeout(),
             recovery_interval: Duration::from_secs(self.recovery_interval_s),
+            // Twenty call deadlines: a placement makes at most three calls in a row.
+            pending_grace: (self.call_timeout() * 20).max(Duration::from_secs(10)),
         }
     }
 

@@ -263,7 +263,7 @@ async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
 fn print_table(settings: &Settings, elapsed: Duration) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nmsa-shop is up in {} ms\n", elapsed.as_millis());
-    let _ = writeln!(out, "  {:<10} {:<28} {}", "SERVICE", "ADDRESS", "ROLE");
+    let _ = writeln!(out, "  {:<10} {:<28} ROLE", "SERVICE", "ADDRESS");
     for role in [Role::Gateway, Role::Users, Role::Products, Role::Orders] {
         let what = match role {
             Role::Gateway => "public entry point: /api/v1/..., /hello, /openapi.json",

@@ -82,7 +82,7 @@ impl Clients {
             )),
             status @ (StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY) => {
                 let body: serde_json::Value = self.products.read_json(response).await?;
-                Ok(ReserveOutcome::Refused(passed_on(status, body)))
+                Ok(ReserveOutcome::Refused(Problem::from_body(status, &body)))
             }
             status => Err(self.products.unexpected(status)),
         }
@@ -112,31 +112,4 @@ impl Clients {
                 service: self.products.service(),
             })
     }
-}
-
-/// Rebuilds product-service's problem as ours: its type, title, detail and extensions
-/// (such as `product_id` and `available`), under this request's id.
-fn passed_on(status: StatusCode, body: serde_json::Value) -> Problem {
-    let text = |key: &str| {
-        body.get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut problem = Problem::new(status, text("detail"));
-    if let Some(kind) = body.get("type").and_then(|v| v.as_str()) {
-        problem.kind = kind.to_owned();
-        problem.title = text("title");
-    }
-    if let serde_json::Value::Object(map) = body {
-        for (key, value) in map {
-            if !matches!(
-                key.as_str(),
-                "type" | "title" | "status" | "detail" | "request_id"
-            ) {
-                problem.extensions.insert(key, value);
-            }
-        }
-    }
-    problem
 }

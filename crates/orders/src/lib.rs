@@ -42,6 +42,8 @@ pub struct Config {
     pub call_timeout: Duration,
     /// How often the recovery pass runs after start-up.
     pub recovery_interval: Duration,
+    /// How old a pending order must be before a periodic pass settles it.
+    pub pending_grace: Duration,
 }
 
 #[derive(Clone)]
@@ -63,11 +65,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         products: Upstream::new("products", &config.products_url, http),
     };
     let state = AppState { pool, clients };
-    let interval = config.recovery_interval;
+    let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let recovery_state = state.clone();
     Ok(Server::bind(SERVICE, config.listen, router(state))
         .await?
-        .with_task(move |shutdown| recovery::run(recovery_state, interval, shutdown)))
+        .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown)))
 }
 
 pub fn router(state: AppState) -> Router {

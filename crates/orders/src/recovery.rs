@@ -8,19 +8,18 @@ use kit::shutdown::CancellationToken;
 
 use crate::{AppState, saga, store};
 
-/// How old a pending order must be before a periodic pass settles it: far beyond the time
-/// a placement can take (a few upstream timeouts), so a pass never races a live request.
-const PENDING_GRACE_SECONDS: i64 = 60;
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
 
-pub async fn run(app: AppState, interval: Duration, shutdown: CancellationToken) {
+/// `grace`: how old a pending order must be before a periodic pass settles it; far beyond
+/// the time a placement can take (a few call deadlines), so a pass never races a live request.
+pub async fn run(app: AppState, interval: Duration, grace: Duration, shutdown: CancellationToken) {
     // At start-up no request of this process is in flight, so every pending order is a
     // leftover, however young.
     let mut cutoff = kit::time::now_unix();
     loop {
         let wait = match pass(&app, cutoff).await {
             Ok(()) => {
-                cutoff = kit::time::now_unix() + interval.as_secs() as i64 - PENDING_GRACE_SECONDS;
+                cutoff = kit::time::now_unix() + interval.as_secs() as i64 - grace.as_secs() as i64;
                 interval
             }
             Err(error) => {

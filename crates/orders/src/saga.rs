@@ -1,10 +1,13 @@
 //! The order saga of ARCHITECTURE.md, with the client's Idempotency-Key around it.
 //!
-//! 1. record the order as `pending`; 2. ask product-service to reserve every item, all or
-//! nothing; 3. mark it `confirmed`. Whatever fails after step 1 releases the reservation
-//! (an idempotent call) and marks the order `failed`; if even that cannot be done now, the
-//! order stays `pending` and [`settle`] finishes the job later. Stock is therefore never
-//! held for an order that is not confirmed, for longer than one recovery pass.
+//! 1. record the order as `pending`;
+//! 2. ask product-service to reserve every item, all or nothing;
+//! 3. mark it `confirmed`.
+//!
+//! Whatever fails after step 1 releases the reservation (an idempotent call) and marks the
+//! order `failed`; if even that cannot be done now, the order stays `pending` and
+//! [`settle`] finishes the job later. Stock is therefore never held for an order that is
+//! not confirmed, for longer than one recovery pass.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -290,17 +293,27 @@ fn created(order_id: i64, body: String) -> Response {
     response
 }
 
-/// The stored answer of the first request with this key, marked as a replay.
+/// The stored answer of the first request with this key, marked as a replay. A stored
+/// problem names this request's id (the one in the header, which a client quotes) and
+/// keeps the first request's id beside it, where an operator finds the original outcome.
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let content_type = if status.is_success() {
-        "application/json"
+    let mut response = if status.is_success() {
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
     } else {
-        kit::problem::PROBLEM_JSON
+        let stored: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let first_request_id = stored["request_id"].clone();
+        Problem::from_body(status, &stored)
+            .with("first_request_id", first_request_id)
+            .into_response()
     };
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
 }

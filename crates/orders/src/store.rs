@@ -184,6 +184,15 @@ pub enum KeyClaim {
     Replay { status: u16, body: String },
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    fingerprint: String,
+    state: String,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    created_at: i64,
+}
+
 /// Claims `key` for a request with `fingerprint`, or reports who has it.
 pub async fn claim_key(
     pool: &Pool,
@@ -193,7 +202,7 @@ pub async fn claim_key(
     now: i64,
 ) -> Result<KeyClaim, sqlx::Error> {
     let mut tx = kit::db::begin_write(pool).await?;
-    let existing: Option<(String, String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
+    let existing: Option<KeyRow> = sqlx::query_as(
         "SELECT fingerprint, state, response_status, response_body, created_at
          FROM idempotency_keys WHERE scope = $1 AND key = $2",
     )
@@ -201,16 +210,19 @@ pub async fn claim_key(
     .bind(key)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((stored_fingerprint, state, status, body, created_at)) = existing {
-        if created_at > now - KEY_RETENTION_SECONDS {
-            return Ok(if stored_fingerprint != fingerprint {
+    if let Some(stored) = existing {
+        if stored.created_at > now - KEY_RETENTION_SECONDS {
+            return Ok(if stored.fingerprint != fingerprint {
                 KeyClaim::Mismatch
-            } else if state == "in_flight" {
+            } else if stored.state == "in_flight" {
                 KeyClaim::InFlight
             } else {
                 KeyClaim::Replay {
-                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
-                    body: body.unwrap_or_default(),
+                    status: stored
+                        .response_status
+                        .and_then(|s| u16::try_from(s).ok())
+                        .unwrap_or(500),
+                    body: stored.response_body.unwrap_or_default(),
                 }
             });
         }

@@ -1,0 +1,277 @@
+//! End to end: the built `msa up`, driven over HTTP through the gateway, stopped with
+//! SIGINT; every child must be gone afterwards.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+/// Four ports that were free a moment ago (the OS hands out ephemeral ports in sequence,
+/// so a clash with another test in that moment is very unlikely).
+fn free_ports() -> [u16; 4] {
+    let listeners: Vec<TcpListener> = (0..4)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect();
+    [ports[0], ports[1], ports[2], ports[3]]
+}
+
+struct Shop {
+    child: Child,
+    gateway: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// Starts `msa up` and waits until it prints its table (every service ready).
+fn start(data_dir: &Path, extra: &[&str]) -> Shop {
+    let [gateway, users, products, orders] = free_ports();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msa"))
+        .arg("up")
+        .args(extra)
+        .env("MSA_DATA_DIR", data_dir)
+        .env("MSA_GATEWAY_PORT", gateway.to_string())
+        .env("MSA_USERS_PORT", users.to_string())
+        .env("MSA_PRODUCTS_PORT", products.to_string())
+        .env("MSA_ORDERS_PORT", orders.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("msa starts");
+    let (lines_out, lines) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let ready_out = lines_out.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = ready_out.send(format!("OUT {line}"));
+        }
+    });
+    let (err_out, stderr) = mpsc::channel();
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            let _ = err_out.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("msa up prints its table before the deadline");
+        if line.contains("msa-shop is up") {
+            break;
+        }
+    }
+    Shop {
+        child,
+        gateway: format!("http://127.0.0.1:{gateway}"),
+        stderr,
+    }
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<i32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("procfs").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The command name is in parentheses and may contain spaces; fields follow it.
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let ppid = after
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            children.push(child);
+        }
+    }
+    children
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// SIGINT, then the exit status and how long the stop took.
+fn interrupt(shop: &mut Shop) -> Duration {
+    let pid = i32::try_from(shop.child.id()).expect("pid");
+    let started = Instant::now();
+    kill(Pid::from_raw(pid), Signal::SIGINT).expect("signal");
+    let deadline = started + Duration::from_secs(15);
+    loop {
+        if let Some(status) = shop.child.try_wait().expect("wait") {
+            assert!(status.success(), "msa up exited with {status}");
+            return started.elapsed();
+        }
+        assert!(Instant::now() < deadline, "msa up did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut shop = start(data.path(), &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let get = |path: &str| http.get(format!("{}{path}", shop.gateway)).send();
+
+    let hello: Value = get("/hello")
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(hello, json!({"message": "Hello, API!"}));
+    let order: Value = get("/api/v1/orders/9001")
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(order["user"]["name"], "Alice");
+    assert_eq!(order["items"][0]["product"]["name"], "Phone");
+    let placed = http
+        .post(format!("{}/api/v1/orders", shop.gateway))
+        .header("idempotency-key", "e2e-1")
+        .json(&json!({"user_id": 2, "items": [{"product_id": 101, "quantity": 1}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(placed.status(), 201);
+    let placed: Value = placed.json().await.expect("JSON");
+
+    let credentials: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join("demo-credentials.json")).expect("credentials file"),
+    )
+    .expect("JSON object");
+    assert!(credentials["alice@example.com"].is_string());
+
+    // A child that dies is restarted, and the shop answers again.
+    let children = children_of(shop.child.id());
+    assert_eq!(children.len(), 4, "one child per service: {children:?}");
+    let victim = children[1];
+    kill(Pid::from_raw(victim), Signal::SIGKILL).expect("kill a child");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let restarted = children_of(shop.child.id()).len() == 4 && !alive_as_child(&shop, victim);
+        let answers = get("/api/v1/products/101")
+            .await
+            .is_ok_and(|r| r.status() == 200)
+            && get("/api/v1/users/1")
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            && get("/api/v1/orders/9001")
+                .await
+                .is_ok_and(|r| r.status() == 200);
+        if restarted && answers {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed service did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log: Vec<String> = shop.stderr.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("restarting")),
+        "restart not logged"
+    );
+    assert!(
+        log.iter().any(|l| l.starts_with("gateway  | ")),
+        "lines carry the service name"
+    );
+
+    let children = children_of(shop.child.id());
+    let took = interrupt(&mut shop);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    for child in children {
+        assert!(!alive(child), "child {child} outlived msa up");
+    }
+
+    // Data survives a restart; --reset starts clean with new demo passwords.
+    let mut shop = start(data.path(), &[]);
+    let again = reqwest::get(format!(
+        "{}/api/v1/orders/{}",
+        shop.gateway, placed["order_id"]
+    ))
+    .await
+    .expect("answer");
+    assert_eq!(again.status(), 200);
+    interrupt(&mut shop);
+    let mut shop = start(data.path(), &["--reset"]);
+    let gone = reqwest::get(format!(
+        "{}/api/v1/orders/{}",
+        shop.gateway, placed["order_id"]
+    ))
+    .await
+    .expect("answer");
+    assert_eq!(gone.status(), 404);
+    let fresh: Value = serde_json::from_slice(
+        &std::fs::read(data.path().join("demo-credentials.json")).expect("credentials file"),
+    )
+    .expect("JSON");
+    assert_ne!(fresh["alice@example.com"], credentials["alice@example.com"]);
+    interrupt(&mut shop);
+}
+
+fn alive_as_child(shop: &Shop, pid: i32) -> bool {
+    children_of(shop.child.id()).contains(&pid)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_with_the_service_name() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut shop = start(data.path(), &["--log-format", "json"]);
+    let _ = reqwest::get(format!("{}/hello", shop.gateway))
+        .await
+        .expect("answer");
+    interrupt(&mut shop);
+    let lines: Vec<String> = shop.stderr.try_iter().collect();
+    assert!(lines.len() > 5, "{lines:?}");
+    let mut services = std::collections::BTreeSet::new();
+    for line in &lines {
+        let object: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        services.insert(object["service"].as_str().unwrap_or_default().to_owned());
+    }
+    for service in ["msa", "users", "products", "orders", "gateway"] {
+        assert!(
+            services.contains(service),
+            "no line from {service}: {services:?}"
+        );
+    }
+}
+
+#[test]
+fn a_taken_port_fails_fast_with_the_flag_to_change() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let data = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_msa"))
+        .args(["up", "--gateway-port", &port.to_string()])
+        .env("MSA_DATA_DIR", data.path())
+        .output()
+        .expect("msa runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--gateway-port"), "{stderr}");
+}

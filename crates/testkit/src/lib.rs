@@ -1,0 +1,374 @@
+//! Starts the real msa-shop for tests: all four services as real HTTP servers on ephemeral
+//! loopback ports, each with its own SQLite database in a fresh temporary directory. Tests
+//! talk to it over HTTP only, like any client, and never write to a database behind the
+//! API's back.
+//!
+//! Between order-service and product-service sits a [`ChaosProxy`], so a test can make
+//! that link slow or dead while both services stay real.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Once;
+use std::time::Duration;
+
+use kit::db::Database;
+use kit::server::Server;
+use kit::shutdown::CancellationToken;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+pub mod chaos;
+mod problem;
+
+pub use chaos::{ChaosProxy, Fault};
+pub use problem::assert_problem;
+
+/// Deadline of calls between services in tests: short, so timeouts are quick to provoke.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(700);
+/// Recovery runs this often in tests, so settling can be observed quickly.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+pub const ALICE: i64 = 1;
+pub const BOB: i64 = 2;
+pub const LAPTOP: i64 = 101;
+pub const PHONE: i64 = 102;
+pub const DEMO_ORDER: i64 = 9001;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Users,
+    Products,
+    Orders,
+    Gateway,
+}
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The whole system, started for one test.
+pub struct TestApp {
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:40123`.
+    pub gateway: String,
+    pub http: reqwest::Client,
+    pub data_dir: TempDir,
+    products_proxy: ChaosProxy,
+    addrs: BTreeMap<Service, SocketAddr>,
+    running: BTreeMap<Service, Running>,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Quiet by default; `RUST_LOG=debug cargo test` shows the services' logs.
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".to_owned());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+impl TestApp {
+    /// Starts users and products, then orders (which calls both, products through the
+    /// chaos proxy), then the gateway, each on an ephemeral port.
+    pub async fn spawn() -> Self {
+        init_logs();
+        let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
+        let mut app = Self {
+            gateway: String::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("BUG: static client configuration"),
+            data_dir,
+            // Placeholder until product-service has an address; replaced below.
+            products_proxy: ChaosProxy::start(any_port()).await.expect("proxy starts"),
+            addrs: BTreeMap::new(),
+            running: BTreeMap::new(),
+        };
+        app.start(Service::Users).await;
+        app.start(Service::Products).await;
+        app.products_proxy = ChaosProxy::start(app.addrs[&Service::Products])
+            .await
+            .expect("proxy starts");
+        app.start(Service::Orders).await;
+        app.start(Service::Gateway).await;
+        app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
+        app
+    }
+
+    fn url_of(&self, service: Service) -> String {
+        format!("http://{}", self.addrs[&service])
+    }
+
+    /// Base URL of a service's own port (bypassing the gateway).
+    pub fn service_url(&self, service: Service) -> String {
+        self.url_of(service)
+    }
+
+    async fn build(&self, service: Service) -> anyhow::Result<Server> {
+        let listen = self.addrs.get(&service).copied().unwrap_or_else(any_port);
+        let dir = self.data_dir.path();
+        match service {
+            Service::Users => {
+                users::build(users::Config {
+                    listen,
+                    database: Database::sqlite_in(dir, "users"),
+                    data_dir: dir.to_owned(),
+                    hash_concurrency: 2,
+                })
+                .await
+            }
+            Service::Products => {
+                products::build(products::Config {
+                    listen,
+                    database: Database::sqlite_in(dir, "products"),
+                })
+                .await
+            }
+            Service::Orders => {
+                orders::build(orders::Config {
+                    listen,
+                    database: Database::sqlite_in(dir, "orders"),
+                    users_url: self.url_of(Service::Users),
+                    products_url: self.products_proxy.url(),
+                    call_timeout: CALL_TIMEOUT,
+                    recovery_interval: RECOVERY_INTERVAL,
+                    pending_grace: Duration::from_secs(3),
+                })
+                .await
+            }
+            Service::Gateway => {
+                gateway::build(gateway::Config {
+                    listen,
+                    users_url: self.url_of(Service::Users),
+                    products_url: self.url_of(Service::Products),
+                    orders_url: self.url_of(Service::Orders),
+                    call_timeout: CALL_TIMEOUT * 4,
+                })
+                .await
+            }
+        }
+    }
+
+    /// Starts (or restarts, on the same port and database) one service.
+    pub async fn start(&mut self, service: Service) {
+        let server = self
+            .build(service)
+            .await
+            .unwrap_or_else(|error| panic!("{service:?} failed to start: {error:#}"));
+        let addr = server.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        self.addrs.insert(service, addr);
+        self.running.insert(
+            service,
+            Running {
+                addr,
+                shutdown,
+                task,
+            },
+        );
+    }
+
+    /// Stops one service gracefully and waits until its port is closed.
+    pub async fn stop(&mut self, service: Service) {
+        let running = self
+            .running
+            .remove(&service)
+            .unwrap_or_else(|| panic!("{service:?} is not running"));
+        running.shutdown.cancel();
+        running
+            .task
+            .await
+            .expect("server task completes")
+            .expect("server stops cleanly");
+        assert_eq!(running.addr, self.addrs[&service]);
+    }
+
+    /// Restarts one service and waits until it reports ready.
+    pub async fn restart(&mut self, service: Service) {
+        self.stop(service).await;
+        self.start(service).await;
+    }
+
+    pub fn products_link(&self) -> &ChaosProxy {
+        &self.products_proxy
+    }
+
+    /// A request to the gateway; `path` starts with `/`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.gateway))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// `POST /api/v1/orders` with an Idempotency-Key.
+    pub async fn place_order(&self, key: &str, user_id: i64, items: &[(i64, i64)]) -> Response {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
+            .collect();
+        self.request(Method::POST, "/api/v1/orders")
+            .header("idempotency-key", key)
+            .json(&json!({"user_id": user_id, "items": items}))
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    pub async fn order(&self, order_id: i64) -> Value {
+        self.get_json(&format!("/api/v1/orders/{order_id}")).await
+    }
+
+    pub async fn stock(&self, product_id: i64) -> i64 {
+        self.get_json(&format!("/api/v1/products/{product_id}"))
+            .await["stock"]
+            .as_i64()
+            .expect("stock is an integer")
+    }
+
+    /// Every order, across pages.
+    pub async fn all_orders(&self) -> Vec<Value> {
+        let mut orders = Vec::new();
+        let mut path = "/api/v1/orders?limit=100".to_owned();
+        loop {
+            let page = self.get_json(&path).await;
+            orders.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/api/v1/orders?limit=100&cursor={cursor}"),
+                None => return orders,
+            }
+        }
+    }
+
+    /// What product-service holds for an order, asked on its internal port.
+    pub async fn reservation(&self, order_id: i64) -> Value {
+        let url = format!(
+            "{}/internal/reservations/{order_id}",
+            self.url_of(Service::Products)
+        );
+        let response = self.http.get(url).send().await.expect("products answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Stock and units held for confirmed orders, per product: the two sides of the
+    /// invariant. Take one at the start of a test and compare with [`Self::assert_stock_invariant`].
+    pub async fn stock_ledger(&self) -> BTreeMap<i64, (i64, i64)> {
+        let mut ledger = BTreeMap::new();
+        let products = self.get_json("/api/v1/products?limit=100").await;
+        for product in products["items"].as_array().cloned().unwrap_or_default() {
+            let id = product["id"].as_i64().expect("id");
+            ledger.insert(id, (product["stock"].as_i64().expect("stock"), 0));
+        }
+        for order in self.all_orders().await {
+            let order_id = order["order_id"].as_i64().expect("order_id");
+            let reservation = self.reservation(order_id).await;
+            let confirmed = order["status"] == "confirmed";
+            if confirmed {
+                assert_eq!(
+                    reservation["status"], "held",
+                    "confirmed order {order_id} holds its stock"
+                );
+                for item in order["items"].as_array().cloned().unwrap_or_default() {
+                    let product = item["product_id"].as_i64().expect("product_id");
+                    let quantity = item["quantity"].as_i64().expect("quantity");
+                    let held = reservation["items"]
+                        .as_array()
+                        .and_then(|items| items.iter().find(|i| i["product_id"] == product))
+                        .and_then(|i| i["quantity"].as_i64());
+                    assert_eq!(
+                        held,
+                        Some(quantity),
+                        "order {order_id} holds what it ordered"
+                    );
+                    if let Some(entry) = ledger.get_mut(&product) {
+                        entry.1 += quantity;
+                    }
+                }
+            } else {
+                assert_ne!(
+                    reservation["status"], "held",
+                    "order {order_id} is {} and must hold no stock",
+                    order["status"]
+                );
+            }
+        }
+        ledger
+    }
+
+    /// Stock now + units held by confirmed orders = stock at `before` + held at `before`
+    /// + `restocks`, for every product, and no order that is not confirmed holds stock.
+    pub async fn assert_stock_invariant(
+        &self,
+        before: &BTreeMap<i64, (i64, i64)>,
+        restocks: &BTreeMap<i64, i64>,
+    ) {
+        let now = self.stock_ledger().await;
+        for (product, (stock, held)) in before {
+            let (stock_now, held_now) = now.get(product).copied().unwrap_or((0, 0));
+            let expected = stock + held + restocks.get(product).copied().unwrap_or(0);
+            assert!(stock_now >= 0, "product {product} has negative stock");
+            assert_eq!(
+                stock_now + held_now,
+                expected,
+                "product {product}: stock {stock_now} + held {held_now} != {expected}"
+            );
+        }
+    }
+
+    /// Polls `condition` every 20 ms until it holds or `timeout` passes: for effects of
+    /// background work (recovery), which has no readiness signal a test could wait on.
+    pub async fn eventually<F, Fut>(&self, timeout: Duration, what: &str, condition: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !condition().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for running in self.running.values() {
+            running.shutdown.cancel();
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! System tests: every test starts the real services (see `testkit`) and talks HTTP.
+
+mod demo;
+mod errors;
+mod orders;
+mod platform;
+mod products;
+mod resilience;
+mod users;

@@ -1,0 +1,100 @@
+//! What every service shares: health, readiness, OpenAPI documents, request ids.
+
+use reqwest::StatusCode;
+use testkit::{Service, TestApp, assert_problem};
+
+#[tokio::test]
+async fn every_service_serves_health_readiness_and_openapi_31() {
+    let app = TestApp::spawn().await;
+    for service in [
+        Service::Users,
+        Service::Products,
+        Service::Orders,
+        Service::Gateway,
+    ] {
+        let base = app.service_url(service);
+        for path in ["/healthz", "/readyz"] {
+            let response = app
+                .http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(response.status(), StatusCode::OK, "{service:?} {path}");
+        }
+        let document: serde_json::Value = app
+            .http
+            .get(format!("{base}/openapi.json"))
+            .send()
+            .await
+            .expect("answer")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(document["openapi"], "3.1.0", "{service:?}");
+        assert!(document["paths"].as_object().is_some_and(|p| !p.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn the_public_openapi_document_lists_public_routes_only() {
+    let app = TestApp::spawn().await;
+    let document = app.get_json("/openapi.json").await;
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    for expected in [
+        "/hello",
+        "/greet",
+        "/echo",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/products/{id}",
+        "/api/v1/orders",
+        "/api/v1/orders/{id}/cancel",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} missing");
+    }
+    assert!(
+        paths.keys().all(|path| !path.contains("internal")),
+        "internal route published"
+    );
+    assert!(document["components"]["schemas"]["OrderDetails"].is_object());
+}
+
+#[tokio::test]
+async fn readiness_reports_a_missing_upstream() {
+    let mut app = TestApp::spawn().await;
+    app.stop(Service::Users).await;
+    let problem = assert_problem(app.get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(problem["checks"]["products"], "ok");
+    assert_ne!(problem["checks"]["users"], "ok");
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_valid_and_passed_to_every_service() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .request(reqwest::Method::POST, "/api/v1/orders")
+        .header("x-request-id", "trace-me-123")
+        .header("idempotency-key", "ids-1")
+        .json(&serde_json::json!({"user_id": 1, "items": [{"product_id": 101, "quantity": 999}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.headers()["x-request-id"], "trace-me-123");
+    // The out-of-stock problem is made by product-service, two hops away.
+    let problem = assert_problem(response, StatusCode::CONFLICT).await;
+    assert_eq!(problem["request_id"], "trace-me-123");
+
+    let forged = app
+        .http
+        .get(format!("{}/hello", app.gateway))
+        .header("x-request-id", "bad id\twith tab")
+        .send()
+        .await
+        .expect("answer");
+    let minted = forged.headers()["x-request-id"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(minted.len(), 32, "a fresh id replaces an invalid one");
+}

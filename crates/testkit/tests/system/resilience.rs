@@ -1,0 +1,135 @@
+//! Outages and slowness between services: clear 503/504 answers, never a hang, and no
+//! stock held for an order that was not confirmed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use testkit::{ALICE, DEMO_ORDER, Fault, PHONE, Service, TestApp, assert_problem};
+
+const SETTLED: Duration = Duration::from_secs(15);
+
+#[tokio::test]
+async fn product_service_down_mid_test_gives_503_and_leaks_no_stock() {
+    let mut app = TestApp::spawn().await;
+    let before = app.stock_ledger().await;
+    app.stop(Service::Products).await;
+
+    let response = app.place_order("outage-1", ALICE, &[(PHONE, 1)]).await;
+    let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(problem["type"], "urn:msa-shop:problem:upstream-unavailable");
+    assert_problem(
+        app.get(&format!("/api/v1/orders/{DEMO_ORDER}")).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/products/101").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+
+    app.start(Service::Products).await;
+    // The order could not be released while product-service was down, so it waits as
+    // `pending` for the recovery pass; nothing is held for it in the meantime.
+    app.eventually(SETTLED, "the pending order to be settled", || async {
+        app.all_orders()
+            .await
+            .iter()
+            .all(|o| o["status"] != "pending")
+    })
+    .await;
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+
+    // The key of a request that failed for an outage is free again: the retry succeeds.
+    let retry = app.place_order("outage-1", ALICE, &[(PHONE, 1)]).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+}
+
+#[tokio::test]
+async fn a_slow_product_service_gives_504_and_its_reservation_is_released() {
+    let app = TestApp::spawn().await;
+    let before = app.stock_ledger().await;
+    // Reservations reach product-service and are made, but the answers never come back.
+    app.products_link().set(Fault::HoldAnswers);
+    let started = Instant::now();
+    let response = app.place_order("slow-1", ALICE, &[(PHONE, 3)]).await;
+    let problem = assert_problem(response, StatusCode::GATEWAY_TIMEOUT).await;
+    assert_eq!(problem["type"], "urn:msa-shop:problem:upstream-timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered in {:?}",
+        started.elapsed()
+    );
+
+    app.products_link().set(Fault::None);
+    app.eventually(SETTLED, "the timed-out order to be settled", || async {
+        app.all_orders()
+            .await
+            .iter()
+            .all(|o| o["status"] != "pending")
+    })
+    .await;
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+}
+
+#[tokio::test]
+async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
+    let app = TestApp::spawn().await;
+    app.products_link().set(Fault::Blackhole);
+    let first = app.place_order("dup-1", ALICE, &[(PHONE, 1)]);
+    let second = async {
+        // The first request holds the key from before it calls product-service, which
+        // cannot answer; wait until order-service has recorded it, then send the twin.
+        app.eventually(
+            Duration::from_secs(5),
+            "the first order to be pending",
+            || async {
+                app.all_orders()
+                    .await
+                    .iter()
+                    .any(|o| o["status"] == "pending")
+            },
+        )
+        .await;
+        app.place_order("dup-1", ALICE, &[(PHONE, 1)]).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    let problem = assert_problem(second, StatusCode::CONFLICT).await;
+    assert_eq!(
+        problem["type"],
+        "urn:msa-shop:problem:idempotency-key-in-use"
+    );
+    assert_problem(first, StatusCode::GATEWAY_TIMEOUT).await;
+    app.products_link().set(Fault::None);
+}
+
+#[tokio::test]
+async fn pending_orders_are_settled_when_order_service_starts() {
+    let mut app = TestApp::spawn().await;
+    let before = app.stock_ledger().await;
+    // With product-service down, even the release fails: the order stays `pending`, as
+    // after a crash, and order-service is stopped with it in that state.
+    app.stop(Service::Products).await;
+    let response = app.place_order("stuck-1", ALICE, &[(PHONE, 2)]).await;
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    app.stop(Service::Orders).await;
+    app.start(Service::Products).await;
+    app.start(Service::Orders).await;
+    app.eventually(SETTLED, "start-up recovery", || async {
+        app.all_orders()
+            .await
+            .iter()
+            .all(|o| o["status"] != "pending")
+    })
+    .await;
+    let statuses: Vec<_> = app
+        .all_orders()
+        .await
+        .iter()
+        .map(|o| o["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["confirmed", "failed"]);
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+}
