@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod pagination;
 pub mod problem;
 pub mod request_id;
 pub mod server;

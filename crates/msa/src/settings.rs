@@ -53,11 +53,11 @@ pub struct Settings {
     #[arg(long, env = "MSA_ORDERS_PORT", default_value_t = 5003)]
     pub orders_port: u16,
 
-    /// URL at which the other services reach user-service [default: http://HOST:USERS_PORT].
+    /// URL at which the other services reach user-service; defaults to http://HOST:USERS_PORT.
     #[arg(long, env = "MSA_USERS_URL")]
     pub users_url: Option<String>,
 
-    /// URL at which the other services reach product-service [default: http://HOST:PRODUCTS_PORT].
+    /// URL at which the other services reach product-service; defaults to http://HOST:PRODUCTS_PORT.
     #[arg(long, env = "MSA_PRODUCTS_URL")]
     pub products_url: Option<String>,
 

@@ -6,6 +6,7 @@ use axum::response::Response;
 use futures::future::try_join_all;
 use http::HeaderMap;
 use kit::identity::Caller;
+use kit::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -96,30 +97,23 @@ async fn list_orders(
     _caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<OrderPage>> {
-    let limit = i64::from(params.limit.unwrap_or(20));
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
-    let after = match params.cursor.as_deref() {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<i64>()
-            .ok()
-            .filter(|id| *id >= 0)
-            .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
-    };
-    let mut rows = store::list_after(&app.pool, params.user_id, after, limit + 1).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| row.id.to_string())
-    } else {
-        None
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(OrderView::new(row, &store::items(&app.pool, row.id).await?));
-    }
-    Ok(Json(OrderPage { items, next_cursor }))
+    let keyset = Keyset::parse(params.limit, params.cursor.as_deref())?;
+    let rows = store::list_after(&app.pool, params.user_id, keyset.after, keyset.fetch()).await?;
+    let (rows, next_cursor) = keyset.page(rows, |row| row.id);
+    let last = rows.last().map_or(keyset.after, |row| row.id);
+    let mut items = store::items_in_range(&app.pool, params.user_id, keyset.after, last).await?;
+    let views = rows
+        .iter()
+        .map(|order| {
+            let split = items.partition_point(|(order_id, _)| *order_id <= order.id);
+            let own: Vec<_> = items.drain(..split).map(|(_, item)| item).collect();
+            OrderView::new(order, &own)
+        })
+        .collect();
+    Ok(Json(OrderPage {
+        items: views,
+        next_cursor,
+    }))
 }
 
 /// Get one order with its user and products.

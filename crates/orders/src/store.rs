@@ -76,6 +76,48 @@ pub async fn items(pool: &Pool, order_id: i64) -> Result<Vec<ItemRow>, sqlx::Err
     .await
 }
 
+/// The items of the orders with ids in `(after, last]`, optionally of one user: the items
+/// of one page of [`list_after`] in a single query.
+pub async fn items_in_range(
+    pool: &Pool,
+    user_id: Option<i64>,
+    after: i64,
+    last: i64,
+) -> Result<Vec<(i64, ItemRow)>, sqlx::Error> {
+    let rows: Vec<PageItemRow> = sqlx::query_as(
+        "SELECT i.order_id, i.product_id, i.quantity, i.unit_price_cents
+         FROM order_items i JOIN orders o ON o.id = i.order_id
+         WHERE o.id > $1 AND o.id <= $2 AND ($3 IS NULL OR o.user_id = $3)
+         ORDER BY i.order_id, i.product_id",
+    )
+    .bind(after)
+    .bind(last)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                row.order_id,
+                ItemRow {
+                    product_id: row.product_id,
+                    quantity: row.quantity,
+                    unit_price_cents: row.unit_price_cents,
+                },
+            )
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct PageItemRow {
+    order_id: i64,
+    product_id: i64,
+    quantity: i64,
+    unit_price_cents: i64,
+}
+
 pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COUNT(*) FROM orders")
         .fetch_one(pool)

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use http::{StatusCode, header};
 use kit::error::ResultExt;
 use kit::identity::Caller;
+use kit::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -132,26 +133,9 @@ async fn list_users(
     _caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<UserPage>> {
-    let limit = i64::from(params.limit.unwrap_or(20));
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
-    let after = match params.cursor.as_deref() {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<i64>()
-            .ok()
-            .filter(|id| *id >= 0)
-            .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
-    };
-    // One row more than asked tells whether another page exists without a COUNT query.
-    let mut rows = store::list_after(&app.pool, after, limit + 1).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| row.id.to_string())
-    } else {
-        None
-    };
+    let keyset = Keyset::parse(params.limit, params.cursor.as_deref())?;
+    let rows = store::list_after(&app.pool, keyset.after, keyset.fetch()).await?;
+    let (rows, next_cursor) = keyset.page(rows, |row| row.id);
     Ok(Json(UserPage {
         items: rows.into_iter().map(UserView::from).collect(),
         next_cursor,
