@@ -22,8 +22,10 @@ pub struct PublicApi {
 
 impl PublicApi {
     pub fn new(mut own: OpenApi) -> Arc<Self> {
-        own.info.title = "msa-shop public API".to_owned();
-        own.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        own.info = kit::http::openapi_info(
+            "msa-shop public API",
+            "The shop's public API, served by the gateway: the demo routes and /api/v1.",
+        );
         Arc::new(Self {
             own,
             document: OnceCell::new(),

@@ -104,10 +104,23 @@ fn default_detail(status: StatusCode) -> String {
     .to_owned()
 }
 
+/// The `info` block of every msa-shop OpenAPI document. Set explicitly: the default one
+/// describes the crate that generated the document, not our API.
+pub fn openapi_info(title: &str, description: &str) -> utoipa::openapi::Info {
+    utoipa::openapi::InfoBuilder::new()
+        .title(title)
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(description))
+        .license(Some(utoipa::openapi::License::new("MIT OR Apache-2.0")))
+        .build()
+}
+
 /// `GET /openapi.json`: the document generated from the handlers' annotations, rendered once.
 pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Router {
-    openapi.info.title = title.to_owned();
-    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    openapi.info = openapi_info(
+        title,
+        "An internal API of msa-shop; only the gateway publishes routes to clients.",
+    );
     let body = bytes::Bytes::from(
         openapi
             .to_json()

@@ -23,6 +23,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     tasks: Vec<BackgroundTask>,
+    pools: Vec<crate::db::Pool>,
 }
 
 impl Server {
@@ -35,6 +36,7 @@ impl Server {
             listener,
             app,
             tasks: Vec::new(),
+            pools: Vec::new(),
         })
     }
 
@@ -54,6 +56,13 @@ impl Server {
         self.tasks.push(Box::new(move |token| {
             Box::pin(task(token)) as BoxFuture<'static, ()>
         }));
+        self
+    }
+
+    /// Closes `pool` once the server has drained, so the database is left consistent and,
+    /// for SQLite, checkpointed (no leftover WAL file).
+    pub fn closing(mut self, pool: crate::db::Pool) -> Self {
+        self.pools.push(pool);
         self
     }
 
@@ -82,6 +91,9 @@ impl Server {
         shutdown.cancel();
         for task in tasks {
             let _ = task.await;
+        }
+        for pool in self.pools {
+            pool.close().await;
         }
         tracing::info!(service = self.name, "stopped");
         Ok(())

@@ -64,12 +64,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         users: Upstream::new("users", &config.users_url, http.clone()),
         products: Upstream::new("products", &config.products_url, http),
     };
-    let state = AppState { pool, clients };
+    let state = AppState {
+        pool: pool.clone(),
+        clients,
+    };
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let recovery_state = state.clone();
     Ok(Server::bind(SERVICE, config.listen, router(state))
         .await?
-        .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown)))
+        .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
+        .closing(pool))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -39,7 +39,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    Server::bind(SERVICE, config.listen, router(AppState { pool })).await
+    let app = router(AppState { pool: pool.clone() });
+    Ok(Server::bind(SERVICE, config.listen, app)
+        .await?
+        .closing(pool))
 }
 
 pub fn router(state: AppState) -> Router {

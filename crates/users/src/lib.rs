@@ -50,8 +50,13 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency);
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let app = router(AppState { pool, hasher });
-    Server::bind(SERVICE, config.listen, app).await
+    let app = router(AppState {
+        pool: pool.clone(),
+        hasher,
+    });
+    Ok(Server::bind(SERVICE, config.listen, app)
+        .await?
+        .closing(pool))
 }
 
 /// The complete application: API routes, health, the OpenAPI document and the common stack.

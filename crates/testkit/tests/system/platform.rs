@@ -32,6 +32,15 @@ async fn every_service_serves_health_readiness_and_openapi_31() {
             .await
             .expect("JSON");
         assert_eq!(document["openapi"], "3.1.0", "{service:?}");
+        assert!(
+            document["info"]["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("msa-shop"))
+        );
+        assert!(
+            document["info"]["contact"].is_null(),
+            "no foreign contact in our document"
+        );
         assert!(document["paths"].as_object().is_some_and(|p| !p.is_empty()));
     }
 }
