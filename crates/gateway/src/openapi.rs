@@ -2,6 +2,7 @@
 //! under `/api/v1`, as each service generates them from its code. Internal routes are left
 //! out. Built on first request and kept, since services change only on redeploy.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{StatusCode, header};
 use kit::Problem;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 use utoipa::openapi::OpenApi;
 
@@ -70,8 +72,43 @@ async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
         }
         document.merge(published);
     }
-    document
-        .to_json()
-        .map(String::into_bytes)
-        .map_err(|_| "gateway")
+    let mut document = serde_json::to_value(&document).map_err(|_| "gateway")?;
+    keep_reachable_schemas(&mut document);
+    serde_json::to_vec(&document).map_err(|_| "gateway")
 }
+
+/// Drops the schemas no published path refers to, directly or through other schemas, so
+/// the types of internal routes are not described to the public either.
+fn keep_reachable_schemas(document: &mut Value) {
+    let mut reachable = BTreeSet::new();
+    let mut pending: Vec<String> = Vec::new();
+    collect_refs(&document["paths"], &mut pending);
+    while let Some(name) = pending.pop() {
+        if reachable.insert(name.clone()) {
+            collect_refs(&document["components"]["schemas"][&name], &mut pending);
+        }
+    }
+    if let Some(Value::Object(schemas)) = document
+        .get_mut("components")
+        .and_then(|components| components.get_mut("schemas"))
+    {
+        schemas.retain(|name, _| reachable.contains(name));
+    }
+}
+
+fn collect_refs(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members {
+                match member.as_str().and_then(|r| r.strip_prefix(SCHEMA_REF)) {
+                    Some(name) if key == "$ref" => names.push(name.to_owned()),
+                    _ => collect_refs(member, names),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, names)),
+        _ => {}
+    }
+}
+
+const SCHEMA_REF: &str = "#/components/schemas/";

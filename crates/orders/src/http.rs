@@ -44,8 +44,11 @@ pub struct PlaceOrder {
     items: Vec<OrderItemInput>,
 }
 
-/// Place an order. Requires an `Idempotency-Key` header: repeat the request with the same
-/// key to retry safely.
+/// Place an order.
+///
+/// Requires an `Idempotency-Key` header: repeat the request with the same key to retry
+/// safely. The same key with another body is refused (422); a repeat while the first
+/// request runs gets 409.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
     params(("Idempotency-Key" = String, Header, description = "A unique key per order you mean to place")),
     responses((status = 201, body = OrderView), (status = 400, body = Problem),

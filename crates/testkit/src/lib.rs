@@ -25,8 +25,9 @@ mod problem;
 pub use chaos::{ChaosProxy, Fault};
 pub use problem::assert_problem;
 
-/// Deadline of calls between services in tests: short, so timeouts are quick to provoke.
-pub const CALL_TIMEOUT: Duration = Duration::from_millis(700);
+/// Deadline of calls between services in tests: short, so timeouts are quick to provoke,
+/// yet with room for a loaded 2-core CI machine, where healthy calls must never time out.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Recovery runs this often in tests, so settling can be observed quickly.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -144,7 +145,9 @@ impl TestApp {
                     products_url: self.products_proxy.url(),
                     call_timeout: CALL_TIMEOUT,
                     recovery_interval: RECOVERY_INTERVAL,
-                    pending_grace: Duration::from_secs(3),
+                    // Above the longest placement (two call deadlines in a row), so a
+                    // recovery pass never settles an order whose request is still running.
+                    pending_grace: CALL_TIMEOUT * 3,
                 })
                 .await
             }

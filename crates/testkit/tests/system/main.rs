@@ -1,5 +1,6 @@
 //! System tests: every test starts the real services (see `testkit`) and talks HTTP.
 
+mod contract;
 mod demo;
 mod errors;
 mod orders;
