@@ -77,12 +77,12 @@ async fn greet(Query(params): Query<GreetParams>) -> ApiResult<Json<Greeting>> {
 
 #[derive(Serialize, ToSchema)]
 pub struct Echo {
-    #[schema(value_type = Object)]
+    /// Whatever JSON value was sent: object, array, string, number, boolean or null.
     you_sent: serde_json::Value,
 }
 
 /// Echo a JSON body back.
-#[utoipa::path(post, path = "/echo", tag = "demo", request_body(content = Object, content_type = "application/json"),
+#[utoipa::path(post, path = "/echo", tag = "demo", request_body(content = serde_json::Value, content_type = "application/json"),
     responses((status = 200, body = Echo), (status = 400, body = Problem), (status = 415, body = Problem)))]
 async fn echo(headers: HeaderMap, body: Bytes) -> ApiResult<Json<Echo>> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {

@@ -73,6 +73,7 @@ async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
         document.merge(published);
     }
     let mut document = serde_json::to_value(&document).map_err(|_| "gateway")?;
+    kit::http::document_problems(&mut document);
     keep_reachable_schemas(&mut document);
     serde_json::to_vec(&document).map_err(|_| "gateway")
 }

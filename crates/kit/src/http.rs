@@ -121,11 +121,11 @@ pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Rout
         title,
         "An internal API of msa-shop; only the gateway publishes routes to clients.",
     );
-    let body = bytes::Bytes::from(
-        openapi
-            .to_json()
-            .expect("BUG: a generated OpenAPI document serializes"),
-    );
+    let mut document =
+        serde_json::to_value(&openapi).expect("BUG: a generated OpenAPI document serializes");
+    document_problems(&mut document);
+    let body =
+        bytes::Bytes::from(serde_json::to_vec(&document).expect("BUG: a JSON value serializes"));
     Router::new().route(
         "/openapi.json",
         axum::routing::get(move || {
@@ -133,4 +133,49 @@ pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Rout
             async move { ([(header::CONTENT_TYPE, "application/json")], body) }
         }),
     )
+}
+
+const OPERATIONS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// States what the stack guarantees for every operation: error answers are problem+json.
+/// Documented error responses get that media type, and `4XX`/`5XX` ranges cover the
+/// statuses the stack itself answers with (malformed input, 413, 415, 408, outages).
+pub fn document_problems(document: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let problem =
+        || json!({ PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, operation) in item.iter_mut() {
+            if !OPERATIONS.contains(&method.as_str()) {
+                continue;
+            }
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if !(status.starts_with('4') || status.starts_with('5')) {
+                    continue;
+                }
+                if let Some(content) = response.get_mut("content").and_then(Value::as_object_mut)
+                    && let Some(schema) = content.remove("application/json")
+                {
+                    content.insert(PROBLEM_JSON.to_owned(), schema);
+                }
+            }
+            responses.entry("4XX").or_insert_with(|| {
+                json!({ "description": "The request was refused; nothing was changed.", "content": problem() })
+            });
+            responses.entry("5XX").or_insert_with(|| {
+                json!({ "description": "The service or one it depends on failed or is unavailable.", "content": problem() })
+            });
+        }
+    }
 }
