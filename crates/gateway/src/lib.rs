@@ -18,7 +18,7 @@ use kit::server::Server;
 
 mod demo;
 mod openapi;
-pub mod proxy;
+mod proxy;
 
 use proxy::Resource;
 

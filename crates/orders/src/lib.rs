@@ -18,7 +18,7 @@ use kit::health::Readiness;
 use kit::server::Server;
 
 mod client;
-pub mod domain;
+mod domain;
 mod http;
 mod recovery;
 mod saga;

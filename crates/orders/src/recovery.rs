@@ -1,5 +1,5 @@
-//! The recovery pass: settles `pending` orders left by a crash or an outage, and drops
-//! idempotency keys past their retention. Runs at start-up (until product-service answers)
+//! The recovery pass: settles `pending` orders left by a crash or an outage, frees
+//! idempotency keys of requests that never finished, and drops keys past their retention. Runs at start-up (until product-service answers)
 //! and then periodically.
 
 use std::time::Duration;
@@ -13,9 +13,11 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
 /// `grace`: how old a pending order must be before a periodic pass settles it; far beyond
 /// the time a placement can take (a few call deadlines), so a pass never races a live request.
 pub async fn run(app: AppState, interval: Duration, grace: Duration, shutdown: CancellationToken) {
-    // At start-up no request of this process is in flight, so every pending order is a
-    // leftover, however young.
-    let mut cutoff = kit::time::now_unix();
+    // Every order older than this process is a leftover, however young: it cannot have a
+    // request running here. Timestamps are whole seconds, so the second this process
+    // started in is left to the periodic passes, which never touch a live request.
+    // (One order-service per database is assumed; replicas would need a lease here.)
+    let mut cutoff = kit::time::now_unix() - 1;
     loop {
         let wait = match pass(&app, cutoff).await {
             Ok(()) => {
@@ -45,6 +47,14 @@ async fn pass(app: &AppState, cutoff: i64) -> anyhow::Result<()> {
     }
     for order_id in store::pending(&app.pool, cutoff).await? {
         saga::settle(app, order_id).await?;
+    }
+    // After the orders: a key tied to a pending order is freed only once that is settled.
+    let freed = store::release_stale_keys(&app.pool, cutoff).await?;
+    if freed > 0 {
+        tracing::info!(
+            freed,
+            "freed idempotency keys of requests that never finished"
+        );
     }
     Ok(())
 }

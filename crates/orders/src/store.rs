@@ -352,6 +352,18 @@ pub async fn release_keys_of(pool: &Pool, order_id: i64) -> Result<(), sqlx::Err
     Ok(())
 }
 
+/// Frees keys still `in_flight` that were claimed at or before `cutoff`: their request
+/// cannot still be running (a crash between claiming the key and recording the order
+/// would otherwise leave the key refusing retries with 409 until it expires).
+pub async fn release_stale_keys(pool: &Pool, cutoff: i64) -> Result<u64, sqlx::Error> {
+    let result =
+        sqlx::query("DELETE FROM idempotency_keys WHERE state = 'in_flight' AND created_at <= $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?;
+    Ok(result.rows_affected())
+}
+
 /// Drops keys past their retention.
 pub async fn purge_keys(pool: &Pool, now: i64) -> Result<u64, sqlx::Error> {
     let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")

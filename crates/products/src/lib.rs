@@ -13,9 +13,9 @@ use kit::db::{Database, Pool};
 use kit::health::Readiness;
 use kit::server::Server;
 
-pub mod domain;
+mod domain;
 mod http;
-pub mod seed;
+mod seed;
 mod store;
 
 pub const SERVICE: &str = "products";

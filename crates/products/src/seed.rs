@@ -7,7 +7,7 @@ use kit::db::Pool;
 use crate::domain::{Description, Price, ProductDraft, ProductName, Stock};
 use crate::store;
 
-pub const DEMO_ORDER_ID: i64 = 9001;
+const DEMO_ORDER_ID: i64 = 9001;
 
 /// (id, name, description, price in cents, units on the shelf, units held for order 9001)
 const DEMO_PRODUCTS: [(i64, &str, &str, i64, i64, i64); 2] = [

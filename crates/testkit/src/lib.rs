@@ -57,7 +57,8 @@ pub struct TestApp {
     pub gateway: String,
     pub http: reqwest::Client,
     pub data_dir: TempDir,
-    products_proxy: ChaosProxy,
+    /// Between order-service and product-service; set once product-service has a port.
+    products_proxy: Option<ChaosProxy>,
     addrs: BTreeMap<Service, SocketAddr>,
     running: BTreeMap<Service, Running>,
 }
@@ -92,16 +93,17 @@ impl TestApp {
                 .build()
                 .expect("BUG: static client configuration"),
             data_dir,
-            // Placeholder until product-service has an address; replaced below.
-            products_proxy: ChaosProxy::start(any_port()).await.expect("proxy starts"),
+            products_proxy: None,
             addrs: BTreeMap::new(),
             running: BTreeMap::new(),
         };
         app.start(Service::Users).await;
         app.start(Service::Products).await;
-        app.products_proxy = ChaosProxy::start(app.addrs[&Service::Products])
-            .await
-            .expect("proxy starts");
+        app.products_proxy = Some(
+            ChaosProxy::start(app.addrs[&Service::Products])
+                .await
+                .expect("proxy starts"),
+        );
         app.start(Service::Orders).await;
         app.start(Service::Gateway).await;
         app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
@@ -142,7 +144,7 @@ impl TestApp {
                     listen,
                     database: Database::sqlite_in(dir, "orders"),
                     users_url: self.url_of(Service::Users),
-                    products_url: self.products_proxy.url(),
+                    products_url: self.products_link().url(),
                     call_timeout: CALL_TIMEOUT,
                     recovery_interval: RECOVERY_INTERVAL,
                     // Above the longest placement (two call deadlines in a row), so a
@@ -205,8 +207,11 @@ impl TestApp {
         self.start(service).await;
     }
 
+    /// The link from order-service to product-service, whose faults a test controls.
     pub fn products_link(&self) -> &ChaosProxy {
-        &self.products_proxy
+        self.products_proxy
+            .as_ref()
+            .expect("BUG: the proxy starts before order-service")
     }
 
     /// A request to the gateway; `path` starts with `/`.

@@ -15,10 +15,10 @@ use kit::db::{Database, Pool};
 use kit::health::Readiness;
 use kit::server::Server;
 
-pub mod domain;
+mod domain;
 mod http;
 mod password;
-pub mod seed;
+mod seed;
 mod store;
 
 pub const SERVICE: &str = "users";

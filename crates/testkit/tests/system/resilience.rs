@@ -106,7 +106,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
 }
 
 #[tokio::test]
-async fn pending_orders_are_settled_when_order_service_starts() {
+async fn pending_orders_left_by_a_stopped_order_service_are_settled_after_restart() {
     let mut app = TestApp::spawn().await;
     let before = app.stock_ledger().await;
     // With product-service down, even the release fails: the order stays `pending`, as
