@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kit::telemetry::LogFormat;
 
 mod serve;
 mod settings;
@@ -48,7 +49,8 @@ fn main() -> ExitCode {
         Command::Up { settings, .. } => ("msa", settings),
         Command::Serve { role, settings } => (role.name(), settings),
     };
-    kit::telemetry::init(service, &settings.log_level, settings.log_format);
+    let format = settings.log_format;
+    kit::telemetry::init(service, &settings.log_level, format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -68,8 +70,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "msa failed");
-            eprintln!("msa: {error:#}");
+            // Said once, in the form the operator chose: JSON output stays one object a line.
+            match format {
+                LogFormat::Json => tracing::error!(error = format!("{error:#}"), "msa failed"),
+                LogFormat::Text => eprintln!("msa: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
