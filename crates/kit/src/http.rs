@@ -28,6 +28,20 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A service's whole application: its documented API routes, `/healthz` and `/readyz`,
+/// `/openapi.json` generated from the API routes, all inside the common stack.
+pub fn service(
+    api: utoipa_axum::router::OpenApiRouter,
+    readiness: crate::health::Readiness,
+    title: &str,
+) -> Router {
+    let (api, openapi) = api.split_for_parts();
+    layers(
+        api.merge(crate::health::routes(readiness))
+            .merge(openapi_route(openapi, title)),
+    )
+}
+
 /// Wraps a service's routes in the common stack.
 pub fn layers(router: Router) -> Router {
     router

@@ -47,12 +47,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 pub fn router(state: AppState) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
-    let (api, openapi) = http::routes().with_state(state).split_for_parts();
-    kit::http::layers(
-        api.merge(kit::health::routes(readiness))
-            .merge(kit::http::openapi_route(
-                openapi,
-                "msa-shop product-service",
-            )),
+    kit::http::service(
+        http::routes().with_state(state),
+        readiness,
+        "msa-shop product-service",
     )
 }

@@ -355,6 +355,28 @@ impl TestApp {
         }
     }
 
+    /// Waits until no order is `pending`: the saga or recovery has settled every one.
+    pub async fn until_no_order_is_pending(&self, timeout: Duration) {
+        self.eventually(timeout, "every pending order to be settled", || async {
+            self.all_orders()
+                .await
+                .iter()
+                .all(|order| order["status"] != "pending")
+        })
+        .await;
+    }
+
+    /// Waits until some order is `pending`: a placement is in flight.
+    pub async fn until_an_order_is_pending(&self, timeout: Duration) {
+        self.eventually(timeout, "an order to be in flight", || async {
+            self.all_orders()
+                .await
+                .iter()
+                .any(|order| order["status"] == "pending")
+        })
+        .await;
+    }
+
     /// Polls `condition` every 20 ms until it holds or `timeout` passes: for effects of
     /// background work (recovery), which has no readiness signal a test could wait on.
     pub async fn eventually<F, Fut>(&self, timeout: Duration, what: &str, condition: F)

@@ -62,9 +62,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 /// The complete application: API routes, health, the OpenAPI document and the common stack.
 pub fn router(state: AppState) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
-    let (api, openapi) = http::routes().with_state(state).split_for_parts();
-    kit::http::layers(
-        api.merge(kit::health::routes(readiness))
-            .merge(kit::http::openapi_route(openapi, "msa-shop user-service")),
+    kit::http::service(
+        http::routes().with_state(state),
+        readiness,
+        "msa-shop user-service",
     )
 }

@@ -33,13 +33,7 @@ async fn product_service_down_mid_test_gives_503_and_leaks_no_stock() {
     app.start(Service::Products).await;
     // The order could not be released while product-service was down, so it waits as
     // `pending` for the recovery pass; nothing is held for it in the meantime.
-    app.eventually(SETTLED, "the pending order to be settled", || async {
-        app.all_orders()
-            .await
-            .iter()
-            .all(|o| o["status"] != "pending")
-    })
-    .await;
+    app.until_no_order_is_pending(SETTLED).await;
     app.assert_stock_invariant(&before, &BTreeMap::new()).await;
 
     // The key of a request that failed for an outage is free again: the retry succeeds.
@@ -64,13 +58,7 @@ async fn a_slow_product_service_gives_504_and_its_reservation_is_released() {
     assert!(took < bound, "answered in {took:?}");
 
     app.products_link().set(Fault::None);
-    app.eventually(SETTLED, "the timed-out order to be settled", || async {
-        app.all_orders()
-            .await
-            .iter()
-            .all(|o| o["status"] != "pending")
-    })
-    .await;
+    app.until_no_order_is_pending(SETTLED).await;
     app.assert_stock_invariant(&before, &BTreeMap::new()).await;
 }
 
@@ -82,17 +70,7 @@ async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     let second = async {
         // The first request holds the key from before it calls product-service, which
         // cannot answer; wait until order-service has recorded it, then send the twin.
-        app.eventually(
-            Duration::from_secs(5),
-            "the first order to be pending",
-            || async {
-                app.all_orders()
-                    .await
-                    .iter()
-                    .any(|o| o["status"] == "pending")
-            },
-        )
-        .await;
+        app.until_an_order_is_pending(Duration::from_secs(5)).await;
         app.place_order("dup-1", ALICE, &[(PHONE, 1)]).await
     };
     let (first, second) = tokio::join!(first, second);
@@ -117,13 +95,7 @@ async fn pending_orders_left_by_a_stopped_order_service_are_settled_after_restar
     app.stop(Service::Orders).await;
     app.start(Service::Products).await;
     app.start(Service::Orders).await;
-    app.eventually(SETTLED, "start-up recovery", || async {
-        app.all_orders()
-            .await
-            .iter()
-            .all(|o| o["status"] != "pending")
-    })
-    .await;
+    app.until_no_order_is_pending(SETTLED).await;
     let statuses: Vec<_> = app
         .all_orders()
         .await
@@ -146,17 +118,7 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
             &serde_json::json!({"user_id": ALICE, "items": [{"product_id": PHONE, "quantity": 1}]}),
         );
     let in_flight = tokio::spawn(request.send());
-    app.eventually(
-        Duration::from_secs(5),
-        "the order to be in flight",
-        || async {
-            app.all_orders()
-                .await
-                .iter()
-                .any(|o| o["status"] == "pending")
-        },
-    )
-    .await;
+    app.until_an_order_is_pending(Duration::from_secs(5)).await;
     // Returns once order-service has drained and closed.
     app.stop(Service::Orders).await;
     let answer = in_flight
