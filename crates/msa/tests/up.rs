@@ -107,11 +107,12 @@ fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
 }
 
-/// SIGINT, then how long `msa up` took to exit (successfully, within 15 s).
-fn interrupt(shop: &mut Shop) -> Duration {
+/// Sends `signal` (SIGINT is Ctrl-C, SIGTERM what Docker and Kubernetes send), then
+/// returns how long `msa up` took to exit (successfully, within 15 s).
+fn stop(shop: &mut Shop, signal: Signal) -> Duration {
     let pid = Pid::from_raw(i32::try_from(shop.child.id()).expect("pid"));
     let started = Instant::now();
-    kill(pid, Signal::SIGINT).expect("signal");
+    kill(pid, signal).expect("signal");
     let (exited, exit) = mpsc::channel();
     let status = std::thread::scope(|scope| {
         let child = &mut shop.child;
@@ -208,7 +209,7 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     );
 
     let children = children_of(shop.child.id());
-    let took = interrupt(&mut shop);
+    let took = stop(&mut shop, Signal::SIGINT);
     assert!(took < Duration::from_secs(10), "stop took {took:?}");
     for child in children {
         assert!(!alive(child), "child {child} outlived msa up");
@@ -223,7 +224,13 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     .await
     .expect("answer");
     assert_eq!(again.status(), 200);
-    interrupt(&mut shop);
+    let children = children_of(shop.child.id());
+    assert_eq!(children.len(), 4);
+    let took = stop(&mut shop, Signal::SIGTERM);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    for child in children {
+        assert!(!alive(child), "child {child} outlived msa up after SIGTERM");
+    }
     let mut shop = start(data.path(), &["--reset"]);
     let gone = reqwest::get(format!(
         "{}/api/v1/orders/{}",
@@ -237,7 +244,7 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     )
     .expect("JSON");
     assert_ne!(fresh["alice@example.com"], credentials["alice@example.com"]);
-    interrupt(&mut shop);
+    stop(&mut shop, Signal::SIGINT);
 }
 
 fn alive_as_child(shop: &Shop, pid: i32) -> bool {
@@ -251,7 +258,7 @@ async fn json_logs_are_one_object_per_line_with_the_service_name() {
     let _ = reqwest::get(format!("{}/hello", shop.gateway))
         .await
         .expect("answer");
-    interrupt(&mut shop);
+    stop(&mut shop, Signal::SIGINT);
     let lines: Vec<String> = shop.stderr.try_iter().collect();
     assert!(lines.len() > 5, "{lines:?}");
     let mut services = std::collections::BTreeSet::new();
