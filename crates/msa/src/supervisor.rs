@@ -50,6 +50,15 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
 
     let shutdown = kit::shutdown::on_signal();
     let exe = std::env::current_exe().context("Failed to find the msa executable")?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "Starting users, products, orders and gateway (data in {})...",
+            settings.data_dir.display()
+        );
+        let _ = out.flush();
+    }
     let children: Vec<_> = Role::ALL
         .into_iter()
         .map(|role| {
