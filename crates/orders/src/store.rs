@@ -372,3 +372,126 @@ pub async fn purge_keys(pool: &Pool, now: i64) -> Result<u64, sqlx::Error> {
         .await?;
     Ok(result.rows_affected())
 }
+
+/// Idempotency keys against a real SQLite database, with time passed in explicitly: the
+/// retention rules cannot be reached through the API without waiting a day.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kit::db::Database;
+
+    const DAY: i64 = KEY_RETENTION_SECONDS;
+
+    async fn database() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pool = kit::db::open(
+            &Database::sqlite_in(dir.path(), "orders"),
+            &crate::MIGRATIONS,
+        )
+        .await
+        .expect("database opens");
+        (dir, pool)
+    }
+
+    async fn finish(pool: &Pool, key: &str) {
+        let answer = StoredAnswer {
+            scope: "caller",
+            key,
+            status: 201,
+            body: "{}",
+        };
+        finish_key(pool, &answer).await.expect("stored");
+    }
+
+    #[tokio::test]
+    async fn a_key_is_remembered_for_a_day_and_then_forgotten() {
+        let (_dir, pool) = database().await;
+        let t0 = 1_000_000_000;
+        let claim = claim_key(&pool, "caller", "k", "fp", t0)
+            .await
+            .expect("claim");
+        assert!(matches!(claim, KeyClaim::Claimed));
+        finish(&pool, "k").await;
+
+        let just_before = claim_key(&pool, "caller", "k", "fp", t0 + DAY - 1)
+            .await
+            .expect("claim");
+        assert!(matches!(just_before, KeyClaim::Replay { status: 201, .. }));
+        let other_body = claim_key(&pool, "caller", "k", "other", t0 + DAY - 1)
+            .await
+            .expect("claim");
+        assert!(matches!(other_body, KeyClaim::Mismatch));
+
+        let a_day_later = claim_key(&pool, "caller", "k", "other", t0 + DAY)
+            .await
+            .expect("claim");
+        assert!(
+            matches!(a_day_later, KeyClaim::Claimed),
+            "an expired key is new again"
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_are_scoped_to_their_caller() {
+        let (_dir, pool) = database().await;
+        let claim = claim_key(&pool, "caller", "k", "fp", 100)
+            .await
+            .expect("claim");
+        assert!(matches!(claim, KeyClaim::Claimed));
+        let other_caller = claim_key(&pool, "someone-else", "k", "fp", 100)
+            .await
+            .expect("claim");
+        assert!(matches!(other_caller, KeyClaim::Claimed));
+        let again = claim_key(&pool, "caller", "k", "fp", 100)
+            .await
+            .expect("claim");
+        assert!(matches!(again, KeyClaim::InFlight));
+    }
+
+    #[tokio::test]
+    async fn purging_drops_only_keys_past_retention() {
+        let (_dir, pool) = database().await;
+        claim_key(&pool, "caller", "old", "fp", 0)
+            .await
+            .expect("claim");
+        claim_key(&pool, "caller", "new", "fp", DAY)
+            .await
+            .expect("claim");
+        assert_eq!(purge_keys(&pool, DAY + 1).await.expect("purge"), 1);
+        let kept = claim_key(&pool, "caller", "new", "fp", DAY + 1)
+            .await
+            .expect("claim");
+        assert!(matches!(kept, KeyClaim::InFlight));
+    }
+
+    #[tokio::test]
+    async fn stale_in_flight_keys_are_freed_but_finished_ones_kept() {
+        let (_dir, pool) = database().await;
+        claim_key(&pool, "caller", "stuck", "fp", 10)
+            .await
+            .expect("claim");
+        claim_key(&pool, "caller", "done", "fp", 10)
+            .await
+            .expect("claim");
+        finish(&pool, "done").await;
+        claim_key(&pool, "caller", "live", "fp", 50)
+            .await
+            .expect("claim");
+        assert_eq!(release_stale_keys(&pool, 20).await.expect("release"), 1);
+        let stuck = claim_key(&pool, "caller", "stuck", "fp", 60)
+            .await
+            .expect("claim");
+        assert!(
+            matches!(stuck, KeyClaim::Claimed),
+            "a stuck key is free again"
+        );
+        let done = claim_key(&pool, "caller", "done", "fp", 60)
+            .await
+            .expect("claim");
+        assert!(matches!(done, KeyClaim::Replay { .. }));
+        let live = claim_key(&pool, "caller", "live", "fp", 60)
+            .await
+            .expect("claim");
+        assert!(matches!(live, KeyClaim::InFlight));
+    }
+}
