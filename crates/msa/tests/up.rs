@@ -289,3 +289,21 @@ fn a_taken_port_fails_fast_with_the_flag_to_change() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--gateway-port"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn children_exit_when_msa_up_is_killed() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut shop = start(data.path(), &[]);
+    let children = children_of(shop.child.id());
+    assert_eq!(children.len(), 4);
+    // SIGKILL cannot be caught: the supervisor gets no chance to stop anyone.
+    shop.child.kill().expect("SIGKILL");
+    shop.child.wait().expect("reaped");
+    // The children are no longer ours to wait on (they were re-parented), so their exit is
+    // observed by polling, bounded by a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children.iter().any(|child| alive(*child)) {
+        assert!(Instant::now() < deadline, "orphans left: {children:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
