@@ -43,7 +43,7 @@ pub async fn open(database: &Database, migrator: &Migrator) -> anyhow::Result<An
 
 async fn open_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        ensure_private_dir(dir)?;
+        crate::files::ensure_private_dir(dir)?;
     }
     // SQLite would create the file with the umask's permissions; create it first so that
     // the database, and the -wal/-shm files SQLite derives from it, are owner-only.
@@ -75,35 +75,6 @@ async fn open_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
         .await
         .context("Failed to switch the database to WAL mode")?;
     Ok(pool)
-}
-
-/// Creates `dir` (owner-only) if it does not exist; an existing directory is left as the
-/// operator made it.
-pub fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create data directory {}", dir.display()))?;
-        fs::set_permissions(dir, Permissions::from_mode(0o700))
-            .with_context(|| format!("Failed to restrict data directory {}", dir.display()))?;
-    }
-    Ok(())
-}
-
-/// Writes `contents` to a new owner-only file, replacing any previous one atomically.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("Failed to create {}", tmp.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("Failed to write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("Failed to move {} in place", path.display()))
 }
 
 /// SQLite URLs are percent-decoded, so characters that mean something in a URL are escaped.

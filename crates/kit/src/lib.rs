@@ -10,6 +10,7 @@
 pub mod client;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod health;
 pub mod http;
 pub mod identity;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;
+pub mod token;
 
 pub use error::{ApiError, ApiResult};
 pub use problem::Problem;

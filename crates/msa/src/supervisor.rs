@@ -45,7 +45,7 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
     if reset {
         reset_data(&settings.data_dir)?;
     }
-    kit::db::ensure_private_dir(&settings.data_dir)?;
+    kit::files::ensure_private_dir(&settings.data_dir)?;
     check_ports_free(&settings)?;
 
     let shutdown = kit::shutdown::on_signal();

@@ -42,7 +42,7 @@ pub async fn demo_users(pool: &Pool, hasher: &Hasher, data_dir: &Path) -> anyhow
     }
     // The file is written before the rows: a crash in between leaves an empty table, and
     // the next start writes both again, so no account ever exists without its password.
-    kit::db::write_private_file(
+    kit::files::write_private_file(
         &data_dir.join(CREDENTIALS_FILE),
         &serde_json::to_vec_pretty(&credentials)?,
     )?;
