@@ -34,4 +34,3 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("Failed to write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("Failed to move {} in place", path.display()))
 }
-
