@@ -96,10 +96,6 @@ impl Upstream {
         self.service
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// A request to `path` carrying the current request id.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let builder = self

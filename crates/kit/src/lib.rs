@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod files;
 pub mod health;
+pub mod hex;
 pub mod http;
 pub mod identity;
 pub mod pagination;

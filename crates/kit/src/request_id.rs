@@ -21,11 +21,6 @@ pub fn current() -> Option<String> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
-/// Runs `future` as part of the request `id` (used by background work that acts for a request).
-pub async fn scope<F: Future>(id: String, future: F) -> F::Output {
-    CURRENT.scope(id, future).await
-}
-
 /// A client's id is kept only if it is short and plain, so it cannot forge log lines or
 /// smuggle markup into the places it is echoed.
 pub fn is_valid(id: &str) -> bool {
@@ -39,7 +34,7 @@ pub fn is_valid(id: &str) -> bool {
 pub fn mint() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&bytes)
 }
 
 /// Middleware: establishes the request id, logs the request once it is answered, and

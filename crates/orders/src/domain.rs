@@ -81,11 +81,7 @@ impl NewOrder {
             hasher.update(product_id.to_be_bytes());
             hasher.update(quantity.to_be_bytes());
         }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        kit::hex::encode(&hasher.finalize())
     }
 }
 

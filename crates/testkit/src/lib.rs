@@ -110,13 +110,9 @@ impl TestApp {
         app
     }
 
-    fn url_of(&self, service: Service) -> String {
-        format!("http://{}", self.addrs[&service])
-    }
-
     /// Base URL of a service's own port (bypassing the gateway).
     pub fn service_url(&self, service: Service) -> String {
-        self.url_of(service)
+        format!("http://{}", self.addrs[&service])
     }
 
     async fn build(&self, service: Service) -> anyhow::Result<Server> {
@@ -143,7 +139,7 @@ impl TestApp {
                 orders::build(orders::Config {
                     listen,
                     database: Database::sqlite_in(dir, "orders"),
-                    users_url: self.url_of(Service::Users),
+                    users_url: self.service_url(Service::Users),
                     products_url: self.products_link().url(),
                     call_timeout: CALL_TIMEOUT,
                     recovery_interval: RECOVERY_INTERVAL,
@@ -156,9 +152,9 @@ impl TestApp {
             Service::Gateway => {
                 gateway::build(gateway::Config {
                     listen,
-                    users_url: self.url_of(Service::Users),
-                    products_url: self.url_of(Service::Products),
-                    orders_url: self.url_of(Service::Orders),
+                    users_url: self.service_url(Service::Users),
+                    products_url: self.service_url(Service::Products),
+                    orders_url: self.service_url(Service::Orders),
                     call_timeout: CALL_TIMEOUT * 4,
                 })
                 .await
@@ -283,7 +279,7 @@ impl TestApp {
     pub async fn reservation(&self, order_id: i64) -> Value {
         let url = format!(
             "{}/internal/reservations/{order_id}",
-            self.url_of(Service::Products)
+            self.service_url(Service::Products)
         );
         let response = self.http.get(url).send().await.expect("products answers");
         assert_eq!(response.status(), StatusCode::OK);
