@@ -1,24 +1,44 @@
-//! The gateway: the one door into the shop.
+//! The gateway: the one door into the shop, and the trust boundary.
 //!
 //! A request passes the common stack of `kit::http` (request id, problem+json errors,
-//! timeout, body limit), then either reaches the demo API ([`demo`]) and the gateway's own
-//! health and API dictionary ([`openapi`]), or is forwarded by [`proxy`] to the service
-//! that owns the resource, over one pooled keep-alive client. Authentication and signed
-//! identity arrive here with the trust-boundary issue.
+//! timeout, body limit); its client address is established and rate-limited
+//! ([`client_ip`], [`limits`]). The demo API ([`demo`]), health and the API dictionary
+//! ([`openapi`]) are public. Everything under `/api/v1` is authenticated first ([`authn`]:
+//! session cookie, API key or anonymous), then either handled here ([`auth`]: accounts,
+//! sessions, keys) or checked against the route policy ([`policy`]) and forwarded by
+//! [`proxy`] with a freshly signed identity token for the service that owns the resource.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use kit::client::Upstream;
+use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::identity::CallSigner;
 use kit::server::Server;
+use kit::shutdown::CancellationToken;
 
+mod auth;
+mod authn;
+mod client_ip;
 mod demo;
+mod limits;
 mod openapi;
+mod policy;
 mod proxy;
+mod scopes;
+mod secret;
+mod sessions;
+mod store;
+
+pub use client_ip::Cidr;
+pub use limits::RateLimits;
+pub use sessions::SessionPolicy;
 
 use proxy::Resource;
 
@@ -33,6 +53,14 @@ pub struct Config {
     /// The deadline of each forwarded call; above order-service's own call deadline, so
     /// that it can answer 503/504 itself first.
     pub call_timeout: Duration,
+    /// Sessions and API keys.
+    pub database: Database,
+    /// Signs the identity token of every forwarded request.
+    pub signer: CallSigner,
+    pub sessions: SessionPolicy,
+    pub rates: RateLimits,
+    /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 #[derive(Clone)]
@@ -41,6 +69,10 @@ pub struct AppState {
     products: Upstream,
     orders: Upstream,
     public_api: Arc<openapi::PublicApi>,
+    pool: Pool,
+    sessions: SessionPolicy,
+    limits: Arc<limits::Limits>,
+    trusted_proxies: Arc<[Cidr]>,
 }
 
 impl AppState {
@@ -53,26 +85,68 @@ impl AppState {
     }
 }
 
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How often sessions that can no longer be used are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
 pub async fn build(config: Config) -> anyhow::Result<Server> {
+    let pool = kit::db::open(&config.database, &MIGRATIONS)
+        .await
+        .context("gateway database")?;
     let http = kit::client::http_client(config.call_timeout);
-    let (demo, own_api) = demo::routes().split_for_parts();
-    let state = AppState {
-        users: Upstream::new("users", &config.users_url, http.clone()),
-        products: Upstream::new("products", &config.products_url, http.clone()),
-        orders: Upstream::new("orders", &config.orders_url, http),
-        public_api: openapi::PublicApi::new(own_api),
+    let upstream = |name, url: &str| {
+        Upstream::new(name, url, http.clone()).signed_by(config.signer.clone())
     };
-    Server::bind(SERVICE, config.listen, router(state, demo)).await
+    let (demo, demo_api) = demo::routes().split_for_parts();
+    let (auth, auth_api) = auth::routes().split_for_parts();
+    let state = AppState {
+        users: upstream("users", &config.users_url),
+        products: upstream("products", &config.products_url),
+        orders: upstream("orders", &config.orders_url),
+        public_api: openapi::PublicApi::new(demo_api.merge_from(auth_api)),
+        pool: pool.clone(),
+        sessions: config.sessions,
+        limits: Arc::new(limits::Limits::new(config.rates)),
+        trusted_proxies: config.trusted_proxies.into(),
+    };
+    let purge = (pool.clone(), config.sessions);
+    Ok(Server::bind(SERVICE, config.listen, router(state, demo, auth))
+        .await?
+        .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
+        .closing(pool))
 }
 
-fn router(state: AppState, demo: Router) -> Router {
+fn router(state: AppState, demo: Router<AppState>, auth: Router<AppState>) -> Router {
     let readiness = proxy::upstreams(&state)
         .into_iter()
         .fold(Readiness::new(), Readiness::upstream);
-    let app = proxy::routes()
+    let api = proxy::routes().merge(auth).layer(from_fn_with_state(
+        state.clone(),
+        authn::authenticate,
+    ));
+    let app = api
         .route("/openapi.json", get(openapi::serve))
-        .with_state(state)
         .merge(demo)
+        .layer(from_fn_with_state(state.clone(), client_ip::establish))
+        .with_state(state)
         .merge(kit::health::routes(readiness));
     kit::http::layers(app)
+}
+
+async fn purge_sessions(pool: Pool, policy: SessionPolicy, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let now = kit::time::now_unix();
+        let idle_cutoff = now - i64::try_from(policy.idle.as_secs()).unwrap_or(i64::MAX);
+        match store::purge_sessions(&pool, now, idle_cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+            Err(error) => tracing::warn!(%error, "failed to purge expired sessions"),
+        }
+    }
 }

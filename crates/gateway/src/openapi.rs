@@ -15,7 +15,8 @@ use tokio::sync::OnceCell;
 use utoipa::openapi::OpenApi;
 
 use crate::AppState;
-use crate::proxy::PREFIX;
+use crate::policy;
+use crate::proxy::{PREFIX, Resource};
 
 pub struct PublicApi {
     own: OpenApi,
@@ -74,8 +75,56 @@ async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
     }
     let mut document = serde_json::to_value(&document).map_err(|_| "gateway")?;
     kit::http::document_problems(&mut document);
+    document_security(&mut document);
     keep_reachable_schemas(&mut document);
     serde_json::to_vec(&document).map_err(|_| "gateway")
+}
+
+/// States how each operation authenticates: the session cookie or an API key, optional
+/// where the route policy lets anyone in.
+fn document_security(document: &mut Value) {
+    use serde_json::json;
+    document["components"]["securitySchemes"] = json!({
+        "session": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": crate::sessions::COOKIE_NAME,
+            "description": "The session cookie set by POST /api/v1/auth/login."
+        },
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from POST /api/v1/auth/api-keys, as `Authorization: Bearer <key>`."
+        }
+    });
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(after) = path.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(resource) = Resource::ALL
+            .into_iter()
+            .find(|resource| after.strip_prefix('/') .is_some_and(|rest| rest.split('/').next() == Some(resource.segment())))
+        else {
+            continue;
+        };
+        let rest = &after[1 + resource.segment().len()..];
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            let Ok(method) = method.to_uppercase().parse::<http::Method>() else {
+                continue;
+            };
+            let mut schemes = vec![json!({"session": []}), json!({"apiKey": []})];
+            if policy::need(resource, &method, rest) == policy::Need::Anyone {
+                schemes.push(json!({}));
+            }
+            operation["security"] = Value::Array(schemes);
+        }
+    }
 }
 
 /// Drops the schemas no published path refers to, directly or through other schemas, so

@@ -5,19 +5,19 @@
 //! (`..`, `.`, percent-escapes, backslashes) is refused before any URL is built, so no
 //! request can climb into a service's `/internal/...` routes.
 
-use std::net::SocketAddr;
-
-use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
+use axum::{Extension, Router};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use kit::client::Upstream;
 use kit::http::MAX_BODY_BYTES;
 use kit::{ApiError, Problem};
 
 use crate::AppState;
+use crate::authn::{ClientAddr, Identity};
+use crate::policy;
 
 /// The public API's version prefix.
 pub const PREFIX: &str = "/api/v1";
@@ -45,7 +45,9 @@ impl Resource {
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for resource in Resource::ALL {
-        let handler = move |state, peer, request| forward(state, peer, request, resource);
+        let handler = move |state, identity, client, request| {
+            forward(state, identity, client, request, resource)
+        };
         let base = format!("{PREFIX}/{}", resource.segment());
         router = router
             .route(&base, any(handler))
@@ -56,7 +58,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Headers that describe one hop and must not be passed on (RFC 9110, 7.6.1), and
 /// forwarding headers a client could forge: the gateway sets those itself.
-const NOT_FORWARDED: [&str; 14] = [
+const NOT_FORWARDED: [&str; 18] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -70,7 +72,12 @@ const NOT_FORWARDED: [&str; 14] = [
     "forwarded",
     "x-forwarded-for",
     "x-forwarded-proto",
+    "x-real-ip",
     "x-request-id",
+    // Credentials end here: services learn who is calling from the signed token alone.
+    "authorization",
+    "cookie",
+    kit::identity::TOKEN_HEADER,
 ];
 
 fn forwardable(name: &HeaderName) -> bool {
@@ -90,18 +97,45 @@ pub fn internal_path(public_path: &str) -> Option<&str> {
     plain.then_some(path)
 }
 
+/// The methods the public API uses; anything else (TRACE, CONNECT, made-up ones) is
+/// refused here and never reaches a service.
+const ALLOWED_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
 async fn forward(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(identity): Extension<Identity>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     request: Request,
     resource: Resource,
 ) -> Response {
     let upstream = app.upstream(resource);
     let (parts, body) = request.into_parts();
+    if !ALLOWED_METHODS.contains(&parts.method) {
+        let mut problem = Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This method is not allowed on this resource; the Allow header lists those that are.",
+        );
+        problem.headers.insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE"),
+        );
+        return problem.into_response();
+    }
     let Some(path) = internal_path(parts.uri.path()) else {
         return Problem::new(StatusCode::NOT_FOUND, "There is no resource at this path.")
             .into_response();
     };
+    let rest = &path[1 + resource.segment().len()..];
+    if let Err(refusal) = policy::authorize(&identity, resource, &parts.method, rest) {
+        return refusal.into_response();
+    }
     let target = match parts.uri.query() {
         Some(query) => format!("{path}?{query}"),
         None => path.to_owned(),
@@ -116,15 +150,21 @@ async fn forward(
             .into_response();
         }
     };
-    let mut outgoing = upstream.request(parts.method.clone(), &target).body(body);
+    let mut outgoing = upstream
+        .request_acting_for(
+            parts.method.clone(),
+            &target,
+            &identity.principal,
+            identity.role,
+            &identity.scopes,
+        )
+        .body(body);
     for (name, value) in &parts.headers {
         if forwardable(name) {
             outgoing = outgoing.header(name, value);
         }
     }
-    outgoing = outgoing
-        .header("x-forwarded-for", peer.ip().to_string())
-        .header("x-forwarded-proto", "http");
+    outgoing = outgoing.header("x-forwarded-for", client.to_string());
     match upstream.send(outgoing).await {
         Ok(answer) => relay(answer),
         Err(error) => ApiError::from(error).into_response(),

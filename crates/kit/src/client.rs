@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::identity::{CallSigner, Principal, Role, TOKEN_HEADER};
 use crate::problem::Problem;
 use crate::request_id::{self, X_REQUEST_ID};
 
@@ -81,6 +82,7 @@ pub struct Upstream {
     service: &'static str,
     base_url: Arc<str>,
     http: reqwest::Client,
+    signer: Option<CallSigner>,
 }
 
 impl Upstream {
@@ -89,22 +91,63 @@ impl Upstream {
             service,
             base_url: base_url.trim_end_matches('/').into(),
             http,
+            signer: None,
         }
+    }
+
+    /// Signs every call with an identity token for this upstream, minted by `signer`.
+    pub fn signed_by(mut self, signer: CallSigner) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn service(&self) -> &'static str {
         self.service
     }
 
-    /// A request to `path` carrying the current request id.
+    /// A request to `path` carrying the current request id, in which this process speaks
+    /// for itself.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self
+        let token = self
+            .signer
+            .as_ref()
+            .map(|signer| signer.own_token(self.service));
+        self.request_with_token(method, path, token)
+    }
+
+    /// A request to `path` in which this process vouches for another principal, such as
+    /// the gateway forwarding a logged-in user's request.
+    pub fn request_acting_for(
+        &self,
+        method: Method,
+        path: &str,
+        principal: &Principal,
+        role: Role,
+        scopes: &[String],
+    ) -> reqwest::RequestBuilder {
+        let token = self
+            .signer
+            .as_ref()
+            .map(|signer| signer.token(self.service, principal, role, scopes));
+        self.request_with_token(method, path, token)
+    }
+
+    fn request_with_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<String>,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = self
             .http
             .request(method, format!("{}{path}", self.base_url));
-        match request_id::current() {
-            Some(id) => builder.header(&X_REQUEST_ID, id),
-            None => builder,
+        if let Some(id) = request_id::current() {
+            builder = builder.header(&X_REQUEST_ID, id);
         }
+        if let Some(token) = token {
+            builder = builder.header(TOKEN_HEADER, token);
+        }
+        builder
     }
 
     /// Sends a request; any answer with a status is returned, transport failures are mapped.

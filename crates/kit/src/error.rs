@@ -20,6 +20,12 @@ pub enum ApiError {
     /// The request is well formed but breaks a rule of the domain.
     #[error("{detail}")]
     Unprocessable { slug: &'static str, detail: String },
+    /// No valid credentials came with a request that needs them.
+    #[error("unauthenticated")]
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    #[error("forbidden")]
+    Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("unsupported media type")]
@@ -37,6 +43,9 @@ pub enum ApiError {
     /// The service cannot take this request now (load shedding, not ready).
     #[error("{0}")]
     Unavailable(String),
+    /// A refusal already stated as a problem, such as one passed on from another service.
+    #[error("{}", .0.detail)]
+    Problem(Box<Problem>),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
@@ -72,6 +81,18 @@ impl ApiError {
                 title_of(slug),
                 detail,
             ),
+            Self::Unauthenticated => Problem::typed(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Unauthenticated",
+                "Log in, or send an API key, to use this resource.",
+            ),
+            Self::Forbidden => Problem::typed(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "Your account may not do this.",
+            ),
             Self::NotFound(what) => {
                 Problem::new(StatusCode::NOT_FOUND, format!("{what} not found"))
             }
@@ -95,6 +116,7 @@ impl ApiError {
                 Problem::new(StatusCode::PRECONDITION_FAILED, detail)
             }
             Self::Unavailable(detail) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail),
+            Self::Problem(problem) => (**problem).clone(),
             Self::Upstream(error) => error.to_problem(),
             Self::Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -29,16 +29,22 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A service's whole application: its documented API routes, `/healthz` and `/readyz`,
-/// `/openapi.json` generated from the API routes, all inside the common stack.
+/// `/openapi.json` generated from the API routes, all inside the common stack, and behind
+/// `gate`, which refuses every request without a valid identity token but the probes.
 pub fn service(
     api: utoipa_axum::router::OpenApiRouter,
     readiness: crate::health::Readiness,
     title: &str,
+    gate: crate::identity::Gate,
 ) -> Router {
     let (api, openapi) = api.split_for_parts();
     layers(
         api.merge(crate::health::routes(readiness))
-            .merge(openapi_route(openapi, title)),
+            .merge(openapi_route(openapi, title))
+            .layer(axum::middleware::from_fn_with_state(
+                gate,
+                crate::identity::Gate::check,
+            )),
     )
 }
 

@@ -35,12 +35,10 @@ pub struct OrderItemInput {
     quantity: i64,
 }
 
-/// An order to place.
+/// An order to place, for the logged-in user: who orders is never taken from the body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
-    #[schema(example = 1)]
-    user_id: i64,
     items: Vec<OrderItemInput>,
 }
 
@@ -61,6 +59,7 @@ async fn place_order(
     headers: HeaderMap,
     Json(body): Json<PlaceOrder>,
 ) -> ApiResult<Response> {
+    let user_id = caller.require_user()?;
     let key = headers
         .get("idempotency-key")
         .ok_or_else(|| {
@@ -76,7 +75,7 @@ async fn place_order(
         .iter()
         .map(|item| (item.product_id, item.quantity))
         .collect();
-    let order = NewOrder::parse(body.user_id, &items)
+    let order = NewOrder::parse(user_id, &items)
         .map_err(|detail| ApiError::unprocessable("validation-failed", detail))?;
     saga::place(&app, &caller.scope_key(), &key, &order).await
 }
@@ -84,7 +83,7 @@ async fn place_order(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Only this user's orders.
+    /// Only this user's orders (administrators; a customer always sees only their own).
     user_id: Option<i64>,
     /// Page size, 1 to 100 (default 20).
     limit: Option<u32>,
@@ -92,19 +91,26 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-/// List orders, oldest first.
+/// List your orders, oldest first (an administrator: everyone's).
 #[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
     responses((status = 200, body = OrderPage), (status = 400, body = Problem)))]
 async fn list_orders(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<OrderPage>> {
+    let owner = if caller.is_admin() {
+        params.user_id
+    } else {
+        let own = caller.require_user()?;
+        // Asking for someone else's orders shows an empty list, as for a user with none.
+        Some(if params.user_id.is_none_or(|id| id == own) { own } else { 0 })
+    };
     let keyset = Keyset::parse(params.limit, params.cursor.as_deref())?;
-    let rows = store::list_after(&app.pool, params.user_id, keyset.after, keyset.fetch()).await?;
+    let rows = store::list_after(&app.pool, owner, keyset.after, keyset.fetch()).await?;
     let (rows, next_cursor) = keyset.page(rows, |row| row.id);
     let last = rows.last().map_or(keyset.after, |row| row.id);
-    let mut items = store::items_in_range(&app.pool, params.user_id, keyset.after, last).await?;
+    let mut items = store::items_in_range(&app.pool, owner, keyset.after, last).await?;
     let views = rows
         .iter()
         .map(|order| {
@@ -119,18 +125,16 @@ async fn list_orders(
     }))
 }
 
-/// Get one order with its user and products.
+/// Get one of your orders with its user and products (an administrator: anyone's).
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderDetails), (status = 404, body = Problem),
               (status = 503, body = Problem), (status = 504, body = Problem)))]
 async fn get_order(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderDetails>> {
-    let order = store::find(&app.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound("order"))?;
+    let order = visible_order(&app, &caller, id).await?;
     let items = store::items(&app.pool, id).await?;
     // The user and every product are asked for at once: the answer takes as long as the
     // slowest call, not the sum of them.
@@ -165,15 +169,16 @@ async fn get_order(
     }))
 }
 
-/// Cancel a confirmed order and return its stock. Cancelling twice is harmless.
+/// Cancel one of your confirmed orders and return its stock. Cancelling twice is harmless.
 #[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = Problem),
               (status = 409, body = Problem), (status = 503, body = Problem)))]
 async fn cancel_order(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderView>> {
+    visible_order(&app, &caller, id).await?;
     saga::cancel(&app, id).await?;
     let order = store::find(&app.pool, id)
         .await?
@@ -182,4 +187,14 @@ async fn cancel_order(
         &order,
         &store::items(&app.pool, id).await?,
     )))
+}
+
+/// The order, if the caller may see it. Another customer's order answers exactly like a
+/// missing one (404, not 403), so order ids reveal nothing about other customers.
+async fn visible_order(app: &AppState, caller: &Caller, id: i64) -> ApiResult<store::OrderRow> {
+    caller.require_user()?;
+    store::find(&app.pool, id)
+        .await?
+        .filter(|order| caller.may_access_user(order.user_id))
+        .ok_or(ApiError::NotFound("order"))
 }

@@ -15,6 +15,7 @@ use axum::Router;
 use kit::client::Upstream;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::identity::{CallSigner, GATEWAY, Gate, PublicKeys};
 use kit::server::Server;
 
 mod client;
@@ -44,6 +45,10 @@ pub struct Config {
     pub recovery_interval: Duration,
     /// How old a pending order must be before a periodic pass settles it.
     pub pending_grace: Duration,
+    /// Public key of the gateway, the only caller this service answers.
+    pub trust: PublicKeys,
+    /// Signs this service's own calls to user-service and product-service.
+    pub signer: CallSigner,
 }
 
 #[derive(Clone)]
@@ -61,26 +66,30 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     seed::demo_order(&pool).await?;
     let http = kit::client::http_client(config.call_timeout);
     let clients = client::Clients {
-        users: Upstream::new("users", &config.users_url, http.clone()),
-        products: Upstream::new("products", &config.products_url, http),
+        users: Upstream::new("users", &config.users_url, http.clone())
+            .signed_by(config.signer.clone()),
+        products: Upstream::new("products", &config.products_url, http)
+            .signed_by(config.signer.clone()),
     };
+    let gate = config.trust.gate(SERVICE, &[GATEWAY])?;
     let state = AppState {
         pool: pool.clone(),
         clients,
     };
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let recovery_state = state.clone();
-    Ok(Server::bind(SERVICE, config.listen, router(state))
+    Ok(Server::bind(SERVICE, config.listen, router(state, gate))
         .await?
         .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
         .closing(pool))
 }
 
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState, gate: Gate) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop order-service",
+        gate,
     )
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use kit::identity::Caller;
+use kit::identity::{Caller, ORDERS};
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -139,9 +139,10 @@ pub struct ListParams {
     responses((status = 201, body = ProductView), (status = 422, body = Problem)))]
 async fn create_product(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Json(body): Json<ProductInput>,
 ) -> ApiResult<Response> {
+    caller.require_admin()?;
     let draft = body.parse()?;
     let row = store::insert(&app.pool, None, &draft, kit::time::now_unix()).await?;
     let location = format!("/products/{}", row.id);
@@ -282,11 +283,12 @@ async fn apply(
               (status = 412, body = Problem), (status = 422, body = Problem)))]
 async fn replace_product(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     headers: HeaderMap,
     Json(body): Json<ProductInput>,
 ) -> ApiResult<Response> {
+    caller.require_admin()?;
     let draft = body.parse()?;
     let changes = ProductChanges {
         name: Some(draft.name),
@@ -305,11 +307,12 @@ async fn replace_product(
               (status = 412, body = Problem), (status = 422, body = Problem)))]
 async fn patch_product(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     headers: HeaderMap,
     Json(body): Json<ProductPatch>,
 ) -> ApiResult<Response> {
+    caller.require_admin()?;
     let changes = ProductChanges {
         name: body
             .name
@@ -338,9 +341,10 @@ async fn patch_product(
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn delete_product(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
     match store::delete_unreserved(&app.pool, id).await? {
         None => Err(ApiError::NotFound("product")),
         Some(true) => Ok(StatusCode::NO_CONTENT),
@@ -411,9 +415,10 @@ impl ReservationView {
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn reserve(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Json(body): Json<ReserveInput>,
 ) -> ApiResult<(StatusCode, Json<ReservationView>)> {
+    only_orders(&caller)?;
     let items: Vec<(i64, i64)> = body
         .items
         .iter()
@@ -457,9 +462,10 @@ async fn reserve(
     params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
 async fn get_reservation(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(order_id): Path<i64>,
 ) -> ApiResult<Json<ReservationView>> {
+    only_orders(&caller)?;
     let lines = store::reservation(&app.pool, order_id).await?;
     Ok(Json(ReservationView::new(order_id, lines)))
 }
@@ -469,9 +475,20 @@ async fn get_reservation(
     params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
 async fn release(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(order_id): Path<i64>,
 ) -> ApiResult<Json<ReservationView>> {
+    only_orders(&caller)?;
     let lines = store::release(&app.pool, order_id, kit::time::now_unix()).await?;
     Ok(Json(ReservationView::new(order_id, lines)))
+}
+
+/// Stock is reserved and released by order-service alone, with its own signed token; to
+/// anyone else these routes do not exist.
+fn only_orders(caller: &Caller) -> ApiResult<()> {
+    if caller.is_service(ORDERS) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("route"))
+    }
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::identity::{GATEWAY, Gate, PublicKeys, ORDERS};
 use kit::server::Server;
 
 mod domain;
@@ -26,6 +27,8 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// Public keys of the gateway and order-service, whose calls this service answers.
+    pub trust: PublicKeys,
 }
 
 #[derive(Clone)]
@@ -39,17 +42,19 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    let app = router(AppState { pool: pool.clone() });
+    let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
+    let app = router(AppState { pool: pool.clone() }, gate);
     Ok(Server::bind(SERVICE, config.listen, app)
         .await?
         .closing(pool))
 }
 
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState, gate: Gate) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop product-service",
+        gate,
     )
 }

@@ -79,12 +79,30 @@ impl Password {
                 Self::MAX_BYTES
             ));
         }
+        if is_common(&raw) {
+            return Err(
+                "this password is among the most common ones and is guessed first; choose another"
+                    .to_owned(),
+            );
+        }
         Ok(Self(raw))
     }
 
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The most common passwords (see the file's header), loaded once.
+fn is_common(password: &str) -> bool {
+    static COMMON: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| {
+            include_str!("../data/common-passwords.txt")
+                .lines()
+                .filter(|line| !line.starts_with('#'))
+                .collect()
+        });
+    COMMON.contains(password.to_lowercase().as_str())
 }
 
 impl fmt::Debug for Password {
@@ -94,7 +112,9 @@ impl fmt::Debug for Password {
 }
 
 /// What a user may do. Stored as text; anything unknown is read as the least privilege.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Customer,
@@ -130,7 +150,7 @@ pub struct NewUser {
 pub struct UserChanges {
     pub email: Option<Email>,
     pub name: Option<UserName>,
-    pub password: Option<Password>,
+    pub role: Option<Role>,
 }
 
 fn truncate(raw: &str, max_chars: usize) -> String {
@@ -188,6 +208,17 @@ mod tests {
         assert_eq!(spaced.as_deref(), Ok("  eight  "));
         assert!(Password::parse("x".repeat(64)).is_ok());
         assert!(Password::parse("x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in ["password", "12345678", "PassWord1", "iloveyou", "Qwertyuiop"] {
+            assert!(
+                Password::parse(common.to_owned()).is_err(),
+                "{common} was accepted"
+            );
+        }
+        assert!(Password::parse("plain old words here".to_owned()).is_ok());
     }
 
     #[test]

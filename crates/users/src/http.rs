@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use http::{StatusCode, header};
 use kit::error::ResultExt;
-use kit::identity::Caller;
+use kit::identity::{Caller, Role as CallerRole};
 use kit::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
+        .merge(crate::credentials::routes())
 }
 
-/// A registration. The password is hashed at once and never stored or returned in clear.
+/// A new account. The password is hashed at once and never stored or returned in clear.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
@@ -34,15 +35,19 @@ pub struct CreateUser {
     name: String,
     #[schema(min_length = 8, example = "a long passphrase")]
     password: String,
+    /// Only an administrator may choose a role; a new account is a customer.
+    role: Option<Role>,
 }
 
-/// A partial update: absent fields stay as they are.
+/// A partial update: absent fields stay as they are. The password is changed through
+/// the gateway's `/api/v1/auth/password`, which asks for the current one.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     email: Option<String>,
     name: Option<String>,
-    password: Option<String>,
+    /// Only an administrator may change a role.
+    role: Option<Role>,
 }
 
 /// A user as others may see it: never the password or its hash.
@@ -85,19 +90,24 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-fn invalid(detail: String) -> ApiError {
+pub(crate) fn invalid(detail: String) -> ApiError {
     ApiError::unprocessable("validation-failed", detail)
 }
 
-/// Register a user.
+/// Create a user (administrators; visitors register through `/api/v1/auth/register`).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = UserView), (status = 409, body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 201, body = UserView), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Json(body): Json<CreateUser>,
 ) -> ApiResult<impl IntoResponse> {
+    let role = match (caller.role, body.role) {
+        (CallerRole::Admin, role) => role.unwrap_or(Role::Customer),
+        (CallerRole::Anonymous, None) => Role::Customer,
+        _ => return Err(ApiError::Forbidden),
+    };
     let user = NewUser {
         email: Email::parse(&body.email).map_err(invalid)?,
         name: UserName::parse(&body.name).map_err(invalid)?,
@@ -111,7 +121,7 @@ async fn create_user(
             email: user.email.as_str(),
             name: user.name.as_str(),
             password_hash: &password_hash,
-            role: Role::Customer.as_str(),
+            role: role.as_str(),
             now: kit::time::now_unix(),
         },
     )
@@ -125,14 +135,16 @@ async fn create_user(
     ))
 }
 
-/// List users, oldest first.
+/// List users, oldest first (administrators).
 #[utoipa::path(get, path = "/users", tag = "users", params(ListParams),
-    responses((status = 200, body = UserPage), (status = 400, body = Problem)))]
+    responses((status = 200, body = UserPage), (status = 400, body = Problem),
+              (status = 403, body = Problem)))]
 async fn list_users(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<UserPage>> {
+    caller.require_admin()?;
     let keyset = Keyset::parse(params.limit, params.cursor.as_deref())?;
     let rows = store::list_after(&app.pool, keyset.after, keyset.fetch()).await?;
     let (rows, next_cursor) = keyset.page(rows, |row| row.id);
@@ -142,31 +154,37 @@ async fn list_users(
     }))
 }
 
-/// Get one user.
+/// Get one user: your own account, or any as an administrator.
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = UserView), (status = 404, body = Problem)))]
 async fn get_user(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<UserView>> {
+    visible(&caller, id)?;
     let row = store::find(&app.pool, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     Ok(Json(row.into()))
 }
 
-/// Change a user's email, name or password.
+/// Change your email or name (an administrator: anyone's, and roles).
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
     request_body = UpdateUser,
-    responses((status = 200, body = UserView), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = UserView), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem)))]
 async fn update_user(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Json(body): Json<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
+    visible(&caller, id)?;
+    if body.role.is_some() {
+        caller.require_admin()?;
+    }
     let changes = UserChanges {
         email: body
             .email
@@ -180,15 +198,7 @@ async fn update_user(
             .map(UserName::parse)
             .transpose()
             .map_err(invalid)?,
-        password: body
-            .password
-            .map(Password::parse)
-            .transpose()
-            .map_err(invalid)?,
-    };
-    let password_hash = match &changes.password {
-        Some(password) => Some(app.hasher.hash(password).await?),
-        None => None,
+        role: body.role,
     };
     let row = store::update(
         &app.pool,
@@ -196,7 +206,8 @@ async fn update_user(
         &store::UpdateUser {
             email: changes.email.as_ref().map(Email::as_str),
             name: changes.name.as_ref().map(UserName::as_str),
-            password_hash: password_hash.as_deref(),
+            password_hash: None,
+            role: changes.role.map(Role::as_str),
             now: kit::time::now_unix(),
         },
     )
@@ -206,16 +217,26 @@ async fn update_user(
     Ok(Json(row.into()))
 }
 
-/// Delete a user.
+/// Delete a user (administrators).
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn delete_user(
     State(app): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
     if store::delete(&app.pool, id).await? {
         Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("user"))
+    }
+}
+
+/// Another customer's account answers exactly like an absent one, so ids reveal nothing.
+fn visible(caller: &Caller, id: i64) -> ApiResult<()> {
+    if caller.may_access_user(id) {
+        Ok(())
     } else {
         Err(ApiError::NotFound("user"))
     }

@@ -13,8 +13,10 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::identity::{GATEWAY, Gate, PublicKeys, ORDERS};
 use kit::server::Server;
 
+mod credentials;
 mod domain;
 mod http;
 mod password;
@@ -34,6 +36,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How many password hashes may run at once (one per core is the sensible ceiling).
     pub hash_concurrency: usize,
+    /// Public keys of the gateway and order-service, whose calls this service answers.
+    pub trust: PublicKeys,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -48,23 +52,28 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = kit::db::open(&config.database, &MIGRATIONS)
         .await
         .context("user-service database")?;
-    let hasher = password::Hasher::new(config.hash_concurrency);
+    let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let app = router(AppState {
-        pool: pool.clone(),
-        hasher,
-    });
+    let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
+    let app = router(
+        AppState {
+            pool: pool.clone(),
+            hasher,
+        },
+        gate,
+    );
     Ok(Server::bind(SERVICE, config.listen, app)
         .await?
         .closing(pool))
 }
 
 /// The complete application: API routes, health, the OpenAPI document and the common stack.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState, gate: Gate) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop user-service",
+        gate,
     )
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
-use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use kit::ApiError;
 use tokio::sync::Semaphore;
 
@@ -19,13 +19,37 @@ const QUEUE_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct Hasher {
     turns: Arc<Semaphore>,
+    /// Verified against when no account matches, so that an unknown email costs the same
+    /// time as a wrong password and timing does not tell which accounts exist.
+    decoy: Arc<str>,
 }
 
 impl Hasher {
-    pub fn new(concurrency: usize) -> Self {
-        Self {
+    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+        let decoy = Argon2::default()
+            .hash_password(b"no account has this password")
+            .map_err(|error| anyhow::anyhow!("argon2 hashing failed: {error}"))?
+            .to_string();
+        Ok(Self {
             turns: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
+            decoy: decoy.into(),
+        })
+    }
+
+    /// Whether `password` matches `stored` (a PHC string); with no stored hash, the same
+    /// work is done against a decoy and the answer is no.
+    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool, ApiError> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.decoy.to_string());
+        let matches = self
+            .run(move || {
+                // The parameters come from the stored hash, so older hashes keep verifying.
+                Ok(Argon2::default()
+                    .verify_password(password.as_bytes(), stored.as_str())
+                    .is_ok())
+            })
+            .await?;
+        Ok(known && matches)
     }
 
     /// Hashes a password into a PHC string that carries its own salt and parameters.

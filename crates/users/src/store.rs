@@ -73,6 +73,7 @@ pub struct UpdateUser<'a> {
     pub email: Option<&'a str>,
     pub name: Option<&'a str>,
     pub password_hash: Option<&'a str>,
+    pub role: Option<&'a str>,
     pub now: i64,
 }
 
@@ -83,18 +84,45 @@ pub async fn update(
 ) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "UPDATE users SET email = COALESCE($1, email), name = COALESCE($2, name),
-                password_hash = COALESCE($3, password_hash), updated_at = $4
-         WHERE id = $5 RETURNING ",
+                password_hash = COALESCE($3, password_hash), role = COALESCE($4, role),
+                updated_at = $5
+         WHERE id = $6 RETURNING ",
         columns!(),
         ""
     ))
     .bind(changes.email)
     .bind(changes.name)
     .bind(changes.password_hash)
+    .bind(changes.role)
     .bind(changes.now)
     .bind(id)
     .fetch_optional(pool)
     .await
+}
+
+/// What a login is checked against.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: i64,
+    pub role: String,
+    pub password_hash: String,
+}
+
+pub async fn credentials_by_email(
+    pool: &Pool,
+    email: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, role, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn credentials_by_id(pool: &Pool, id: i64) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, role, password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn delete(pool: &Pool, id: i64) -> Result<bool, sqlx::Error> {

@@ -1,0 +1,197 @@
+//! The gateway's database: sessions and API keys, found by the hash of their secret.
+
+use kit::db::Pool;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub user_agent_hash: String,
+    pub network: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: i64,
+    pub role: &'a str,
+    pub user_agent_hash: &'a str,
+    pub network: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_session(pool: &Pool, session: &NewSession<'_>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO sessions (token_hash, user_id, role, user_agent_hash, network, created_at,
+                               last_seen_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
+    )
+    .bind(session.token_hash)
+    .bind(session.user_id)
+    .bind(session.role)
+    .bind(session.user_agent_hash)
+    .bind(session.network)
+    .bind(session.now)
+    .bind(session.expires_at)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find_session(pool: &Pool, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, expires_at
+         FROM sessions WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn session_by_id(pool: &Pool, id: i64) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, expires_at
+         FROM sessions WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn touch_session(pool: &Pool, id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_session(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// Ends every session of a user but `keep` (the one asking, when it stays logged in).
+pub async fn delete_user_sessions(
+    pool: &Pool,
+    user_id: i64,
+    keep: Option<i64>,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        .bind(user_id)
+        .bind(keep.unwrap_or(0))
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected())
+}
+
+/// Removes sessions that can no longer be used, so the table does not grow without bound.
+pub async fn purge_sessions(pool: &Pool, now: i64, idle_cutoff: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+        .bind(now)
+        .bind(idle_cutoff)
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub prefix: String,
+    pub user_id: i64,
+    pub role: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, prefix, user_id, role, name, scopes, created_at, last_used_at, revoked_at"
+    };
+}
+
+pub struct NewApiKey<'a> {
+    pub key_hash: &'a str,
+    pub prefix: &'a str,
+    pub user_id: i64,
+    pub role: &'a str,
+    pub name: &'a str,
+    pub scopes: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert_key(pool: &Pool, key: &NewApiKey<'_>) -> Result<ApiKeyRow, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "INSERT INTO api_keys (key_hash, prefix, user_id, role, name, scopes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        key_columns!()
+    ))
+    .bind(key.key_hash)
+    .bind(key.prefix)
+    .bind(key.user_id)
+    .bind(key.role)
+    .bind(key.name)
+    .bind(key.scopes)
+    .bind(key.now)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find_key(pool: &Pool, key_hash: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE key_hash = $1"
+    ))
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn list_keys(pool: &Pool, user_id: i64) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE user_id = $1 ORDER BY id"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes one of the user's keys; false if the user has no such key.
+pub async fn revoke_key(pool: &Pool, user_id: i64, id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(user_id)
+    .execute(pool)
+    .await
+    .map(|result| result.rows_affected() > 0)
+}
+
+/// Records a use; written at most once a second per key.
+pub async fn touch_key(pool: &Pool, id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $1
+         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map(drop)
+}
