@@ -123,10 +123,9 @@ struct Verified {
 /// An answer the client must not cache: it carries or concerns credentials.
 fn private(status: StatusCode, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     response
 }
 
@@ -167,7 +166,13 @@ async fn register(
 ) -> ApiResult<Response> {
     let request = app
         .users
-        .request_acting_for(Method::POST, "/users", &Principal::Anonymous, Role::Anonymous, &[])
+        .request_acting_for(
+            Method::POST,
+            "/users",
+            &Principal::Anonymous,
+            Role::Anonymous,
+            &[],
+        )
         .json(&registration);
     let answer = app.users.send(request).await?;
     match answer.status() {
@@ -203,8 +208,15 @@ async fn login(
     headers: HeaderMap,
     Json(login): Json<Login>,
 ) -> ApiResult<Response> {
-    let account: String = login.email.trim().to_lowercase().chars().take(254).collect();
-    app.limits.allow_login(&account, ip, kit::time::now_unix())?;
+    let account: String = login
+        .email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(254)
+        .collect();
+    app.limits
+        .allow_login(&account, ip, kit::time::now_unix())?;
     let request = app
         .users
         .request_acting_for(

@@ -70,7 +70,11 @@ impl Identity {
 pub struct ClientAddr(pub IpAddr);
 
 /// Middleware: authenticates the request and stores its [`Identity`] for the handlers.
-pub async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let ClientAddr(ip) = *request
         .extensions()
         .get::<ClientAddr>()
@@ -121,7 +125,10 @@ async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, Api
     };
     let key = store::find_key(&app.pool, &crate::secret::digest(presented)).await?;
     let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
-        tracing::warn!(security_event = "api-key-refused", "an unknown or revoked API key was presented");
+        tracing::warn!(
+            security_event = "api-key-refused",
+            "an unknown or revoked API key was presented"
+        );
         return Err(bad_key("This API key is not valid, or has been revoked."));
     };
     app.limits.allow_key(key.id)?;

@@ -27,15 +27,25 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
         }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
     }
 }
 
@@ -118,7 +128,10 @@ mod tests {
     #[test]
     fn without_trusted_proxies_the_header_is_ignored() {
         let headers = forwarded("1.2.3.4");
-        assert_eq!(client_address(ip("203.0.113.9"), &headers, &[]), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &headers, &[]),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
@@ -126,9 +139,15 @@ mod tests {
         let trusted = ["10.0.0.0/8".parse().expect("valid cidr")];
         // The client forged the first entry; the proxy appended the real address.
         let headers = forwarded("1.2.3.4, 203.0.113.9, 10.0.0.3");
-        assert_eq!(client_address(ip("10.0.0.2"), &headers, &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers, &trusted),
+            ip("203.0.113.9")
+        );
         let garbage = forwarded("not-an-ip");
-        assert_eq!(client_address(ip("10.0.0.2"), &garbage, &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &garbage, &trusted),
+            ip("10.0.0.2")
+        );
     }
 
     #[test]
@@ -140,6 +159,10 @@ mod tests {
         let host: Cidr = "::1".parse().expect("valid cidr");
         assert!(host.contains(ip("::1")));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("0.0.0.0/0".parse::<Cidr>().is_ok_and(|all| all.contains(ip("8.8.8.8"))));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .is_ok_and(|all| all.contains(ip("8.8.8.8")))
+        );
     }
 }

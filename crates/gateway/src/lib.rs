@@ -95,9 +95,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("gateway database")?;
     let http = kit::client::http_client(config.call_timeout);
-    let upstream = |name, url: &str| {
-        Upstream::new(name, url, http.clone()).signed_by(config.signer.clone())
-    };
+    let upstream =
+        |name, url: &str| Upstream::new(name, url, http.clone()).signed_by(config.signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
     let (auth, auth_api) = auth::routes().split_for_parts();
     let state = AppState {
@@ -111,20 +110,21 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         trusted_proxies: config.trusted_proxies.into(),
     };
     let purge = (pool.clone(), config.sessions);
-    Ok(Server::bind(SERVICE, config.listen, router(state, demo, auth))
-        .await?
-        .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
-        .closing(pool))
+    Ok(
+        Server::bind(SERVICE, config.listen, router(state, demo, auth))
+            .await?
+            .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
+            .closing(pool),
+    )
 }
 
 fn router(state: AppState, demo: Router<AppState>, auth: Router<AppState>) -> Router {
     let readiness = proxy::upstreams(&state)
         .into_iter()
         .fold(Readiness::new(), Readiness::upstream);
-    let api = proxy::routes().merge(auth).layer(from_fn_with_state(
-        state.clone(),
-        authn::authenticate,
-    ));
+    let api = proxy::routes()
+        .merge(auth)
+        .layer(from_fn_with_state(state.clone(), authn::authenticate));
     let app = api
         .route("/openapi.json", get(openapi::serve))
         .merge(demo)

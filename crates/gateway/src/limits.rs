@@ -64,14 +64,26 @@ impl Limits {
     /// Refuses a login attempt that comes too soon after failures for this account or from
     /// this address. Checked before the password is, so a throttled guess costs no hash.
     pub fn allow_login(&self, account: &str, ip: IpAddr, now: i64) -> Result<(), ApiError> {
-        let logins = self.logins.lock().unwrap_or_else(|poison| poison.into_inner());
+        let logins = self
+            .logins
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let wait = logins
             .accounts
             .get(account)
-            .and_then(|record| record.wait(now, FREE_FAILURES_PER_ACCOUNT, MAX_ACCOUNT_FAILURES_PER_HOUR))
-            .max(logins.addresses.get(&ip).and_then(|record| {
-                record.wait(now, FREE_FAILURES_PER_ADDRESS, usize::MAX)
-            }));
+            .and_then(|record| {
+                record.wait(
+                    now,
+                    FREE_FAILURES_PER_ACCOUNT,
+                    MAX_ACCOUNT_FAILURES_PER_HOUR,
+                )
+            })
+            .max(
+                logins
+                    .addresses
+                    .get(&ip)
+                    .and_then(|record| record.wait(now, FREE_FAILURES_PER_ADDRESS, usize::MAX)),
+            );
         match wait {
             Some(seconds) => {
                 tracing::warn!(
@@ -90,7 +102,10 @@ impl Limits {
     }
 
     pub fn login_failed(&self, account: &str, ip: IpAddr, now: i64) {
-        let mut logins = self.logins.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut logins = self
+            .logins
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         logins.forget_idle(now);
         logins
             .accounts
@@ -103,7 +118,10 @@ impl Limits {
     /// A success clears the account's record; the address keeps its own, so one valid
     /// account does not reset the count of guesses at others.
     pub fn login_succeeded(&self, account: &str) {
-        let mut logins = self.logins.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut logins = self
+            .logins
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         logins.accounts.remove(account);
     }
 }
@@ -142,11 +160,16 @@ impl<K: Hash + Eq + Copy> TokenBuckets<K> {
     /// Takes a token, or says how many seconds until one is available.
     fn take(&self, key: K) -> Result<(), u64> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if buckets.len() >= MAX_TRACKED {
             // Buckets refilled to the brim carry no information: drop them.
             let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
         }
         let (tokens, at) = buckets.entry(key).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
@@ -245,8 +268,16 @@ mod tests {
         for _ in 0..10 {
             limits.login_failed("victim@example.com", IP, 0);
         }
-        assert!(limits.allow_login("victim@example.com", other_ip, 0).is_err());
-        assert!(limits.allow_login("bystander@example.com", other_ip, 0).is_ok());
+        assert!(
+            limits
+                .allow_login("victim@example.com", other_ip, 0)
+                .is_err()
+        );
+        assert!(
+            limits
+                .allow_login("bystander@example.com", other_ip, 0)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -257,11 +288,19 @@ mod tests {
             record.record(second * 30);
         }
         let now = 100 * 30;
-        let wait = record.wait(now, FREE_FAILURES_PER_ACCOUNT, MAX_ACCOUNT_FAILURES_PER_HOUR);
+        let wait = record.wait(
+            now,
+            FREE_FAILURES_PER_ACCOUNT,
+            MAX_ACCOUNT_FAILURES_PER_HOUR,
+        );
         assert_eq!(wait, Some(HOUR - now));
         // An hour after the first failure, it no longer counts, but the delay still does.
         assert_eq!(
-            record.wait(HOUR, FREE_FAILURES_PER_ACCOUNT, MAX_ACCOUNT_FAILURES_PER_HOUR),
+            record.wait(
+                HOUR,
+                FREE_FAILURES_PER_ACCOUNT,
+                MAX_ACCOUNT_FAILURES_PER_HOUR
+            ),
             Some(99 * 30 + MAX_DELAY_SECONDS - HOUR)
         );
     }

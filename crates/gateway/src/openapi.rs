@@ -104,10 +104,11 @@ fn document_security(document: &mut Value) {
         let Some(after) = path.strip_prefix(PREFIX) else {
             continue;
         };
-        let Some(resource) = Resource::ALL
-            .into_iter()
-            .find(|resource| after.strip_prefix('/') .is_some_and(|rest| rest.split('/').next() == Some(resource.segment())))
-        else {
+        let Some(resource) = Resource::ALL.into_iter().find(|resource| {
+            after
+                .strip_prefix('/')
+                .is_some_and(|rest| rest.split('/').next() == Some(resource.segment()))
+        }) else {
             continue;
         };
         let rest = &after[1 + resource.segment().len()..];

@@ -35,7 +35,12 @@ pub fn need(resource: Resource, method: &Method, rest: &str) -> Need {
 
 /// Applies the policy: 401 when a login is needed, 403 when the caller's role or the
 /// API key's scopes fall short.
-pub fn authorize(identity: &Identity, resource: Resource, method: &Method, rest: &str) -> Result<(), ApiError> {
+pub fn authorize(
+    identity: &Identity,
+    resource: Resource,
+    method: &Method,
+    rest: &str,
+) -> Result<(), ApiError> {
     let need = need(resource, method, rest);
     if identity.role == Role::Anonymous {
         return match need {
@@ -66,7 +71,10 @@ mod tests {
     #[test]
     fn the_catalogue_is_public_and_written_by_admins() {
         assert_eq!(need(Resource::Products, &Method::GET, ""), Need::Anyone);
-        assert_eq!(need(Resource::Products, &Method::HEAD, "/101"), Need::Anyone);
+        assert_eq!(
+            need(Resource::Products, &Method::HEAD, "/101"),
+            Need::Anyone
+        );
         for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
             assert_eq!(need(Resource::Products, &method, "/101"), Need::Admin);
         }

@@ -7,9 +7,9 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::{Extension, Router};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use axum::{Extension, Router};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use kit::client::Upstream;
 use kit::http::MAX_BODY_BYTES;

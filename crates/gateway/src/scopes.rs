@@ -57,6 +57,9 @@ mod tests {
     fn methods_map_to_read_or_write() {
         assert_eq!(required(Resource::Orders, &Method::GET), "orders:read");
         assert_eq!(required(Resource::Orders, &Method::POST), "orders:write");
-        assert_eq!(required(Resource::Products, &Method::DELETE), "products:write");
+        assert_eq!(
+            required(Resource::Products, &Method::DELETE),
+            "products:write"
+        );
     }
 }

@@ -177,7 +177,7 @@ mod tests {
     fn a_session_in_use_stays_valid_until_its_lifetime_ends() {
         let same = client("ua", "10.0.0.0/24");
         assert_eq!(
-            judge(&session(0, 0), &same, 10, &POLICY),
+            judge(&session(0, 0), &same, 60, &POLICY),
             Verdict::Valid { touch: true }
         );
         assert_eq!(
@@ -195,7 +195,10 @@ mod tests {
             judge(&session(0, 0), &same, 1799, &POLICY),
             Verdict::Valid { .. }
         ));
-        assert_eq!(judge(&session(0, 0), &same, 1800, &POLICY), Verdict::Expired);
+        assert_eq!(
+            judge(&session(0, 0), &same, 1800, &POLICY),
+            Verdict::Expired
+        );
     }
 
     #[test]
@@ -216,10 +219,17 @@ mod tests {
 
     #[test]
     fn networks_are_prefixes() {
-        assert_eq!(network_of("203.0.113.77".parse().unwrap_or(IpAddr::from([0; 4]))), "203.0.113.0/24");
-        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(
+            network_of("203.0.113.77".parse().unwrap_or(IpAddr::from([0; 4]))),
+            "203.0.113.0/24"
+        );
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
         assert_eq!(network_of(v6), "2001:db8:1:2::/64");
-        let mapped: IpAddr = "::ffff:198.51.100.9".parse().unwrap_or(IpAddr::from([0; 4]));
+        let mapped: IpAddr = "::ffff:198.51.100.9"
+            .parse()
+            .unwrap_or(IpAddr::from([0; 4]));
         assert_eq!(network_of(mapped), "198.51.100.0/24");
     }
 
@@ -229,7 +239,9 @@ mod tests {
         headers.append(COOKIE, "theme=dark".parse().expect("valid header"));
         headers.append(
             COOKIE,
-            format!("a=1; {COOKIE_NAME}=secret; b=2").parse().expect("valid header"),
+            format!("a=1; {COOKIE_NAME}=secret; b=2")
+                .parse()
+                .expect("valid header"),
         );
         assert_eq!(token_from(&headers), Some("secret"));
         assert_eq!(token_from(&HeaderMap::new()), None);

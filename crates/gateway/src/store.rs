@@ -41,7 +41,10 @@ pub async fn insert_session(pool: &Pool, session: &NewSession<'_>) -> Result<i64
     .await
 }
 
-pub async fn find_session(pool: &Pool, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn find_session(
+    pool: &Pool,
+    token_hash: &str,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, expires_at
          FROM sessions WHERE token_hash = $1",

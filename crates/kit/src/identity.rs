@@ -281,8 +281,19 @@ impl CallSigner {
         self.signer.issuer()
     }
 
+    /// The key that verifies this signer's tokens, as configuration text.
+    pub fn public_key(&self) -> String {
+        self.signer.public_key()
+    }
+
     /// A token for `audience` that speaks for `principal`.
-    pub fn token(&self, audience: &str, principal: &Principal, role: Role, scopes: &[String]) -> String {
+    pub fn token(
+        &self,
+        audience: &str,
+        principal: &Principal,
+        role: Role,
+        scopes: &[String],
+    ) -> String {
         let now = crate::time::now_unix();
         self.signer.sign(Claims {
             iss: String::new(),

@@ -17,10 +17,10 @@ pub async fn run(role: Role, settings: Settings) -> anyhow::Result<()> {
         watch_supervisor(shutdown.clone());
     }
     let server = match role {
-        Role::Users => users::build(settings.users()).await?,
-        Role::Products => products::build(settings.products()).await?,
-        Role::Orders => orders::build(settings.orders()).await?,
-        Role::Gateway => gateway::build(settings.gateway()).await?,
+        Role::Users => users::build(settings.users()?).await?,
+        Role::Products => products::build(settings.products()?).await?,
+        Role::Orders => orders::build(settings.orders()?).await?,
+        Role::Gateway => gateway::build(settings.gateway()?).await?,
     };
     server.run(shutdown).await
 }

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use gateway::{RateLimits, SessionPolicy};
 use kit::db::Database;
+use kit::identity::{CallSigner, PublicKeys};
 use kit::telemetry::LogFormat;
+use kit::token::TokenSigner;
 
 /// The four services, in the order they are started and listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,6 +89,60 @@ pub struct Settings {
     #[arg(long, env = "MSA_RECOVERY_INTERVAL_S", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub recovery_interval_s: u64,
+
+    /// Public key (base64url) that verifies the gateway's identity tokens
+    /// [default: derived from DATA_DIR/keys/gateway.key].
+    #[arg(long, env = "MSA_GATEWAY_PUBLIC_KEY")]
+    pub gateway_public_key: Option<String>,
+
+    /// Public key (base64url) that verifies order-service's identity tokens
+    /// [default: derived from DATA_DIR/keys/orders.key].
+    #[arg(long, env = "MSA_ORDERS_PUBLIC_KEY")]
+    pub orders_public_key: Option<String>,
+
+    /// Minutes a session may go unused before it ends.
+    #[arg(long, env = "MSA_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub session_idle_minutes: u64,
+
+    /// Hours after login at which a session ends, however busy.
+    #[arg(long, env = "MSA_SESSION_LIFETIME_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub session_lifetime_hours: u64,
+
+    /// Requests per second one client address may make at the gateway, sustained
+    /// (bursts of twice as many pass).
+    #[arg(long, env = "MSA_RATE_PER_ADDRESS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_per_address: u32,
+
+    /// Requests per second one API key may make, sustained.
+    #[arg(long, env = "MSA_RATE_PER_KEY", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_per_key: u32,
+
+    /// Comma-separated networks (CIDR) of proxies in front of the gateway whose
+    /// X-Forwarded-For is believed; by default none is, and the peer address counts.
+    #[arg(long, env = "MSA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<gateway::Cidr>,
+}
+
+/// The processes that sign identity tokens, each with a key file in `DATA_DIR/keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    Gateway,
+    Orders,
+}
+
+impl Issuer {
+    pub const ALL: [Self; 2] = [Self::Gateway, Self::Orders];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => kit::identity::GATEWAY,
+            Self::Orders => kit::identity::ORDERS,
+        }
+    }
 }
 
 impl Settings {
@@ -130,24 +187,75 @@ impl Settings {
         Database::sqlite_in(&self.data_dir, role.name())
     }
 
-    pub fn users(&self) -> users::Config {
-        users::Config {
+    /// Where `issuer` keeps its signing key.
+    pub fn key_file(&self, issuer: Issuer) -> PathBuf {
+        self.data_dir
+            .join("keys")
+            .join(format!("{}.key", issuer.name()))
+    }
+
+    /// The signer of `issuer`, its key read from (or generated into) the data directory.
+    fn signer(&self, issuer: Issuer) -> anyhow::Result<CallSigner> {
+        kit::files::ensure_private_dir(&self.data_dir)?;
+        kit::files::ensure_private_dir(&self.data_dir.join("keys"))?;
+        let key = kit::token::load_or_generate_key(&self.key_file(issuer))?;
+        Ok(CallSigner::new(TokenSigner::new(issuer.name(), key)))
+    }
+
+    /// The public key of `issuer`: as configured, or derived from its key file.
+    pub fn public_key(&self, issuer: Issuer) -> anyhow::Result<String> {
+        let configured = match issuer {
+            Issuer::Gateway => &self.gateway_public_key,
+            Issuer::Orders => &self.orders_public_key,
+        };
+        match configured {
+            Some(text) => {
+                kit::token::parse_public_key(text).map_err(|reason| {
+                    anyhow::anyhow!("the public key of {} is unusable: {reason}", issuer.name())
+                })?;
+                Ok(text.trim().to_owned())
+            }
+            None => Ok(self.signer(issuer)?.public_key()),
+        }
+    }
+
+    /// These settings with every public key spelled out, so that child processes need not
+    /// each read (or race to create) the key files.
+    pub fn with_public_keys(mut self) -> anyhow::Result<Self> {
+        self.gateway_public_key = Some(self.public_key(Issuer::Gateway)?);
+        self.orders_public_key = Some(self.public_key(Issuer::Orders)?);
+        Ok(self)
+    }
+
+    /// Every configured public key, for a service to pick those it trusts from.
+    fn trust(&self) -> anyhow::Result<PublicKeys> {
+        Issuer::ALL
+            .into_iter()
+            .try_fold(PublicKeys::default(), |keys, issuer| {
+                Ok(keys.with(issuer.name(), self.public_key(issuer)?))
+            })
+    }
+
+    pub fn users(&self) -> anyhow::Result<users::Config> {
+        Ok(users::Config {
             listen: self.listen(Role::Users),
             database: self.database(Role::Users),
             data_dir: self.data_dir.clone(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        }
+            trust: self.trust()?,
+        })
     }
 
-    pub fn products(&self) -> products::Config {
-        products::Config {
+    pub fn products(&self) -> anyhow::Result<products::Config> {
+        Ok(products::Config {
             listen: self.listen(Role::Products),
             database: self.database(Role::Products),
-        }
+            trust: self.trust()?,
+        })
     }
 
-    pub fn orders(&self) -> orders::Config {
-        orders::Config {
+    pub fn orders(&self) -> anyhow::Result<orders::Config> {
+        Ok(orders::Config {
             listen: self.listen(Role::Orders),
             database: self.database(Role::Orders),
             users_url: self.url(Role::Users),
@@ -156,18 +264,31 @@ impl Settings {
             recovery_interval: Duration::from_secs(self.recovery_interval_s),
             // Twenty call deadlines: a placement makes at most three calls in a row.
             pending_grace: (self.call_timeout() * 20).max(Duration::from_secs(10)),
-        }
+            trust: self.trust()?,
+            signer: self.signer(Issuer::Orders)?,
+        })
     }
 
-    pub fn gateway(&self) -> gateway::Config {
-        gateway::Config {
+    pub fn gateway(&self) -> anyhow::Result<gateway::Config> {
+        Ok(gateway::Config {
             listen: self.listen(Role::Gateway),
             users_url: self.url(Role::Users),
             products_url: self.url(Role::Products),
             orders_url: self.url(Role::Orders),
             // Order placement makes up to three calls in a row, each with its own deadline.
             call_timeout: self.call_timeout() * 4,
-        }
+            database: self.database(Role::Gateway),
+            signer: self.signer(Issuer::Gateway)?,
+            sessions: SessionPolicy {
+                idle: Duration::from_secs(self.session_idle_minutes * 60),
+                lifetime: Duration::from_secs(self.session_lifetime_hours * 3600),
+            },
+            rates: RateLimits {
+                per_address: self.rate_per_address,
+                per_key: self.rate_per_key,
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
+        })
     }
 
     /// The same settings as command-line flags, to hand to a child process.
@@ -183,11 +304,25 @@ impl Settings {
             format!("--log-format={}", self.log_format.as_str()),
             format!("--call-timeout-ms={}", self.call_timeout_ms),
             format!("--recovery-interval-s={}", self.recovery_interval_s),
+            format!("--session-idle-minutes={}", self.session_idle_minutes),
+            format!("--session-lifetime-hours={}", self.session_lifetime_hours),
+            format!("--rate-per-address={}", self.rate_per_address),
+            format!("--rate-per-key={}", self.rate_per_key),
         ];
+        if !self.trusted_proxies.is_empty() {
+            let list: Vec<String> = self
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            args.push(format!("--trusted-proxies={}", list.join(",")));
+        }
         for (flag, value) in [
             ("users-url", &self.users_url),
             ("products-url", &self.products_url),
             ("orders-url", &self.orders_url),
+            ("gateway-public-key", &self.gateway_public_key),
+            ("orders-public-key", &self.orders_public_key),
         ] {
             if let Some(value) = value {
                 args.push(format!("--{flag}={value}"));

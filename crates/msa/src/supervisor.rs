@@ -47,6 +47,7 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
     }
     kit::files::ensure_private_dir(&settings.data_dir)?;
     check_ports_free(&settings)?;
+    let settings = settings.with_public_keys()?;
 
     let shutdown = kit::shutdown::on_signal();
     let exe = std::env::current_exe().context("Failed to find the msa executable")?;

@@ -103,6 +103,47 @@ fn children_of(pid: u32) -> Vec<i32> {
     children
 }
 
+fn credentials(data_dir: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(data_dir.join("demo-credentials.json")).expect("credentials file"),
+    )
+    .expect("JSON object")
+}
+
+/// A client holding a fresh session of demo account `email`.
+async fn login(gateway: &str, data_dir: &Path, email: &str) -> reqwest::Client {
+    let password = credentials(data_dir)[email].clone();
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .user_agent("e2e-browser")
+        .build()
+        .expect("client")
+        .post(format!("{gateway}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 200, "login of {email}");
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        cookie.parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .user_agent("e2e-browser")
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
 }
@@ -135,11 +176,12 @@ fn stop(shop: &mut Shop, signal: Signal) -> Duration {
 async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     let data = tempfile::tempdir().expect("tempdir");
     let mut shop = start(data.path(), &[]);
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
+    let http = login(&shop.gateway, data.path(), "admin@example.com").await;
     let get = |path: &str| http.get(format!("{}{path}", shop.gateway)).send();
+    let anonymous = reqwest::get(format!("{}/api/v1/orders/9001", shop.gateway))
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status(), 401, "orders are for signed-in users");
 
     let hello: Value = get("/hello")
         .await
@@ -156,21 +198,27 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
         .expect("JSON");
     assert_eq!(order["user"]["name"], "Alice");
     assert_eq!(order["items"][0]["product"]["name"], "Phone");
-    let placed = http
+    let bob = login(&shop.gateway, data.path(), "bob@example.com").await;
+    let placed = bob
         .post(format!("{}/api/v1/orders", shop.gateway))
         .header("idempotency-key", "e2e-1")
-        .json(&json!({"user_id": 2, "items": [{"product_id": 101, "quantity": 1}]}))
+        .json(&json!({"items": [{"product_id": 101, "quantity": 1}]}))
         .send()
         .await
         .expect("answer");
     assert_eq!(placed.status(), 201);
     let placed: Value = placed.json().await.expect("JSON");
 
-    let credentials: Value = serde_json::from_slice(
-        &std::fs::read(data.path().join("demo-credentials.json")).expect("credentials file"),
-    )
-    .expect("JSON object");
+    let credentials = credentials(data.path());
     assert!(credentials["alice@example.com"].is_string());
+    for key in ["gateway.key", "orders.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("keys").join(key))
+            .expect("a signing key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
 
     // A child that dies is restarted, and the shop answers again.
     let children = children_of(shop.child.id());
@@ -215,14 +263,16 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
         assert!(!alive(child), "child {child} outlived msa up");
     }
 
-    // Data survives a restart; --reset starts clean with new demo passwords.
+    // Data and sessions survive a restart; --reset starts clean with new demo passwords.
     let mut shop = start(data.path(), &[]);
-    let again = reqwest::get(format!(
-        "{}/api/v1/orders/{}",
-        shop.gateway, placed["order_id"]
-    ))
-    .await
-    .expect("answer");
+    let again = bob
+        .get(format!(
+            "{}/api/v1/orders/{}",
+            shop.gateway, placed["order_id"]
+        ))
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(again.status(), 200);
     let children = children_of(shop.child.id());
     assert_eq!(children.len(), 4);
@@ -232,17 +282,23 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
         assert!(!alive(child), "child {child} outlived msa up after SIGTERM");
     }
     let mut shop = start(data.path(), &["--reset"]);
-    let gone = reqwest::get(format!(
-        "{}/api/v1/orders/{}",
-        shop.gateway, placed["order_id"]
-    ))
-    .await
-    .expect("answer");
+    let old_session = bob
+        .get(format!("{}/api/v1/auth/session", shop.gateway))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(old_session.status(), 401, "a reset ends every session");
+    let admin = login(&shop.gateway, data.path(), "admin@example.com").await;
+    let gone = admin
+        .get(format!(
+            "{}/api/v1/orders/{}",
+            shop.gateway, placed["order_id"]
+        ))
+        .send()
+        .await
+        .expect("answer");
     assert_eq!(gone.status(), 404);
-    let fresh: Value = serde_json::from_slice(
-        &std::fs::read(data.path().join("demo-credentials.json")).expect("credentials file"),
-    )
-    .expect("JSON");
+    let fresh = crate::credentials(data.path());
     assert_ne!(fresh["alice@example.com"], credentials["alice@example.com"]);
     stop(&mut shop, Signal::SIGINT);
 }

@@ -104,7 +104,11 @@ async fn list_orders(
     } else {
         let own = caller.require_user()?;
         // Asking for someone else's orders shows an empty list, as for a user with none.
-        Some(if params.user_id.is_none_or(|id| id == own) { own } else { 0 })
+        Some(if params.user_id.is_none_or(|id| id == own) {
+            own
+        } else {
+            0
+        })
     };
     let keyset = Keyset::parse(params.limit, params.cursor.as_deref())?;
     let rows = store::list_after(&app.pool, owner, keyset.after, keyset.fetch()).await?;

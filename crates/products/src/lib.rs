@@ -11,7 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
-use kit::identity::{GATEWAY, Gate, PublicKeys, ORDERS};
+use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::server::Server;
 
 mod domain;

@@ -11,18 +11,24 @@ use std::net::SocketAddr;
 use std::sync::Once;
 use std::time::Duration;
 
+use gateway::{RateLimits, SessionPolicy};
 use kit::db::Database;
+use kit::identity::{CallSigner, GATEWAY, ORDERS, PublicKeys};
 use kit::server::Server;
 use kit::shutdown::CancellationToken;
+use kit::token::TokenSigner;
 use reqwest::{Method, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tempfile::TempDir;
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 pub mod chaos;
+mod client;
 mod problem;
 
 pub use chaos::{ChaosProxy, Fault};
+pub use client::{Client, SESSION_COOKIE, session_cookie};
 pub use problem::assert_problem;
 
 /// Deadline of calls between services in tests: short, so timeouts are quick to provoke,
@@ -33,6 +39,13 @@ pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 pub const ALICE: i64 = 1;
 pub const BOB: i64 = 2;
+pub const ADMIN: i64 = 3;
+/// The demo accounts by id, as seeded by user-service.
+pub const DEMO_EMAILS: [(i64, &str); 3] = [
+    (ALICE, "alice@example.com"),
+    (BOB, "bob@example.com"),
+    (ADMIN, "admin@example.com"),
+];
 pub const LAPTOP: i64 = 101;
 pub const PHONE: i64 = 102;
 pub const DEMO_ORDER: i64 = 9001;
@@ -45,18 +58,66 @@ pub enum Service {
     Gateway,
 }
 
+impl Service {
+    /// The name a service answers to as a token audience.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Users => users::SERVICE,
+            Self::Products => products::SERVICE,
+            Self::Orders => orders::SERVICE,
+            Self::Gateway => gateway::SERVICE,
+        }
+    }
+}
+
 struct Running {
     addr: SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// What a test may change about the system it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub rates: RateLimits,
+    pub sessions: SessionPolicy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            // Every test client shares 127.0.0.1: limits are high unless a test lowers them.
+            rates: RateLimits {
+                per_address: 100_000,
+                per_key: 100_000,
+            },
+            sessions: SessionPolicy {
+                idle: Duration::from_secs(30 * 60),
+                lifetime: Duration::from_secs(12 * 3600),
+            },
+        }
+    }
+}
+
 /// The whole system, started for one test.
+///
+/// Its own request helpers ([`Self::get`], [`Self::get_json`], ...) act as the demo
+/// administrator, who may see and change everything; [`Self::anonymous`] and
+/// [`Self::as_user`] give clients with less.
 pub struct TestApp {
     /// Base URL of the gateway, e.g. `http://127.0.0.1:40123`.
     pub gateway: String,
+    /// A plain client without identity, for raw requests to any port.
     pub http: reqwest::Client,
     pub data_dir: TempDir,
+    pub options: Options,
+    /// Signs as the gateway: the key every service trusts for requests from outside.
+    pub gateway_signer: CallSigner,
+    /// Signs as order-service.
+    pub orders_signer: CallSigner,
+    /// The demo administrator's session, logged in at start.
+    pub admin: Client,
+    sessions: BTreeMap<i64, OnceCell<Client>>,
     /// Between order-service and product-service; set once product-service has a port.
     products_proxy: Option<ChaosProxy>,
     addrs: BTreeMap<Service, SocketAddr>,
@@ -83,16 +144,35 @@ impl TestApp {
     /// Starts users and products, then orders (which calls both, products through the
     /// chaos proxy), then the gateway, each on an ephemeral port.
     pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
         init_logs();
         let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
+        let signer = |issuer: &str| {
+            let path = data_dir.path().join(format!("{issuer}.key"));
+            let key = kit::token::load_or_generate_key(&path).expect("a key file can be written");
+            CallSigner::new(TokenSigner::new(issuer, key))
+        };
         let mut app = Self {
             gateway: String::new(),
             http: reqwest::Client::builder()
                 .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("BUG: static client configuration"),
+            gateway_signer: signer(GATEWAY),
+            orders_signer: signer(ORDERS),
             data_dir,
+            options,
+            admin: Client::new("http://unset", "testkit", &[]),
+            sessions: DEMO_EMAILS
+                .iter()
+                .filter(|(id, _)| *id != ADMIN)
+                .map(|(id, _)| (*id, OnceCell::new()))
+                .collect(),
             products_proxy: None,
             addrs: BTreeMap::new(),
             running: BTreeMap::new(),
@@ -107,12 +187,20 @@ impl TestApp {
         app.start(Service::Orders).await;
         app.start(Service::Gateway).await;
         app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
+        app.admin = app.login_demo(ADMIN).await;
         app
     }
 
     /// Base URL of a service's own port (bypassing the gateway).
     pub fn service_url(&self, service: Service) -> String {
         format!("http://{}", self.addrs[&service])
+    }
+
+    /// The public keys of the gateway and order-service, as configuration distributes them.
+    pub fn trust(&self) -> PublicKeys {
+        PublicKeys::default()
+            .with(GATEWAY, self.gateway_signer.public_key())
+            .with(ORDERS, self.orders_signer.public_key())
     }
 
     async fn build(&self, service: Service) -> anyhow::Result<Server> {
@@ -125,6 +213,7 @@ impl TestApp {
                     database: Database::sqlite_in(dir, "users"),
                     data_dir: dir.to_owned(),
                     hash_concurrency: 2,
+                    trust: self.trust(),
                 })
                 .await
             }
@@ -132,6 +221,7 @@ impl TestApp {
                 products::build(products::Config {
                     listen,
                     database: Database::sqlite_in(dir, "products"),
+                    trust: self.trust(),
                 })
                 .await
             }
@@ -146,6 +236,8 @@ impl TestApp {
                     // Above the longest placement (two call deadlines in a row), so a
                     // recovery pass never settles an order whose request is still running.
                     pending_grace: CALL_TIMEOUT * 3,
+                    trust: self.trust(),
+                    signer: self.orders_signer.clone(),
                 })
                 .await
             }
@@ -156,6 +248,11 @@ impl TestApp {
                     products_url: self.service_url(Service::Products),
                     orders_url: self.service_url(Service::Orders),
                     call_timeout: CALL_TIMEOUT * 4,
+                    database: Database::sqlite_in(dir, "gateway"),
+                    signer: self.gateway_signer.clone(),
+                    sessions: self.options.sessions,
+                    rates: self.options.rates,
+                    trusted_proxies: Vec::new(),
                 })
                 .await
             }
@@ -210,69 +307,119 @@ impl TestApp {
             .expect("BUG: the proxy starts before order-service")
     }
 
-    /// A request to the gateway; `path` starts with `/`.
+    /// A client of the gateway without identity.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.gateway, "testkit-anonymous/1.0", &[])
+    }
+
+    /// The password of a demo account, from the file user-service wrote on first start.
+    pub fn demo_password(&self, email: &str) -> String {
+        let path = self.data_dir.path().join("demo-credentials.json");
+        let credentials: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("demo credentials exist"))
+                .expect("demo credentials are JSON");
+        credentials[email]
+            .as_str()
+            .unwrap_or_else(|| panic!("no demo password for {email}"))
+            .to_owned()
+    }
+
+    /// `POST /api/v1/auth/login` from a browser named `user_agent`; the raw answer.
+    pub async fn login(&self, email: &str, password: &str, user_agent: &str) -> Response {
+        Client::new(&self.gateway, user_agent, &[])
+            .send_json(
+                Method::POST,
+                "/api/v1/auth/login",
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await
+    }
+
+    /// A fresh session of `email` (with `password`), in a browser named `user_agent`.
+    pub async fn session_of(&self, email: &str, password: &str, user_agent: &str) -> Client {
+        let response = self.login(email, password, user_agent).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+        let cookie = session_cookie(&response).expect("login sets the session cookie");
+        Client::with_cookie(&self.gateway, user_agent, &cookie)
+    }
+
+    /// A fresh session of demo account `user_id`.
+    pub async fn login_demo(&self, user_id: i64) -> Client {
+        let email = DEMO_EMAILS
+            .iter()
+            .find(|(id, _)| *id == user_id)
+            .map(|(_, email)| *email)
+            .unwrap_or_else(|| panic!("user {user_id} is no demo account"));
+        self.session_of(
+            email,
+            &self.demo_password(email),
+            &format!("testkit-browser/{user_id}"),
+        )
+        .await
+    }
+
+    /// The session of demo account `user_id` this app keeps, logged in on first use.
+    pub async fn as_user(&self, user_id: i64) -> &Client {
+        if user_id == ADMIN {
+            return &self.admin;
+        }
+        self.sessions
+            .get(&user_id)
+            .unwrap_or_else(|| panic!("user {user_id} is no demo account"))
+            .get_or_init(|| self.login_demo(user_id))
+            .await
+    }
+
+    /// A request to the gateway as the administrator; `path` starts with `/`.
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.gateway))
+        self.admin.request(method, path)
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path)
-            .send()
-            .await
-            .expect("gateway answers")
+        self.admin.get(path).await
     }
 
     pub async fn send_json(&self, method: Method, path: &str, body: &Value) -> Response {
-        self.request(method, path)
-            .json(body)
-            .send()
-            .await
-            .expect("gateway answers")
+        self.admin.send_json(method, path, body).await
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.expect("a JSON body")
+        self.admin.get_json(path).await
     }
 
-    /// `POST /api/v1/orders` with an Idempotency-Key.
+    /// `POST /api/v1/orders` with an Idempotency-Key, as demo user `user_id`.
     pub async fn place_order(&self, key: &str, user_id: i64, items: &[(i64, i64)]) -> Response {
-        let items: Vec<Value> = items
-            .iter()
-            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
-            .collect();
-        self.request(Method::POST, "/api/v1/orders")
-            .header("idempotency-key", key)
-            .json(&json!({"user_id": user_id, "items": items}))
-            .send()
-            .await
-            .expect("gateway answers")
+        self.as_user(user_id).await.place_order(key, items).await
     }
 
     pub async fn order(&self, order_id: i64) -> Value {
-        self.get_json(&format!("/api/v1/orders/{order_id}")).await
+        self.admin.order(order_id).await
     }
 
     pub async fn stock(&self, product_id: i64) -> i64 {
-        self.get_json(&format!("/api/v1/products/{product_id}"))
-            .await["stock"]
-            .as_i64()
-            .expect("stock is an integer")
+        self.admin.stock(product_id).await
     }
 
     /// Every order, across pages.
     pub async fn all_orders(&self) -> Vec<Value> {
-        let mut orders = Vec::new();
-        let mut path = "/api/v1/orders?limit=100".to_owned();
-        loop {
-            let page = self.get_json(&path).await;
-            orders.extend(page["items"].as_array().cloned().unwrap_or_default());
-            match page["next_cursor"].as_str() {
-                Some(cursor) => path = format!("/api/v1/orders?limit=100&cursor={cursor}"),
-                None => return orders,
-            }
-        }
+        self.admin.all_orders().await
+    }
+
+    /// A direct request to a service's own port, signed as the gateway for `principal`.
+    pub fn direct(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        principal: &kit::identity::Principal,
+        role: kit::identity::Role,
+    ) -> reqwest::RequestBuilder {
+        let token = self
+            .gateway_signer
+            .token(service.name(), principal, role, &[]);
+        self.http
+            .request(method, format!("{}{path}", self.service_url(service)))
+            .header(kit::identity::TOKEN_HEADER, token)
     }
 
     /// What product-service holds for an order, asked on its internal port.
@@ -281,7 +428,16 @@ impl TestApp {
             "{}/internal/reservations/{order_id}",
             self.service_url(Service::Products)
         );
-        let response = self.http.get(url).send().await.expect("products answers");
+        let response = self
+            .http
+            .get(url)
+            .header(
+                kit::identity::TOKEN_HEADER,
+                self.orders_signer.own_token(products::SERVICE),
+            )
+            .send()
+            .await
+            .expect("products answers");
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.expect("a JSON body")
     }

@@ -79,7 +79,9 @@ async fn verify(
         Ok(email) => store::credentials_by_email(&app.pool, email.as_str()).await?,
         Err(_) => None,
     };
-    let stored = account.as_ref().map(|account| account.password_hash.clone());
+    let stored = account
+        .as_ref()
+        .map(|account| account.password_hash.clone());
     let matched = app.hasher.verify(stored, bounded(login.password)).await?;
     match account {
         Some(account) if matched => Ok(Json(Verified {

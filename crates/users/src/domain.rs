@@ -212,7 +212,13 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused_whatever_their_case() {
-        for common in ["password", "12345678", "PassWord1", "iloveyou", "Qwertyuiop"] {
+        for common in [
+            "password",
+            "12345678",
+            "PassWord1",
+            "iloveyou",
+            "Qwertyuiop",
+        ] {
             assert!(
                 Password::parse(common.to_owned()).is_err(),
                 "{common} was accepted"

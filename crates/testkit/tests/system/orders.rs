@@ -4,7 +4,22 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::{ALICE, BOB, DEMO_ORDER, LAPTOP, PHONE, TestApp, assert_problem};
+use testkit::{ALICE, BOB, Client, DEMO_ORDER, LAPTOP, PHONE, TestApp, assert_problem};
+
+/// A new customer account, and a session of it.
+async fn register_and_login(app: &TestApp, email: &str) -> Client {
+    let password = "a long passphrase for tests";
+    let registered = app
+        .anonymous()
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/register",
+            &json!({"email": email, "name": "Test", "password": password}),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    app.session_of(email, password, "test-browser/1.0").await
+}
 
 #[tokio::test]
 async fn the_demo_order_comes_back_with_its_user_and_products() {
@@ -107,7 +122,7 @@ async fn an_idempotency_key_places_an_order_once() {
         .send_json(
             Method::POST,
             "/api/v1/orders",
-            &json!({"user_id": 1, "items": [{"product_id": PHONE, "quantity": 1}]}),
+            &json!({"items": [{"product_id": PHONE, "quantity": 1}]}),
         )
         .await;
     assert_problem(missing, StatusCode::BAD_REQUEST).await;
@@ -131,7 +146,16 @@ async fn final_refusals_are_remembered_with_the_key() {
 async fn orders_for_unknown_users_or_products_are_refused_and_hold_nothing() {
     let app = TestApp::spawn().await;
     let before = app.stock_ledger().await;
-    let nobody = app.place_order("u-404", 4040, &[(PHONE, 1)]).await;
+    // A session can outlive its account: an order from it names a user who is gone.
+    let gone = register_and_login(&app, "gone@example.com").await;
+    let id = gone.get_json("/api/v1/auth/session").await["user_id"].clone();
+    let deleted = app
+        .request(Method::DELETE, &format!("/api/v1/users/{id}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let nobody = gone.place_order("u-404", &[(PHONE, 1)]).await;
     let problem = assert_problem(nobody, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem["type"], "urn:msa-shop:problem:unknown-user");
     let nothing = app

@@ -112,11 +112,11 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
     // The placement will wait on product-service for two call deadlines.
     app.products_link().set(Fault::HoldAnswers);
     let request = app
+        .as_user(ALICE)
+        .await
         .request(reqwest::Method::POST, "/api/v1/orders")
         .header("idempotency-key", "drain-1")
-        .json(
-            &serde_json::json!({"user_id": ALICE, "items": [{"product_id": PHONE, "quantity": 1}]}),
-        );
+        .json(&serde_json::json!({"items": [{"product_id": PHONE, "quantity": 1}]}));
     let in_flight = tokio::spawn(request.send());
     app.until_an_order_is_pending(Duration::from_secs(5)).await;
     // Returns once order-service has drained and closed.
