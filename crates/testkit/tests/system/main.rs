@@ -7,4 +7,5 @@ mod orders;
 mod platform;
 mod products;
 mod resilience;
+mod sessions;
 mod users;
