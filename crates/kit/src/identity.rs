@@ -110,9 +110,12 @@ impl Caller {
     fn from_claims(claims: Claims) -> Option<Self> {
         let principal = Principal::parse(&claims.sub)?;
         let role = Role::parse(&claims.role)?;
+        // Only the gateway, which authenticated them, vouches for people: a service's key
+        // never turns into a user's (or an administrator's) word.
+        let from_gateway = claims.iss == GATEWAY;
         let coherent = match &principal {
-            Principal::Anonymous => role == Role::Anonymous,
-            Principal::User(_) => matches!(role, Role::Customer | Role::Admin),
+            Principal::Anonymous => role == Role::Anonymous && from_gateway,
+            Principal::User(_) => matches!(role, Role::Customer | Role::Admin) && from_gateway,
             // A service speaks only for itself, and only with its own key.
             Principal::Service(name) => role == Role::Service && *name == claims.iss,
         };
@@ -351,6 +354,9 @@ mod tests {
             ("service:", "service", ""),
             ("root", "admin", "gateway"),
             ("user:7", "superuser", "gateway"),
+            // Only the gateway vouches for people.
+            ("user:7", "admin", "orders"),
+            ("anonymous", "anonymous", "orders"),
         ] {
             assert!(
                 Caller::from_claims(claims(sub, role, iss)).is_none(),

@@ -8,4 +8,5 @@ mod platform;
 mod products;
 mod resilience;
 mod sessions;
+mod trust;
 mod users;
