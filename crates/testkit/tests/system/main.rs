@@ -1,5 +1,6 @@
 //! System tests: every test starts the real services (see `testkit`) and talks HTTP.
 
+mod api_keys;
 mod contract;
 mod demo;
 mod errors;
