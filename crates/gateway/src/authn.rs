@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, SET_COOKIE};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use kit::identity::{Principal, Role};
 use kit::{ApiError, Problem};
@@ -84,7 +84,11 @@ pub async fn authenticate(
         return match by_api_key(&app, headers).await {
             Ok(identity) => {
                 request.extensions_mut().insert(identity);
-                next.run(request).await
+                let mut response = next.run(request).await;
+                response
+                    .headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
             }
             Err(error) => error.into_response(),
         };
@@ -101,8 +105,15 @@ pub async fn authenticate(
             Err(error) => return error.into_response(),
         },
     };
+    let authenticated = identity.via != Via::Anonymous;
     request.extensions_mut().insert(identity);
     let mut response = next.run(request).await;
+    if authenticated {
+        // An answer for one person must not be kept by a shared cache or the browser.
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if forget_cookie && !response.headers().contains_key(SET_COOKIE) {
         response.headers_mut().insert(
             SET_COOKIE,

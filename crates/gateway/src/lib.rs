@@ -26,6 +26,7 @@ use kit::shutdown::CancellationToken;
 mod auth;
 mod authn;
 mod client_ip;
+mod cors;
 mod demo;
 mod limits;
 mod openapi;
@@ -37,6 +38,7 @@ mod sessions;
 mod store;
 
 pub use client_ip::Cidr;
+pub use cors::parse_origin;
 pub use limits::RateLimits;
 pub use sessions::SessionPolicy;
 
@@ -61,6 +63,8 @@ pub struct Config {
     pub rates: RateLimits,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// Origins of browser front ends allowed to call the API with credentials.
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 #[derive(Clone)]
@@ -110,15 +114,19 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         trusted_proxies: config.trusted_proxies.into(),
     };
     let purge = (pool.clone(), config.sessions);
-    Ok(
-        Server::bind(SERVICE, config.listen, router(state, demo, auth))
-            .await?
-            .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
-            .closing(pool),
-    )
+    let app = router(state, demo, auth, cors::layer(&config.cors_origins));
+    Ok(Server::bind(SERVICE, config.listen, app)
+        .await?
+        .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
+        .closing(pool))
 }
 
-fn router(state: AppState, demo: Router<AppState>, auth: Router<AppState>) -> Router {
+fn router(
+    state: AppState,
+    demo: Router<AppState>,
+    auth: Router<AppState>,
+    cors: Option<tower_http::cors::CorsLayer>,
+) -> Router {
     let readiness = proxy::upstreams(&state)
         .into_iter()
         .fold(Readiness::new(), Readiness::upstream);
@@ -131,6 +139,11 @@ fn router(state: AppState, demo: Router<AppState>, auth: Router<AppState>) -> Ro
         .layer(from_fn_with_state(state.clone(), client_ip::establish))
         .with_state(state)
         .merge(kit::health::routes(readiness));
+    // Outside authentication and rate limits: a preflight carries no credentials.
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
     kit::http::layers(app)
 }
 

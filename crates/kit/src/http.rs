@@ -7,6 +7,8 @@
 //! 3. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
 //! 4. request timeout: no request holds a connection forever;
 //! 5. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
+//!
+//! Around all of them, [`security_headers`] marks every answer, errors included.
 
 use std::time::Duration;
 
@@ -24,6 +26,9 @@ use crate::request_id;
 
 /// The largest request body any service reads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The most header bytes (names and values) a request may carry; browsers send a few KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// How long a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,8 +62,56 @@ pub fn layers(router: Router) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(from_fn(limit_headers))
         .layer(from_fn(normalize_errors))
         .layer(from_fn(request_id::layer))
+        .layer(from_fn(security_headers))
+}
+
+/// Refuses requests with oversized headers (hyper's own limit is far higher) before any
+/// handler parses them.
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "The request headers are larger than 16 KiB.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The policy of an API answer: it is data, never a page to render, frame or run.
+pub const API_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Headers that tell a browser to treat every answer as inert data. A route that serves a
+/// page (the API docs) sets its own `Content-Security-Policy`, which is kept.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(API_CONTENT_SECURITY_POLICY));
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // No banner: nothing in the stack sets one, and nothing a handler sets survives.
+    headers.remove(header::SERVER);
+    response
 }
 
 fn panic_to_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

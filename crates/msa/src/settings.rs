@@ -125,6 +125,12 @@ pub struct Settings {
     /// X-Forwarded-For is believed; by default none is, and the peer address counts.
     #[arg(long, env = "MSA_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<gateway::Cidr>,
+
+    /// Comma-separated origins (such as https://shop.example.com) of browser front ends
+    /// that may call the API with the visitor's cookie; by default none.
+    #[arg(long, env = "MSA_CORS_ORIGINS", value_delimiter = ',',
+          value_parser = gateway::parse_origin)]
+    pub cors_origins: Vec<http::HeaderValue>,
 }
 
 /// The processes that sign identity tokens, each with a key file in `DATA_DIR/keys`.
@@ -288,6 +294,7 @@ impl Settings {
                 per_key: self.rate_per_key,
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            cors_origins: self.cors_origins.clone(),
         })
     }
 
@@ -316,6 +323,14 @@ impl Settings {
                 .map(ToString::to_string)
                 .collect();
             args.push(format!("--trusted-proxies={}", list.join(",")));
+        }
+        if !self.cors_origins.is_empty() {
+            let list: Vec<&str> = self
+                .cors_origins
+                .iter()
+                .filter_map(|origin| origin.to_str().ok())
+                .collect();
+            args.push(format!("--cors-origins={}", list.join(",")));
         }
         for (flag, value) in [
             ("users-url", &self.users_url),

@@ -81,6 +81,8 @@ struct Running {
 pub struct Options {
     pub rates: RateLimits,
     pub sessions: SessionPolicy,
+    /// The one browser origin allowed cross-origin calls.
+    pub cors_origin: &'static str,
 }
 
 impl Default for Options {
@@ -95,6 +97,7 @@ impl Default for Options {
                 idle: Duration::from_secs(30 * 60),
                 lifetime: Duration::from_secs(12 * 3600),
             },
+            cors_origin: "https://shop.example.com",
         }
     }
 }
@@ -253,6 +256,7 @@ impl TestApp {
                     sessions: self.options.sessions,
                     rates: self.options.rates,
                     trusted_proxies: Vec::new(),
+                    cors_origins: vec![http::HeaderValue::from_static(self.options.cors_origin)],
                 })
                 .await
             }

@@ -5,6 +5,7 @@ mod contract;
 mod demo;
 mod errors;
 mod orders;
+mod owasp;
 mod platform;
 mod products;
 mod resilience;
