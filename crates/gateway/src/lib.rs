@@ -28,6 +28,7 @@ mod authn;
 mod client_ip;
 mod cors;
 mod demo;
+mod edge;
 mod limits;
 mod openapi;
 mod policy;
@@ -39,6 +40,7 @@ mod store;
 
 pub use client_ip::Cidr;
 pub use cors::parse_origin;
+pub use edge::{PlainHttp, Tls};
 pub use limits::RateLimits;
 pub use sessions::SessionPolicy;
 
@@ -65,6 +67,10 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     /// Origins of browser front ends allowed to call the API with credentials.
     pub cors_origins: Vec<http::HeaderValue>,
+    /// HTTPS, if served.
+    pub tls: Option<Tls>,
+    /// What `listen` (plain HTTP) does.
+    pub plain_http: PlainHttp,
 }
 
 #[derive(Clone)]
@@ -114,22 +120,50 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         trusted_proxies: config.trusted_proxies.into(),
     };
     let purge = (pool.clone(), config.sessions);
-    let app = router(state, demo, auth, cors::layer(&config.cors_origins));
-    Ok(Server::bind(SERVICE, config.listen, app)
+    let readiness = proxy::upstreams(&state)
+        .into_iter()
+        .fold(Readiness::new(), Readiness::upstream);
+    let app = router(
+        state,
+        demo,
+        auth,
+        readiness.clone(),
+        cors::layer(&config.cors_origins),
+    );
+    let https = match &config.tls {
+        Some(tls) => {
+            let tls_config = kit::tls::server_config(&tls.files)?;
+            let listener = kit::server::bind_listener(SERVICE, tls.listen).await?;
+            Some((listener, tls_config))
+        }
+        None => None,
+    };
+    let plain = match (config.plain_http, &https) {
+        (PlainHttp::RedirectToHttps, Some((listener, _))) => {
+            edge::redirect(listener.local_addr()?.port(), readiness)
+        }
+        (PlainHttp::RedirectToHttps, None) => {
+            anyhow::bail!("plain HTTP can only redirect to HTTPS when HTTPS is served")
+        }
+        (PlainHttp::Serve, _) => app.clone(),
+    };
+    let server = Server::bind(SERVICE, config.listen, plain)
         .await?
         .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
-        .closing(pool))
+        .closing(pool);
+    Ok(match https {
+        Some((listener, tls_config)) => server.with_tls(listener, tls_config, edge::https(app)),
+        None => server,
+    })
 }
 
 fn router(
     state: AppState,
     demo: Router<AppState>,
     auth: Router<AppState>,
+    readiness: Readiness,
     cors: Option<tower_http::cors::CorsLayer>,
 ) -> Router {
-    let readiness = proxy::upstreams(&state)
-        .into_iter()
-        .fold(Readiness::new(), Readiness::upstream);
     let api = proxy::routes()
         .merge(auth)
         .layer(from_fn_with_state(state.clone(), authn::authenticate));

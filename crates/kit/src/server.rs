@@ -1,19 +1,38 @@
 //! A server that binds first (port 0 gives a free port, for tests and `msa up` alike),
 //! reports its address, and on shutdown stops accepting, drains in-flight requests and
 //! gives up on them after [`DRAIN_TIMEOUT`].
+//!
+//! A server may also listen for HTTPS ([`Server::with_tls`]) on a second port, serving its
+//! own router (the same routes, with HSTS) over rustls, with the same drain.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::ConnectInfo;
 use futures::future::BoxFuture;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// How long in-flight requests may take to finish once shutdown starts; below the
 /// supervisor's and Kubernetes' grace periods (10 s, 30 s), so a drain never ends in SIGKILL.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// How long a client has to complete the TLS handshake; a slow or silent one is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTPS side of a server.
+struct TlsListener {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+}
 
 /// Work that runs beside the server for as long as it serves, such as a recovery loop.
 type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
@@ -24,20 +43,51 @@ pub struct Server {
     app: Router,
     tasks: Vec<BackgroundTask>,
     pools: Vec<crate::db::Pool>,
+    tls: Option<TlsListener>,
+}
+
+/// Binds `addr` for `name`, so that its real port (with port 0) is known before the
+/// routes that need it are built.
+pub async fn bind_listener(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("Failed to bind {name} to {addr}"))
 }
 
 impl Server {
     pub async fn bind(name: &'static str, addr: SocketAddr, app: Router) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("Failed to bind {name} to {addr}"))?;
+        let listener = bind_listener(name, addr).await?;
         Ok(Self {
             name,
             listener,
             app,
             tasks: Vec::new(),
             pools: Vec::new(),
+            tls: None,
         })
+    }
+
+    /// Also serves `app` over HTTPS on `listener` (see [`bind_listener`]), with the
+    /// certificate in `config`.
+    pub fn with_tls(
+        mut self,
+        listener: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+        app: Router,
+    ) -> Self {
+        self.tls = Some(TlsListener {
+            listener,
+            acceptor: TlsAcceptor::from(config),
+            app,
+        });
+        self
+    }
+
+    /// The address of the HTTPS listener, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .and_then(|tls| tls.listener.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -70,11 +120,17 @@ impl Server {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(service = self.name, %addr, "listening");
-        let tasks: Vec<_> = self
+        let mut tasks: Vec<_> = self
             .tasks
             .into_iter()
             .map(|task| tokio::spawn(task(shutdown.child_token())))
             .collect();
+        if let Some(tls) = self.tls {
+            if let Ok(addr) = tls.listener.local_addr() {
+                tracing::info!(service = self.name, %addr, "listening (HTTPS)");
+            }
+            tasks.push(tokio::spawn(serve_tls(tls, shutdown.clone())));
+        }
         let serve = axum::serve(
             self.listener,
             self.app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -97,5 +153,62 @@ impl Server {
         }
         tracing::info!(service = self.name, "stopped");
         Ok(())
+    }
+}
+
+/// Accepts HTTPS connections until `shutdown`, then lets open ones finish their requests.
+async fn serve_tls(tls: TlsListener, shutdown: CancellationToken) {
+    let TlsListener {
+        listener,
+        acceptor,
+        app,
+    } = tls;
+    let graceful = GracefulShutdown::new();
+    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
+                    tracing::warn!(%error, "failed to accept an HTTPS connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request)
+            });
+            let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, %error, "HTTPS connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTPS drain timed out; closing open connections");
     }
 }

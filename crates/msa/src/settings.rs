@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use gateway::PlainHttp;
 use gateway::{RateLimits, SessionPolicy};
 use kit::db::Database;
 use kit::identity::{CallSigner, PublicKeys};
 use kit::telemetry::LogFormat;
+use kit::tls::{CertificateFiles, LocalCa};
 use kit::token::TokenSigner;
 
 /// The four services, in the order they are started and listed.
@@ -43,6 +45,29 @@ pub struct Settings {
     /// Port of the gateway, the public entry point.
     #[arg(long, env = "MSA_GATEWAY_PORT", default_value_t = 8080)]
     pub gateway_port: u16,
+
+    /// Port of the gateway's HTTPS listener.
+    #[arg(long, env = "MSA_TLS_PORT", default_value_t = 8443)]
+    pub tls_port: u16,
+
+    /// Serve no HTTPS (for a gateway behind a proxy that terminates TLS); plain HTTP then
+    /// serves the API on any address.
+    #[arg(long, env = "MSA_NO_TLS")]
+    pub no_tls: bool,
+
+    /// PEM certificate chain for HTTPS [default: DATA_DIR/tls/cert.pem, signed by a local
+    /// CA created on first start in DATA_DIR/tls/ca.pem].
+    #[arg(long, env = "MSA_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of the HTTPS certificate.
+    #[arg(long, env = "MSA_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Comma-separated extra host names the generated certificate is valid for, besides
+    /// localhost, 127.0.0.1 and ::1.
+    #[arg(long, env = "MSA_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Vec<String>,
 
     /// Port of user-service.
     #[arg(long, env = "MSA_USERS_PORT", default_value_t = 5001)]
@@ -275,8 +300,49 @@ impl Settings {
         })
     }
 
+    /// The certificate HTTPS presents: the configured files, or the local CA's, created
+    /// on first use. Also says whether the local CA was created just now.
+    pub fn tls_files(&self) -> anyhow::Result<Option<(CertificateFiles, Option<LocalCa>, bool)>> {
+        if self.no_tls {
+            return Ok(None);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) {
+            let files = CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            return Ok(Some((files, None, false)));
+        }
+        kit::files::ensure_private_dir(&self.data_dir)?;
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .map(str::to_owned)
+            .to_vec();
+        if !self.host.is_unspecified() && !self.host.is_loopback() {
+            names.push(self.host.to_string());
+        }
+        names.extend(self.tls_names.iter().cloned());
+        let (ca, created) = LocalCa::ensure(&self.data_dir.join("tls"), &names)?;
+        Ok(Some((ca.server.clone(), Some(ca), created)))
+    }
+
+    /// What plain HTTP does: serve the API on loopback (or when HTTPS is off), else
+    /// redirect to HTTPS, so that nothing readable by the network carries a cookie.
+    fn plain_http(&self) -> PlainHttp {
+        if self.host.is_loopback() || self.no_tls {
+            PlainHttp::Serve
+        } else {
+            PlainHttp::RedirectToHttps
+        }
+    }
+
     pub fn gateway(&self) -> anyhow::Result<gateway::Config> {
+        let tls = self.tls_files()?.map(|(files, _, _)| gateway::Tls {
+            listen: SocketAddr::new(self.host, self.tls_port),
+            files,
+        });
         Ok(gateway::Config {
+            tls,
+            plain_http: self.plain_http(),
             listen: self.listen(Role::Gateway),
             users_url: self.url(Role::Users),
             products_url: self.url(Role::Products),
@@ -303,6 +369,7 @@ impl Settings {
         let mut args = vec![
             format!("--host={}", self.host),
             format!("--gateway-port={}", self.gateway_port),
+            format!("--tls-port={}", self.tls_port),
             format!("--users-port={}", self.users_port),
             format!("--products-port={}", self.products_port),
             format!("--orders-port={}", self.orders_port),
@@ -316,6 +383,16 @@ impl Settings {
             format!("--rate-per-address={}", self.rate_per_address),
             format!("--rate-per-key={}", self.rate_per_key),
         ];
+        if self.no_tls {
+            args.push("--no-tls".to_owned());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert_file, &self.tls_key_file) {
+            args.push(format!("--tls-cert-file={}", cert.display()));
+            args.push(format!("--tls-key-file={}", key.display()));
+        }
+        if !self.tls_names.is_empty() {
+            args.push(format!("--tls-names={}", self.tls_names.join(",")));
+        }
         if !self.trusted_proxies.is_empty() {
             let list: Vec<String> = self
                 .trusted_proxies

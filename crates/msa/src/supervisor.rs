@@ -21,6 +21,7 @@ use tokio::process::{Child, Command};
 
 use crate::serve::SUPERVISED_ENV;
 use crate::settings::{Role, Settings};
+use kit::tls::{CertificateFiles, LocalCa};
 
 /// How long a child may drain after SIGTERM before it is killed; with the children's own
 /// drain deadline below it, and the whole stop within 10 s.
@@ -48,6 +49,7 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
     kit::files::ensure_private_dir(&settings.data_dir)?;
     check_ports_free(&settings)?;
     let settings = settings.with_public_keys()?;
+    let tls = settings.tls_files()?;
 
     let shutdown = kit::shutdown::on_signal();
     let exe = std::env::current_exe().context("Failed to find the msa executable")?;
@@ -90,7 +92,9 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
         () = shutdown.cancelled() => Ok(()),
     };
     match &ready {
-        Ok(()) if !shutdown.is_cancelled() => print_table(&settings, started.elapsed()),
+        Ok(()) if !shutdown.is_cancelled() => {
+            print_table(&settings, tls.as_ref(), started.elapsed())
+        }
         Ok(()) => {}
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "start-up failed; stopping");
@@ -130,14 +134,28 @@ fn reset_data(data_dir: &Path) -> anyhow::Result<()> {
 /// Fails fast, naming the flag to change, instead of letting a child crash-loop on a port
 /// another program holds.
 fn check_ports_free(settings: &Settings) -> anyhow::Result<()> {
-    for role in Role::ALL {
-        let addr = settings.listen(role);
+    let mut listeners: Vec<(&str, String, std::net::SocketAddr)> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            (
+                role.name(),
+                format!("{}-port", role.name()),
+                settings.listen(role),
+            )
+        })
+        .collect();
+    if !settings.no_tls {
+        listeners.push((
+            "gateway (HTTPS)",
+            "tls-port".to_owned(),
+            std::net::SocketAddr::new(settings.host, settings.tls_port),
+        ));
+    }
+    for (name, flag, addr) in listeners {
         if let Err(error) = TcpListener::bind(addr) {
             bail!(
-                "{} cannot listen on {addr}: {error}; choose another port with --{}-port or MSA_{}_PORT",
-                role.name(),
-                role.name(),
-                role.name().to_uppercase()
+                "{name} cannot listen on {addr}: {error}; choose another port with --{flag} or MSA_{}",
+                flag.replace('-', "_").to_uppercase()
             );
         }
     }
@@ -270,13 +288,28 @@ async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(settings: &Settings, elapsed: Duration) {
+fn print_table(
+    settings: &Settings,
+    tls: Option<&(CertificateFiles, Option<LocalCa>, bool)>,
+    elapsed: Duration,
+) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nmsa-shop is up in {} ms\n", elapsed.as_millis());
     let _ = writeln!(out, "  {:<10} {:<28} ROLE", "SERVICE", "ADDRESS");
+    let https = tls.map(|_| format!("https://localhost:{}", settings.tls_port));
+    if let Some(https) = &https {
+        let _ = writeln!(
+            out,
+            "  {:<10} {https:<28} public entry point: /api/v1/..., /docs, /openapi.json",
+            "gateway"
+        );
+    }
     for role in [Role::Gateway, Role::Users, Role::Products, Role::Orders] {
         let what = match role {
-            Role::Gateway => "public entry point: /api/v1/..., /hello, /openapi.json",
+            Role::Gateway if settings.host.is_loopback() || https.is_none() => {
+                "public entry point over plain HTTP (this machine only)"
+            }
+            Role::Gateway => "plain HTTP: redirects to HTTPS",
             Role::Users => "user-service (internal)",
             Role::Products => "product-service (internal)",
             Role::Orders => "order-service (internal)",
@@ -287,6 +320,23 @@ fn print_table(settings: &Settings, elapsed: Duration) {
             role.name(),
             settings.url(role)
         );
+    }
+    if let Some((files, ca, created)) = tls {
+        match ca {
+            Some(ca) => {
+                let _ = writeln!(
+                    out,
+                    "\n  TLS: certificate signed by the local CA {}{}\n  try: curl --cacert {} {}/hello",
+                    ca.ca.display(),
+                    if *created { " (created now)" } else { "" },
+                    ca.ca.display(),
+                    https.as_deref().unwrap_or_default()
+                );
+            }
+            None => {
+                let _ = writeln!(out, "\n  TLS: certificate {}", files.cert.display());
+            }
+        }
     }
     let _ = writeln!(
         out,

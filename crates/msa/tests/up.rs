@@ -12,17 +12,17 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-/// Four ports that were free a moment ago (the OS hands out ephemeral ports in sequence,
+/// Five ports that were free a moment ago (the OS hands out ephemeral ports in sequence,
 /// so a clash with another test in that moment is very unlikely).
-fn free_ports() -> [u16; 4] {
-    let listeners: Vec<TcpListener> = (0..4)
+fn free_ports() -> [u16; 5] {
+    let listeners: Vec<TcpListener> = (0..5)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
     let ports: Vec<u16> = listeners
         .iter()
         .map(|l| l.local_addr().expect("addr").port())
         .collect();
-    [ports[0], ports[1], ports[2], ports[3]]
+    [ports[0], ports[1], ports[2], ports[3], ports[4]]
 }
 
 struct Shop {
@@ -33,7 +33,7 @@ struct Shop {
 
 /// Starts `msa up` and waits until it prints its table (every service ready).
 fn start(data_dir: &Path, extra: &[&str]) -> Shop {
-    let [gateway, users, products, orders] = free_ports();
+    let [gateway, users, products, orders, tls] = free_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_msa"))
         .arg("up")
         .args(extra)
@@ -42,6 +42,7 @@ fn start(data_dir: &Path, extra: &[&str]) -> Shop {
         .env("MSA_USERS_PORT", users.to_string())
         .env("MSA_PRODUCTS_PORT", products.to_string())
         .env("MSA_ORDERS_PORT", orders.to_string())
+        .env("MSA_TLS_PORT", tls.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -211,6 +212,10 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
 
     let credentials = credentials(data.path());
     assert!(credentials["alice@example.com"].is_string());
+    assert!(
+        data.path().join("tls/ca.pem").exists(),
+        "msa up creates a local CA for HTTPS"
+    );
     for key in ["gateway.key", "orders.key"] {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(data.path().join("keys").join(key))

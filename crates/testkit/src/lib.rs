@@ -83,6 +83,8 @@ pub struct Options {
     pub sessions: SessionPolicy,
     /// The one browser origin allowed cross-origin calls.
     pub cors_origin: &'static str,
+    /// What the gateway's plain HTTP port does (HTTPS is always served too).
+    pub plain_http: gateway::PlainHttp,
 }
 
 impl Default for Options {
@@ -98,6 +100,7 @@ impl Default for Options {
                 lifetime: Duration::from_secs(12 * 3600),
             },
             cors_origin: "https://shop.example.com",
+            plain_http: gateway::PlainHttp::Serve,
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct TestApp {
     pub gateway_signer: CallSigner,
     /// Signs as order-service.
     pub orders_signer: CallSigner,
+    /// The gateway's HTTPS address, once it runs.
+    pub tls_addr: Option<SocketAddr>,
     /// The demo administrator's session, logged in at start.
     pub admin: Client,
     sessions: BTreeMap<i64, OnceCell<Client>>,
@@ -170,6 +175,7 @@ impl TestApp {
             orders_signer: signer(ORDERS),
             data_dir,
             options,
+            tls_addr: None,
             admin: Client::new("http://unset", "testkit", &[]),
             sessions: DEMO_EMAILS
                 .iter()
@@ -190,13 +196,24 @@ impl TestApp {
         app.start(Service::Orders).await;
         app.start(Service::Gateway).await;
         app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
-        app.admin = app.login_demo(ADMIN).await;
+        // A gateway that only redirects to HTTPS has no plain API to log in through.
+        if app.options.plain_http == gateway::PlainHttp::Serve {
+            app.admin = app.login_demo(ADMIN).await;
+        }
         app
     }
 
     /// Base URL of a service's own port (bypassing the gateway).
     pub fn service_url(&self, service: Service) -> String {
         format!("http://{}", self.addrs[&service])
+    }
+
+    /// The local CA of this test system, with the gateway's certificate for localhost.
+    pub fn local_ca(&self) -> kit::tls::LocalCa {
+        let names = ["localhost", "127.0.0.1"].map(str::to_owned);
+        kit::tls::LocalCa::ensure(&self.data_dir.path().join("tls"), &names)
+            .expect("a local CA can be created")
+            .0
     }
 
     /// The public keys of the gateway and order-service, as configuration distributes them.
@@ -257,6 +274,11 @@ impl TestApp {
                     rates: self.options.rates,
                     trusted_proxies: Vec::new(),
                     cors_origins: vec![http::HeaderValue::from_static(self.options.cors_origin)],
+                    tls: Some(gateway::Tls {
+                        listen: self.tls_addr.unwrap_or_else(any_port),
+                        files: self.local_ca().server,
+                    }),
+                    plain_http: self.options.plain_http,
                 })
                 .await
             }
@@ -270,6 +292,9 @@ impl TestApp {
             .await
             .unwrap_or_else(|error| panic!("{service:?} failed to start: {error:#}"));
         let addr = server.local_addr();
+        if service == Service::Gateway {
+            self.tls_addr = server.tls_addr();
+        }
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server.run(shutdown.clone()));
         self.addrs.insert(service, addr);

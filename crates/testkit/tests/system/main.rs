@@ -10,5 +10,6 @@ mod platform;
 mod products;
 mod resilience;
 mod sessions;
+mod tls;
 mod trust;
 mod users;
