@@ -28,6 +28,7 @@ mod authn;
 mod client_ip;
 mod cors;
 mod demo;
+mod docs;
 mod edge;
 mod limits;
 mod openapi;
@@ -170,6 +171,7 @@ fn router(
     let app = api
         .route("/openapi.json", get(openapi::serve))
         .merge(demo)
+        .merge(docs::routes())
         .layer(from_fn_with_state(state.clone(), client_ip::establish))
         .with_state(state)
         .merge(kit::health::routes(readiness));

@@ -132,3 +132,40 @@ async fn request_ids_are_kept_when_valid_and_passed_to_every_service() {
         .to_owned();
     assert_eq!(minted.len(), 32, "a fresh id replaces an invalid one");
 }
+
+#[tokio::test]
+async fn the_docs_page_renders_the_dictionary_from_assets_in_the_binary() {
+    let app = TestApp::spawn().await;
+    let visitor = app.anonymous();
+    let page = visitor.get("/docs").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("HTML");
+    assert!(html.contains("/docs/app.js") && html.contains("/openapi.json"));
+    for asset in ["/docs", "/docs/app.js", "/docs/style.css"] {
+        let text = visitor.get(asset).await.text().await.expect("text");
+        assert!(
+            !text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"),
+            "{asset} loads nothing from elsewhere"
+        );
+    }
+    let script = visitor.get("/docs/app.js").await;
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/javascript")
+    );
+    let document = app.get_json("/openapi.json").await;
+    assert!(
+        document["paths"].get("/docs").is_none(),
+        "the page is not part of the API"
+    );
+}
