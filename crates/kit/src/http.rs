@@ -212,7 +212,8 @@ const OPERATIONS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// States what the stack guarantees for every operation: error answers are problem+json.
+/// States what the stack guarantees for every operation: error answers are problem+json,
+/// and every response is described.
 /// Documented error responses get that media type, and `4XX`/`5XX` ranges cover the
 /// statuses the stack itself answers with (malformed input, 413, 415, 408, outages).
 pub fn document_problems(document: &mut serde_json::Value) {
@@ -234,6 +235,19 @@ pub fn document_problems(document: &mut serde_json::Value) {
                 continue;
             };
             for (status, response) in responses.iter_mut() {
+                // OpenAPI requires a description; where the annotation gave none, the
+                // status's own name says it.
+                let described = response
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.is_empty());
+                if !described {
+                    let reason = StatusCode::from_bytes(status.as_bytes())
+                        .ok()
+                        .and_then(|code| code.canonical_reason())
+                        .unwrap_or("Response");
+                    response["description"] = Value::from(reason);
+                }
                 if !(status.starts_with('4') || status.starts_with('5')) {
                     continue;
                 }
