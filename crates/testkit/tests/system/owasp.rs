@@ -186,6 +186,22 @@ async fn api4_unrestricted_resource_consumption() {
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert!(limited >= 15, "{statuses:?}");
+    // A client cannot dodge its address's limit by claiming to be someone else: with
+    // the headers believed, all five would pass; a token or two may have refilled.
+    let disguised = (0..5).map(|i| {
+        visitor
+            .request(Method::GET, "/hello")
+            .header("x-forwarded-for", format!("10.0.0.{i}"))
+            .header("x-real-ip", format!("10.0.1.{i}"))
+            .header("forwarded", format!("for=10.0.2.{i}"))
+            .send()
+    });
+    let passed = futures::future::join_all(disguised)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.status() == StatusCode::OK))
+        .count();
+    assert!(passed <= 2, "{passed} of 5 disguised requests passed");
     // Probes are never rate-limited: an orchestrator must not kill a busy gateway.
     assert_eq!(visitor.get("/healthz").await.status(), StatusCode::OK);
 }
