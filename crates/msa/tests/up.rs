@@ -31,6 +31,15 @@ struct Shop {
     stderr: mpsc::Receiver<String>,
 }
 
+impl Drop for Shop {
+    /// A failed assertion must not leave a shop running: SIGKILL it (a no-op once it has
+    /// exited); its children notice their supervisor is gone and stop too.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `msa up` and waits until it prints its table (every service ready).
 fn start(data_dir: &Path, extra: &[&str]) -> Shop {
     let [gateway, users, products, orders, tls] = free_ports();
