@@ -33,6 +33,12 @@ enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Print the public keys that verify identity tokens, as environment settings for
+    /// services on other hosts (creating the signing keys first if they do not exist).
+    Keys {
+        #[command(flatten)]
+        settings: Settings,
+    },
     /// Run one service in this process.
     Serve {
         /// Which service to run.
@@ -46,7 +52,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (service, settings) = match &cli.command {
-        Command::Up { settings, .. } => ("msa", settings),
+        Command::Up { settings, .. } | Command::Keys { settings } => ("msa", settings),
         Command::Serve { role, settings } => (role.name(), settings),
     };
     let format = settings.log_format;
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up { settings, reset } => supervisor::up(settings, reset).await,
             Command::Serve { role, settings } => serve::run(role, settings).await,
+            Command::Keys { settings } => print_public_keys(&settings),
         }
     });
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
@@ -78,6 +85,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print_public_keys(settings: &Settings) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for issuer in settings::Issuer::ALL {
+        let variable = format!("MSA_{}_PUBLIC_KEY", issuer.name().to_uppercase());
+        writeln!(out, "{variable}={}", settings.public_key(issuer)?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

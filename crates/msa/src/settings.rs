@@ -125,6 +125,16 @@ pub struct Settings {
     #[arg(long, env = "MSA_ORDERS_PUBLIC_KEY")]
     pub orders_public_key: Option<String>,
 
+    /// The gateway's signing key (32-byte seed, base64url), read from this file, which must
+    /// exist [default: DATA_DIR/keys/gateway.key, generated on first start].
+    #[arg(long, env = "MSA_GATEWAY_KEY_FILE")]
+    pub gateway_key_file: Option<PathBuf>,
+
+    /// order-service's signing key file, like --gateway-key-file
+    /// [default: DATA_DIR/keys/orders.key, generated on first start].
+    #[arg(long, env = "MSA_ORDERS_KEY_FILE")]
+    pub orders_key_file: Option<PathBuf>,
+
     /// Minutes a session may go unused before it ends.
     #[arg(long, env = "MSA_SESSION_IDLE_MINUTES", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=1440))]
@@ -218,18 +228,39 @@ impl Settings {
         Database::sqlite_in(&self.data_dir, role.name())
     }
 
-    /// Where `issuer` keeps its signing key.
-    pub fn key_file(&self, issuer: Issuer) -> PathBuf {
-        self.data_dir
-            .join("keys")
-            .join(format!("{}.key", issuer.name()))
+    /// Where `issuer` keeps its signing key, and whether that file is configured (then it
+    /// must exist: a mounted secret that is missing is an error, not a reason for a new key).
+    pub fn key_file(&self, issuer: Issuer) -> (PathBuf, bool) {
+        let configured = match issuer {
+            Issuer::Gateway => &self.gateway_key_file,
+            Issuer::Orders => &self.orders_key_file,
+        };
+        match configured {
+            Some(path) => (path.clone(), true),
+            None => (
+                self.data_dir
+                    .join("keys")
+                    .join(format!("{}.key", issuer.name())),
+                false,
+            ),
+        }
     }
 
     /// The signer of `issuer`, its key read from (or generated into) the data directory.
     fn signer(&self, issuer: Issuer) -> anyhow::Result<CallSigner> {
-        kit::files::ensure_private_dir(&self.data_dir)?;
-        kit::files::ensure_private_dir(&self.data_dir.join("keys"))?;
-        let key = kit::token::load_or_generate_key(&self.key_file(issuer))?;
+        let (path, configured) = self.key_file(issuer);
+        if configured {
+            anyhow::ensure!(
+                path.is_file(),
+                "the signing key file {} of {} does not exist",
+                path.display(),
+                issuer.name()
+            );
+        } else {
+            kit::files::ensure_private_dir(&self.data_dir)?;
+            kit::files::ensure_private_dir(&self.data_dir.join("keys"))?;
+        }
+        let key = kit::token::load_or_generate_key(&path)?;
         Ok(CallSigner::new(TokenSigner::new(issuer.name(), key)))
     }
 
@@ -418,6 +449,14 @@ impl Settings {
         ] {
             if let Some(value) = value {
                 args.push(format!("--{flag}={value}"));
+            }
+        }
+        for (flag, value) in [
+            ("gateway-key-file", &self.gateway_key_file),
+            ("orders-key-file", &self.orders_key_file),
+        ] {
+            if let Some(path) = value {
+                args.push(format!("--{flag}={}", path.display()));
             }
         }
         args

@@ -377,3 +377,30 @@ async fn children_exit_when_msa_up_is_killed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[test]
+fn msa_keys_prints_stable_public_keys_and_refuses_a_missing_key_file() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let keys = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_msa"))
+            .arg("keys")
+            .args(extra)
+            .env("MSA_DATA_DIR", data.path())
+            .output()
+            .expect("msa runs")
+    };
+    let first = keys(&[]);
+    assert!(first.status.success());
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("MSA_GATEWAY_PUBLIC_KEY=")
+            && lines[1].starts_with("MSA_ORDERS_PUBLIC_KEY=")
+    );
+    assert!(lines.iter().all(|l| l.len() > 40), "{text}");
+    assert_eq!(keys(&[]).stdout, first.stdout, "the keys are made once");
+    let missing = keys(&["--gateway-key-file", "/nonexistent/gateway.key"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
