@@ -41,27 +41,32 @@ pub async fn insert_session(pool: &Pool, session: &NewSession<'_>) -> Result<i64
     .await
 }
 
+/// A query for the sessions matching `condition`, with every column of [`SessionRow`].
+macro_rules! select_session {
+    ($condition:literal) => {
+        concat!(
+            "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, ",
+            "expires_at FROM sessions WHERE ",
+            $condition
+        )
+    };
+}
+
 pub async fn find_session(
     pool: &Pool,
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, expires_at
-         FROM sessions WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(select_session!("token_hash = $1"))
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn session_by_id(pool: &Pool, id: i64) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, expires_at
-         FROM sessions WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(select_session!("id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn touch_session(pool: &Pool, id: i64, now: i64) -> Result<(), sqlx::Error> {

@@ -279,14 +279,8 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
 
     // Data and sessions survive a restart; --reset starts clean with new demo passwords.
     let mut shop = start(data.path(), &[]);
-    let again = bob
-        .get(format!(
-            "{}/api/v1/orders/{}",
-            shop.gateway, placed["order_id"]
-        ))
-        .send()
-        .await
-        .expect("answer");
+    let placed_path = format!("/api/v1/orders/{}", placed["order_id"]);
+    let again = get_as(&bob, &shop, &placed_path).await;
     assert_eq!(again.status(), 200);
     let children = children_of(shop.child.id());
     assert_eq!(children.len(), 4);
@@ -296,25 +290,22 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
         assert!(!alive(child), "child {child} outlived msa up after SIGTERM");
     }
     let mut shop = start(data.path(), &["--reset"]);
-    let old_session = bob
-        .get(format!("{}/api/v1/auth/session", shop.gateway))
-        .send()
-        .await
-        .expect("answer");
+    let old_session = get_as(&bob, &shop, "/api/v1/auth/session").await;
     assert_eq!(old_session.status(), 401, "a reset ends every session");
     let admin = login(&shop.gateway, data.path(), "admin@example.com").await;
-    let gone = admin
-        .get(format!(
-            "{}/api/v1/orders/{}",
-            shop.gateway, placed["order_id"]
-        ))
-        .send()
-        .await
-        .expect("answer");
+    let gone = get_as(&admin, &shop, &placed_path).await;
     assert_eq!(gone.status(), 404);
     let fresh = crate::credentials(data.path());
     assert_ne!(fresh["alice@example.com"], credentials["alice@example.com"]);
     stop(&mut shop, Signal::SIGINT);
+}
+
+async fn get_as(client: &reqwest::Client, shop: &Shop, path: &str) -> reqwest::Response {
+    client
+        .get(format!("{}{path}", shop.gateway))
+        .send()
+        .await
+        .expect("answer")
 }
 
 fn alive_as_child(shop: &Shop, pid: i32) -> bool {
