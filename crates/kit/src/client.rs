@@ -52,7 +52,10 @@ impl UpstreamError {
     }
 
     fn from_transport(service: &'static str, error: &reqwest::Error) -> Self {
-        if error.is_timeout() {
+        // A call that never connected (refused, unresolvable name, or a name lookup or
+        // connect that timed out) reached nothing: the service is unavailable. Only a
+        // request that was sent and not answered in time is a timeout.
+        if error.is_timeout() && !error.is_connect() {
             Self::Timeout { service }
         } else {
             Self::Unavailable { service }

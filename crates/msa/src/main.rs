@@ -39,6 +39,15 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Ask a service whether it is ready (or alive), for container health checks: exits 0
+    /// when URL answers 2xx within the timeout, 1 otherwise. Needs no shell or curl.
+    Probe {
+        /// Such as http://127.0.0.1:5001/readyz.
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
     /// Run one service in this process.
     Serve {
         /// Which service to run.
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (service, settings) = match &cli.command {
         Command::Up { settings, .. } | Command::Keys { settings } => ("msa", settings),
+        Command::Probe { url, timeout_ms } => return probe(url, *timeout_ms),
         Command::Serve { role, settings } => (role.name(), settings),
     };
     let format = settings.log_format;
@@ -69,6 +79,8 @@ fn main() -> ExitCode {
             Command::Up { settings, reset } => supervisor::up(settings, reset).await,
             Command::Serve { role, settings } => serve::run(role, settings).await,
             Command::Keys { settings } => print_public_keys(&settings),
+            // Answered above, before any logging or runtime.
+            Command::Probe { .. } => Ok(()),
         }
     });
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
@@ -84,6 +96,30 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// One GET, quietly: a health check's output goes to the container runtime's log.
+fn probe(url: &str, timeout_ms: u64) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let healthy = runtime.block_on(async {
+        let client = kit::client::http_client(std::time::Duration::from_millis(timeout_ms));
+        client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    });
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("msa probe: {url} is not healthy");
+        ExitCode::FAILURE
     }
 }
 

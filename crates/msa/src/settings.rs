@@ -55,6 +55,13 @@ pub struct Settings {
     #[arg(long, env = "MSA_NO_TLS")]
     pub no_tls: bool,
 
+    /// What the gateway's plain HTTP port does: `auto` serves the API on a loopback
+    /// address (or without HTTPS) and redirects to HTTPS anywhere else; `serve` always serves
+    /// it (for a container whose port is published on the host's loopback only);
+    /// `redirect` always redirects.
+    #[arg(long, env = "MSA_PLAIN_HTTP", value_enum, default_value_t = PlainHttpMode::Auto)]
+    pub plain_http: PlainHttpMode,
+
     /// PEM certificate chain for HTTPS [default: DATA_DIR/tls/cert.pem, signed by a local
     /// CA created on first start in DATA_DIR/tls/ca.pem].
     #[arg(long, env = "MSA_TLS_CERT_FILE", requires = "tls_key_file")]
@@ -166,6 +173,23 @@ pub struct Settings {
     #[arg(long, env = "MSA_CORS_ORIGINS", value_delimiter = ',',
           value_parser = gateway::parse_origin)]
     pub cors_origins: Vec<http::HeaderValue>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlainHttpMode {
+    Auto,
+    Serve,
+    Redirect,
+}
+
+impl PlainHttpMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Serve => "serve",
+            Self::Redirect => "redirect",
+        }
+    }
 }
 
 /// The processes that sign identity tokens, each with a key file in `DATA_DIR/keys`.
@@ -358,11 +382,12 @@ impl Settings {
 
     /// What plain HTTP does: serve the API on loopback (or when HTTPS is off), else
     /// redirect to HTTPS, so that nothing readable by the network carries a cookie.
-    fn plain_http(&self) -> PlainHttp {
-        if self.host.is_loopback() || self.no_tls {
-            PlainHttp::Serve
-        } else {
-            PlainHttp::RedirectToHttps
+    pub fn plain_http(&self) -> PlainHttp {
+        match self.plain_http {
+            PlainHttpMode::Serve => PlainHttp::Serve,
+            PlainHttpMode::Redirect => PlainHttp::RedirectToHttps,
+            PlainHttpMode::Auto if self.host.is_loopback() || self.no_tls => PlainHttp::Serve,
+            PlainHttpMode::Auto => PlainHttp::RedirectToHttps,
         }
     }
 
@@ -401,6 +426,7 @@ impl Settings {
             format!("--host={}", self.host),
             format!("--gateway-port={}", self.gateway_port),
             format!("--tls-port={}", self.tls_port),
+            format!("--plain-http={}", self.plain_http.as_str()),
             format!("--users-port={}", self.users_port),
             format!("--products-port={}", self.products_port),
             format!("--orders-port={}", self.orders_port),

@@ -306,8 +306,8 @@ fn print_table(
     }
     for role in [Role::Gateway, Role::Users, Role::Products, Role::Orders] {
         let what = match role {
-            Role::Gateway if settings.host.is_loopback() || https.is_none() => {
-                "public entry point over plain HTTP (this machine only)"
+            Role::Gateway if settings.plain_http() == gateway::PlainHttp::Serve => {
+                "public entry point over plain HTTP (for this machine)"
             }
             Role::Gateway => "plain HTTP: redirects to HTTPS",
             Role::Users => "user-service (internal)",

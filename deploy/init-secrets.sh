@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Creates what the compose stack needs before its first start, in DIR (default
+# deploy/secrets, which git ignores):
+#   DIR/keys/gateway.key, DIR/keys/orders.key   Ed25519 signing keys, as compose secrets
+#   DIR/public-keys.env                         the matching public keys, for every service
+# Existing keys are kept. Run with the image built (deploy/build-image.sh).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+dir=$(realpath -m "${1:-secrets}")
+tag="msa-shop:${MSA_IMAGE_TAG:-dev}"
+mkdir -p "$dir"
+# Only the owner may enter the directory; the files inside are readable so that the
+# container's unprivileged user can read its bind-mounted secret.
+chmod 0700 "$dir"
+docker run --rm --read-only --network none --cap-drop ALL \
+    --security-opt no-new-privileges:true --user "$(id -u):$(id -g)" \
+    --volume "$dir:/secrets" "$tag" \
+    keys --data-dir /secrets >"$dir/public-keys.env"
+chmod 0644 "$dir/keys/gateway.key" "$dir/keys/orders.key"
+echo "secrets in $dir:"
+ls -l "$dir"
