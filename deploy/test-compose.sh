@@ -28,8 +28,17 @@ print(*[s.getsockname()[1] for s in socks])
 PY
 )
 export MSA_HTTP_PORT MSA_HTTPS_PORT
+# The Compose v2 plugin where there is one, else the standalone docker-compose.
+if docker compose version >/dev/null 2>&1; then
+    compose_cli=(docker compose)
+elif command -v docker-compose >/dev/null; then
+    compose_cli=(docker-compose)
+else
+    echo "test-compose: FAILED: neither 'docker compose' nor docker-compose is installed" >&2
+    exit 1
+fi
 compose() {
-    docker-compose --project-name "$project" --env-file "$MSA_SECRETS_DIR/public-keys.env" \
+    "${compose_cli[@]}" --project-name "$project" --env-file "$MSA_SECRETS_DIR/public-keys.env" \
         --file deploy/compose.yaml "$@"
 }
 teardown() {
@@ -70,7 +79,7 @@ config=$(docker image inspect "$image" --format '{{json .Config}}')
 grep -q '"User":"10001:10001"' <<<"$config" || fail "the image does not run as 10001: $config"
 
 step "bring the stack up"
-compose up -d --quiet-pull 2>&1 | grep -v -e '^Creating' -e '^Starting' || true
+compose up -d --quiet-pull >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "compose up"; }
 deadline=$((SECONDS + 90))
 for service in users products orders gateway; do
     until [ "$(docker inspect --format '{{.State.Health.Status}}' "$(container $service)")" = healthy ]; do
