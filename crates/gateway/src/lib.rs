@@ -96,7 +96,10 @@ impl AppState {
     }
 }
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+};
 
 /// How often sessions that can no longer be used are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);

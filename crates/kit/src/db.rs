@@ -1,7 +1,8 @@
 //! The service's own database: opened, hardened and migrated before the service listens.
 //!
-//! Services use sqlx's `Any` driver with portable SQL (`$1` placeholders, integers and
-//! text), so the same store code runs on an embedded SQLite file and on PostgreSQL.
+//! Services use sqlx's `Any` driver with portable SQL (`$1` placeholders, 64-bit integers
+//! and text), so the same store code runs on an embedded SQLite file and on PostgreSQL.
+//! Each service ships one migrations folder per dialect, applied by [`open`].
 
 use std::fs::{self, OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -15,10 +16,27 @@ use sqlx::{AnyPool, Executor};
 pub use sqlx::AnyPool as Pool;
 
 /// Where a service keeps its data.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Database {
     /// An SQLite file, created with owner-only permissions if absent.
     Sqlite(PathBuf),
+    /// A PostgreSQL database, by URL (which may hold a password, so it is never printed).
+    Postgres { url: String, max_connections: u32 },
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres {
+                max_connections, ..
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &"[redacted]")
+                .field("max_connections", max_connections)
+                .finish(),
+        }
+    }
 }
 
 impl Database {
@@ -26,19 +44,81 @@ impl Database {
     pub fn sqlite_in(data_dir: &Path, service: &str) -> Self {
         Self::Sqlite(data_dir.join(format!("{service}.db")))
     }
+
+    /// The PostgreSQL database at `url` (`postgres://...`), or an error naming the problem.
+    pub fn postgres(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            url.starts_with("postgres://") || url.starts_with("postgresql://"),
+            "a database URL starts with postgres://"
+        );
+        Ok(Self::Postgres {
+            url: url.to_owned(),
+            max_connections: max_connections.max(1),
+        })
+    }
 }
 
-/// Opens the pool, switches SQLite to WAL and applies the embedded migrations.
-pub async fn open(database: &Database, migrator: &Migrator) -> anyhow::Result<AnyPool> {
+/// A service's migrations, one folder per dialect.
+pub struct Migrations {
+    pub sqlite: Migrator,
+    pub postgres: Migrator,
+}
+
+/// Opens the pool (SQLite in WAL mode) and applies the embedded migrations.
+pub async fn open(database: &Database, migrations: &Migrations) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
-    let pool = match database {
-        Database::Sqlite(path) => open_sqlite(path).await?,
+    let (pool, migrator) = match database {
+        Database::Sqlite(path) => (open_sqlite(path).await?, &migrations.sqlite),
+        Database::Postgres {
+            url,
+            max_connections,
+        } => (
+            open_postgres(url, *max_connections).await?,
+            &migrations.postgres,
+        ),
     };
     migrator
         .run(&pool)
         .await
         .context("Failed to apply database migrations")?;
     Ok(pool)
+}
+
+async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(url)
+        .await
+        // The error of a failed connection names host and user, never the password.
+        .map_err(|error| anyhow::anyhow!("Failed to connect to PostgreSQL: {error}"))
+}
+
+/// Whether `pool` talks to PostgreSQL.
+pub fn is_postgres(pool: &Pool) -> bool {
+    matches!(
+        pool.connect_options().database_url.scheme(),
+        "postgres" | "postgresql"
+    )
+}
+
+/// After rows were inserted with explicit ids (seed data), moves `table`'s id sequence past
+/// them, so that the next generated id follows the highest; SQLite's AUTOINCREMENT does so
+/// by itself.
+pub async fn sync_id_sequence(pool: &Pool, table: &'static str) -> Result<(), sqlx::Error> {
+    if !is_postgres(pool) {
+        return Ok(());
+    }
+    // `table` is a compile-time name, never input.
+    let statement = format!(
+        "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+         GREATEST((SELECT MAX(id) FROM {table}), 1))"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(pool)
+        .await
+        .map(drop)
 }
 
 async fn open_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
@@ -91,7 +171,7 @@ fn encode_path(path: &Path) -> String {
 pub async fn begin_write(
     pool: &Pool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    if pool.connect_options().database_url.scheme() == "sqlite" {
+    if !is_postgres(pool) {
         pool.begin_with("BEGIN IMMEDIATE").await
     } else {
         pool.begin().await

@@ -142,6 +142,29 @@ pub struct Settings {
     #[arg(long, env = "MSA_ORDERS_KEY_FILE")]
     pub orders_key_file: Option<PathBuf>,
 
+    /// PostgreSQL URL of user-service's database (postgres://user:password@host/db); by
+    /// default an SQLite file in DATA_DIR. Kept out of command lines and logs.
+    #[arg(long, env = "MSA_USERS_DATABASE_URL", hide_env_values = true)]
+    pub users_database_url: Option<String>,
+
+    /// PostgreSQL URL of product-service's database, like --users-database-url.
+    #[arg(long, env = "MSA_PRODUCTS_DATABASE_URL", hide_env_values = true)]
+    pub products_database_url: Option<String>,
+
+    /// PostgreSQL URL of order-service's database, like --users-database-url.
+    #[arg(long, env = "MSA_ORDERS_DATABASE_URL", hide_env_values = true)]
+    pub orders_database_url: Option<String>,
+
+    /// PostgreSQL URL of the gateway's database (sessions, API keys), like
+    /// --users-database-url.
+    #[arg(long, env = "MSA_GATEWAY_DATABASE_URL", hide_env_values = true)]
+    pub gateway_database_url: Option<String>,
+
+    /// Connections each service keeps to PostgreSQL at most.
+    #[arg(long, env = "MSA_DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
     /// Minutes a session may go unused before it ends.
     #[arg(long, env = "MSA_SESSION_IDLE_MINUTES", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=1440))]
@@ -248,8 +271,35 @@ impl Settings {
         Duration::from_millis(self.call_timeout_ms)
     }
 
-    fn database(&self, role: Role) -> Database {
-        Database::sqlite_in(&self.data_dir, role.name())
+    fn database_url(&self, role: Role) -> Option<&String> {
+        match role {
+            Role::Users => self.users_database_url.as_ref(),
+            Role::Products => self.products_database_url.as_ref(),
+            Role::Orders => self.orders_database_url.as_ref(),
+            Role::Gateway => self.gateway_database_url.as_ref(),
+        }
+    }
+
+    /// The service's PostgreSQL database where a URL is configured, else its SQLite file.
+    fn database(&self, role: Role) -> anyhow::Result<Database> {
+        match self.database_url(role) {
+            Some(url) => Database::postgres(url, self.database_max_connections)
+                .map_err(|error| anyhow::anyhow!("--{}-database-url: {error}", role.name())),
+            None => Ok(Database::sqlite_in(&self.data_dir, role.name())),
+        }
+    }
+
+    /// The environment variable of `role`'s database URL.
+    pub fn database_url_env(role: Role) -> String {
+        format!("MSA_{}_DATABASE_URL", role.name().to_uppercase())
+    }
+
+    /// `role`'s database URL, if configured: it must not appear on a command line (where
+    /// every user of the machine can read it), so a child gets it in its environment, and
+    /// only its own.
+    pub fn secret_env(&self, role: Role) -> Option<(String, String)> {
+        self.database_url(role)
+            .map(|url| (Self::database_url_env(role), url.clone()))
     }
 
     /// Where `issuer` keeps its signing key, and whether that file is configured (then it
@@ -325,7 +375,7 @@ impl Settings {
     pub fn users(&self) -> anyhow::Result<users::Config> {
         Ok(users::Config {
             listen: self.listen(Role::Users),
-            database: self.database(Role::Users),
+            database: self.database(Role::Users)?,
             data_dir: self.data_dir.clone(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             trust: self.trust()?,
@@ -335,7 +385,7 @@ impl Settings {
     pub fn products(&self) -> anyhow::Result<products::Config> {
         Ok(products::Config {
             listen: self.listen(Role::Products),
-            database: self.database(Role::Products),
+            database: self.database(Role::Products)?,
             trust: self.trust()?,
         })
     }
@@ -343,7 +393,7 @@ impl Settings {
     pub fn orders(&self) -> anyhow::Result<orders::Config> {
         Ok(orders::Config {
             listen: self.listen(Role::Orders),
-            database: self.database(Role::Orders),
+            database: self.database(Role::Orders)?,
             users_url: self.url(Role::Users),
             products_url: self.url(Role::Products),
             call_timeout: self.call_timeout(),
@@ -405,7 +455,7 @@ impl Settings {
             orders_url: self.url(Role::Orders),
             // Order placement makes up to three calls in a row, each with its own deadline.
             call_timeout: self.call_timeout() * 4,
-            database: self.database(Role::Gateway),
+            database: self.database(Role::Gateway)?,
             signer: self.signer(Issuer::Gateway)?,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(self.session_idle_minutes * 60),
@@ -435,6 +485,10 @@ impl Settings {
             format!("--log-format={}", self.log_format.as_str()),
             format!("--call-timeout-ms={}", self.call_timeout_ms),
             format!("--recovery-interval-s={}", self.recovery_interval_s),
+            format!(
+                "--database-max-connections={}",
+                self.database_max_connections
+            ),
             format!("--session-idle-minutes={}", self.session_idle_minutes),
             format!("--session-lifetime-hours={}", self.session_lifetime_hours),
             format!("--rate-per-address={}", self.rate_per_address),

@@ -66,6 +66,10 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
         .into_iter()
         .map(|role| {
             let mut command = Command::new(&exe);
+            for other in Role::ALL {
+                command.env_remove(Settings::database_url_env(other));
+            }
+            command.envs(settings.secret_env(role));
             command
                 .arg("serve")
                 .arg(role.name())

@@ -29,7 +29,10 @@ mod views;
 
 pub const SERVICE: &str = "orders";
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -27,6 +27,7 @@ pub async fn demo_order(pool: &Pool) -> anyhow::Result<()> {
         now,
     )
     .await?;
+    kit::db::sync_id_sequence(pool, "orders").await?;
     tracing::info!("seeded the demo order");
     Ok(())
 }

@@ -37,16 +37,26 @@ pub async fn insert_pending(
     now: i64,
 ) -> Result<OrderRow, sqlx::Error> {
     let mut tx = kit::db::begin_write(pool).await?;
-    let row: OrderRow = sqlx::query_as(concat!(
-        "INSERT INTO orders (id, user_id, status, created_at, updated_at)
-         VALUES ($1, $2, 'pending', $3, $3) RETURNING ",
-        columns!()
-    ))
-    .bind(explicit_id)
-    .bind(order.user_id)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    // The id column is named only when given: PostgreSQL generates an id only when the
+    // column is left out, SQLite also for NULL.
+    let statement = if explicit_id.is_some() {
+        concat!(
+            "INSERT INTO orders (user_id, status, created_at, updated_at, id)
+             VALUES ($1, 'pending', $2, $2, $3) RETURNING ",
+            columns!()
+        )
+    } else {
+        concat!(
+            "INSERT INTO orders (user_id, status, created_at, updated_at)
+             VALUES ($1, 'pending', $2, $2) RETURNING ",
+            columns!()
+        )
+    };
+    let mut query = sqlx::query_as(statement).bind(order.user_id).bind(now);
+    if let Some(id) = explicit_id {
+        query = query.bind(id);
+    }
+    let row: OrderRow = query.fetch_one(&mut *tx).await?;
     for &(product_id, quantity) in &order.items {
         sqlx::query("INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
             .bind(row.id)

@@ -21,7 +21,10 @@ mod store;
 
 pub const SERVICE: &str = "products";
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+};
 
 #[derive(Debug, Clone)]
 pub struct Config {

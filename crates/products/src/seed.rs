@@ -34,6 +34,7 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
         }
     }
     tx.commit().await?;
+    kit::db::sync_id_sequence(pool, "products").await?;
     tracing::info!("seeded the demo catalogue");
     Ok(())
 }

@@ -30,19 +30,31 @@ pub async fn insert<'c>(
     draft: &ProductDraft,
     now: i64,
 ) -> Result<ProductRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "INSERT INTO products (id, name, description, price_cents, stock, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(draft.name.as_str())
-    .bind(draft.description.as_str())
-    .bind(draft.price.cents())
-    .bind(draft.stock.units())
-    .bind(now)
-    .fetch_one(db)
-    .await
+    // The id column is named only when given: PostgreSQL generates an id only when the
+    // column is left out, SQLite also for NULL.
+    let statement = if id.is_some() {
+        concat!(
+            "INSERT INTO products (name, description, price_cents, stock, created_at, updated_at, id)
+             VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING ",
+            columns!()
+        )
+    } else {
+        concat!(
+            "INSERT INTO products (name, description, price_cents, stock, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+            columns!()
+        )
+    };
+    let mut query = sqlx::query_as(statement)
+        .bind(draft.name.as_str())
+        .bind(draft.description.as_str())
+        .bind(draft.price.cents())
+        .bind(draft.stock.units())
+        .bind(now);
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
+    query.fetch_one(db).await
 }
 
 pub async fn find(pool: &Pool, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {

@@ -76,6 +76,71 @@ struct Running {
     task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// Where the services of a test system keep their data: fresh SQLite files by default, or,
+/// when `MSA_TEST_POSTGRES_URL` names a PostgreSQL server (a URL of a user allowed to create
+/// databases), one fresh database per service there.
+#[derive(Debug, Clone)]
+enum Backing {
+    Sqlite,
+    Postgres { server: String, prefix: String },
+}
+
+/// The variable that switches the system tests to PostgreSQL.
+pub const POSTGRES_ENV: &str = "MSA_TEST_POSTGRES_URL";
+
+impl Backing {
+    async fn from_env() -> Self {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            return Self::Sqlite;
+        };
+        let server = server_part(&admin_url);
+        let prefix = format!("msa_test_{:016x}", rand_u64());
+        sqlx::any::install_default_drivers();
+        let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| panic!("{POSTGRES_ENV} does not connect: {error}"));
+        for service in ["users", "products", "orders", "gateway"] {
+            let statement = format!("CREATE DATABASE {prefix}_{service}");
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut admin)
+                .await
+                .unwrap_or_else(|error| panic!("cannot create a test database: {error}"));
+        }
+        Self::Postgres { server, prefix }
+    }
+
+    fn database(&self, dir: &std::path::Path, service: &str) -> Database {
+        match self {
+            Self::Sqlite => Database::sqlite_in(dir, service),
+            Self::Postgres { server, prefix } => {
+                Database::postgres(&format!("{server}/{prefix}_{service}"), 5)
+                    .expect("BUG: the URL was checked when the databases were made")
+            }
+        }
+    }
+}
+
+/// `postgres://user:password@host:port` of a URL that may name a database and options.
+fn server_part(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => url[..after_scheme + slash].to_owned(),
+        None => url.to_owned(),
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Randomly keyed by the standard library: distinct per test without another crate.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
 /// What a test may change about the system it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -117,6 +182,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub data_dir: TempDir,
     pub options: Options,
+    backing: Backing,
     /// Signs as the gateway: the key every service trusts for requests from outside.
     pub gateway_signer: CallSigner,
     /// Signs as order-service.
@@ -175,6 +241,7 @@ impl TestApp {
             orders_signer: signer(ORDERS),
             data_dir,
             options,
+            backing: Backing::from_env().await,
             tls_addr: None,
             admin: Client::new("http://unset", "testkit", &[]),
             sessions: DEMO_EMAILS
@@ -208,6 +275,11 @@ impl TestApp {
         format!("http://{}", self.addrs[&service])
     }
 
+    /// Whether the services keep their data in SQLite files (else in PostgreSQL).
+    pub fn on_sqlite(&self) -> bool {
+        matches!(self.backing, Backing::Sqlite)
+    }
+
     /// The local CA of this test system, with the gateway's certificate for localhost.
     pub fn local_ca(&self) -> kit::tls::LocalCa {
         let names = ["localhost", "127.0.0.1"].map(str::to_owned);
@@ -230,7 +302,7 @@ impl TestApp {
             Service::Users => {
                 users::build(users::Config {
                     listen,
-                    database: Database::sqlite_in(dir, "users"),
+                    database: self.backing.database(dir, "users"),
                     data_dir: dir.to_owned(),
                     hash_concurrency: 2,
                     trust: self.trust(),
@@ -240,7 +312,7 @@ impl TestApp {
             Service::Products => {
                 products::build(products::Config {
                     listen,
-                    database: Database::sqlite_in(dir, "products"),
+                    database: self.backing.database(dir, "products"),
                     trust: self.trust(),
                 })
                 .await
@@ -248,7 +320,7 @@ impl TestApp {
             Service::Orders => {
                 orders::build(orders::Config {
                     listen,
-                    database: Database::sqlite_in(dir, "orders"),
+                    database: self.backing.database(dir, "orders"),
                     users_url: self.service_url(Service::Users),
                     products_url: self.products_link().url(),
                     call_timeout: CALL_TIMEOUT,
@@ -268,7 +340,7 @@ impl TestApp {
                     products_url: self.service_url(Service::Products),
                     orders_url: self.service_url(Service::Orders),
                     call_timeout: CALL_TIMEOUT * 4,
-                    database: Database::sqlite_in(dir, "gateway"),
+                    database: self.backing.database(dir, "gateway"),
                     signer: self.gateway_signer.clone(),
                     sessions: self.options.sessions,
                     rates: self.options.rates,

@@ -25,7 +25,10 @@ mod store;
 
 pub const SERVICE: &str = "users";
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+    sqlite: sqlx::migrate!("./migrations/sqlite"),
+    postgres: sqlx::migrate!("./migrations/postgres"),
+};
 
 /// Everything user-service needs to start.
 #[derive(Debug, Clone)]

@@ -64,6 +64,7 @@ pub async fn demo_users(pool: &Pool, hasher: &Hasher, data_dir: &Path) -> anyhow
         .with_context(|| format!("Failed to seed demo user {email}"))?;
     }
     tx.commit().await?;
+    kit::db::sync_id_sequence(pool, "users").await?;
     tracing::info!(
         file = %data_dir.join(CREDENTIALS_FILE).display(),
         "seeded demo users; their passwords are in the credentials file"

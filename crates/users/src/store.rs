@@ -33,20 +33,31 @@ pub async fn insert<'c>(
     db: impl sqlx::Executor<'c, Database = sqlx::Any>,
     user: &InsertUser<'_>,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
-        columns!(),
-        ""
-    ))
-    .bind(user.id)
-    .bind(user.email)
-    .bind(user.name)
-    .bind(user.password_hash)
-    .bind(user.role)
-    .bind(user.now)
-    .fetch_one(db)
-    .await
+    // The id column is named only when given: PostgreSQL generates an id only when the
+    // column is left out, SQLite also for NULL.
+    let statement = if user.id.is_some() {
+        concat!(
+            "INSERT INTO users (email, name, password_hash, role, created_at, updated_at, id)
+             VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING ",
+            columns!()
+        )
+    } else {
+        concat!(
+            "INSERT INTO users (email, name, password_hash, role, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
+            columns!()
+        )
+    };
+    let mut query = sqlx::query_as(statement)
+        .bind(user.email)
+        .bind(user.name)
+        .bind(user.password_hash)
+        .bind(user.role)
+        .bind(user.now);
+    if let Some(id) = user.id {
+        query = query.bind(id);
+    }
+    query.fetch_one(db).await
 }
 
 pub async fn find(pool: &Pool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
