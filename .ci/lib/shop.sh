@@ -18,8 +18,10 @@ data=$(mktemp -d)
     --users-port "$users" --products-port "$products" --orders-port "$orders" \
     --tls-port "$tls" "$@" &
 pid=$!
-cleanup() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
+stop_shop() { kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
+# Stop the shop first, then whatever the sourcing script registered for its exit.
+previous_exit_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
+trap "stop_shop; $previous_exit_trap" EXIT
 
 base="http://127.0.0.1:$gateway"
 https="https://localhost:$tls"

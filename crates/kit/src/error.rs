@@ -150,7 +150,30 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if database_unreachable(&error) {
+            // Not a bug but an outage: the pool reconnects by itself once the database is
+            // back, so the client is told to retry, as for an unavailable upstream.
+            tracing::warn!(%error, "database unavailable");
+            return Self::Unavailable(
+                "The service cannot reach its database; try again shortly.".to_owned(),
+            );
+        }
         Self::Internal(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+/// Whether `error` means the database could not be reached (rather than a query failing):
+/// no connection to be had, a connection lost, or a server shutting down or starting.
+fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception) and 57P01-57P03 (shutdown, crash,
+        // cannot connect now).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 
