@@ -169,7 +169,7 @@ async fn a_wrong_password_and_an_unknown_email_answer_alike_in_similar_time() {
     let app = TestApp::spawn().await;
     let mut wrong_password = Vec::new();
     let mut unknown_email = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let started = Instant::now();
         let wrong = app.login(ALICE_EMAIL, "not her password", "ua").await;
         wrong_password.push(started.elapsed());
@@ -185,7 +185,7 @@ async fn a_wrong_password_and_an_unknown_email_answer_alike_in_similar_time() {
     // Both verify a hash: an unknown email is not answered in a fraction of the time.
     let median = |mut times: Vec<Duration>| {
         times.sort();
-        times[1]
+        times[2]
     };
     let (wrong, unknown) = (median(wrong_password), median(unknown_email));
     assert!(
