@@ -137,6 +137,8 @@ for service in users products orders gateway; do
     grep -qE '^Uid:\s+10001\s' <<<"$status" || fail "$service runs as $(grep ^Uid <<<"$status")"
     grep -qE '^CapEff:\s+0+$' <<<"$status" || fail "$service has capabilities: $(grep ^CapEff <<<"$status")"
     grep -qE '^NoNewPrivs:\s+1$' <<<"$status" || fail "$service may gain privileges"
+    # Its tmpfs, the one writable place besides the data volume, belongs to the service user.
+    [ "$(stat -c %u "/proc/$pid/root/tmp")" = 10001 ] || fail "$service cannot write its /tmp"
     # The binary itself tries to create a database outside its volume and tmpfs: the
     # kernel must refuse (were it writable, the probe would start serving, and time out).
     written=$(timeout 20 docker exec "$id" /msa serve products --products-port 0 \
