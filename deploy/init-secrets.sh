@@ -3,6 +3,8 @@
 # deploy/secrets, which git ignores):
 #   DIR/keys/gateway.key, DIR/keys/orders.key   Ed25519 signing keys, as compose secrets
 #   DIR/public-keys.env                         the matching public keys, for every service
+#   DIR/postgres/                               for compose.postgres.yaml: the superuser's
+#       password, and per service a password and the database URL that uses it
 # Existing keys are kept. Run with the image built (deploy/build-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,5 +20,18 @@ docker run --rm --read-only --network none --cap-drop ALL \
     --volume "$dir:/secrets" "$tag" \
     keys --data-dir /secrets >"$dir/public-keys.env"
 chmod 0644 "$dir/keys/gateway.key" "$dir/keys/orders.key"
+
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
+mkdir -p "$dir/postgres"
+if [ ! -s "$dir/postgres/postgres_password" ]; then
+    secret >"$dir/postgres/postgres_password"
+    for service in users products orders gateway; do
+        password=$(secret)
+        printf '%s\n' "$password" >"$dir/postgres/db_${service}_password"
+        printf 'postgres://msa_%s:%s@postgres:5432/msa_%s\n' "$service" "$password" "$service" \
+            >"$dir/postgres/db_${service}_url"
+    done
+    chmod 0644 "$dir"/postgres/*
+fi
 echo "secrets in $dir:"
 ls -l "$dir"

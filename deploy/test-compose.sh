@@ -37,13 +37,14 @@ else
     echo "test-compose: FAILED: neither 'docker compose' nor docker-compose is installed" >&2
     exit 1
 fi
+compose_files=(--file deploy/compose.yaml)
 compose() {
     "${compose_cli[@]}" --project-name "$project" --env-file "$MSA_SECRETS_DIR/public-keys.env" \
-        --file deploy/compose.yaml "$@"
+        "${compose_files[@]}" "$@"
 }
 teardown() {
     compose down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
-    docker image rm "msa-shop:$MSA_IMAGE_TAG" >/dev/null 2>&1 || true
+    docker image rm "msa-shop:$MSA_IMAGE_TAG" "msa-postgres:$MSA_IMAGE_TAG" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap teardown EXIT
@@ -172,4 +173,32 @@ left=$(docker ps -aq --filter "label=com.docker.compose.project=$project"; \
        docker network ls -q --filter "label=com.docker.compose.project=$project"; \
        docker volume ls -q --filter "label=com.docker.compose.project=$project")
 [ -z "$left" ] || fail "left behind: $left"
+
+step "the same stack on PostgreSQL (compose.postgres.yaml), passwords as secrets"
+bash deploy/postgres/build-image.sh
+compose_files+=(--file deploy/compose.postgres.yaml)
+compose up -d --quiet-pull >"$work/up.log" 2>&1 || { compose logs --tail 15; fail "compose up (postgres)"; }
+deadline=$((SECONDS + 120))
+for service in postgres users products orders gateway; do
+    until [ "$(docker inspect --format '{{.State.Health.Status}}' "$(container $service)")" = healthy ]; do
+        [ $SECONDS -lt $deadline ] || { compose logs --tail 30; fail "$service never became healthy on PostgreSQL"; }
+        sleep 1
+    done
+done
+docker cp "$(container users):/data/demo-credentials.json" "$work/credentials.json"
+docker cp "$(container gateway):/data/tls/ca.pem" "$work/ca.pem"
+password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alice@example.com"])' "$work/credentials.json")
+rm -f "$jar"
+curl -fsS --cacert "$work/ca.pem" -c "$jar" "$https/api/v1/auth/login" \
+    -H 'content-type: application/json' \
+    -d "{\"email\":\"alice@example.com\",\"password\":\"$password\"}" >/dev/null || fail "login (postgres)"
+placed=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
+    -H 'Idempotency-Key: compose-pg-1' -H 'content-type: application/json' \
+    -d '{"items":[{"product_id":101,"quantity":1}]}') || fail "placing an order (postgres)"
+grep -q '"order_id":9002' <<<"$placed" || fail "the order on PostgreSQL: $placed"
+for service in users products orders gateway; do
+    env=$(docker inspect --format '{{json .Config.Env}}' "$(container $service)")
+    if grep -q 'postgres://' <<<"$env"; then fail "$service has a database URL in its environment"; fi
+done
+compose down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1
 echo "test-compose: ok"

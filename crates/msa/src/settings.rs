@@ -160,6 +160,39 @@ pub struct Settings {
     #[arg(long, env = "MSA_GATEWAY_DATABASE_URL", hide_env_values = true)]
     pub gateway_database_url: Option<String>,
 
+    /// A file holding user-service's database URL (a mounted secret), instead of
+    /// --users-database-url.
+    #[arg(
+        long,
+        env = "MSA_USERS_DATABASE_URL_FILE",
+        conflicts_with = "users_database_url"
+    )]
+    pub users_database_url_file: Option<PathBuf>,
+
+    /// A file holding product-service's database URL.
+    #[arg(
+        long,
+        env = "MSA_PRODUCTS_DATABASE_URL_FILE",
+        conflicts_with = "products_database_url"
+    )]
+    pub products_database_url_file: Option<PathBuf>,
+
+    /// A file holding order-service's database URL.
+    #[arg(
+        long,
+        env = "MSA_ORDERS_DATABASE_URL_FILE",
+        conflicts_with = "orders_database_url"
+    )]
+    pub orders_database_url_file: Option<PathBuf>,
+
+    /// A file holding the gateway's database URL.
+    #[arg(
+        long,
+        env = "MSA_GATEWAY_DATABASE_URL_FILE",
+        conflicts_with = "gateway_database_url"
+    )]
+    pub gateway_database_url_file: Option<PathBuf>,
+
     /// Connections each service keeps to PostgreSQL at most.
     #[arg(long, env = "MSA_DATABASE_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -280,11 +313,31 @@ impl Settings {
         }
     }
 
-    /// The service's PostgreSQL database where a URL is configured, else its SQLite file.
+    fn database_url_file(&self, role: Role) -> Option<&PathBuf> {
+        match role {
+            Role::Users => self.users_database_url_file.as_ref(),
+            Role::Products => self.products_database_url_file.as_ref(),
+            Role::Orders => self.orders_database_url_file.as_ref(),
+            Role::Gateway => self.gateway_database_url_file.as_ref(),
+        }
+    }
+
+    /// The service's PostgreSQL database where a URL (or a file holding one) is
+    /// configured, else its SQLite file.
     fn database(&self, role: Role) -> anyhow::Result<Database> {
-        match self.database_url(role) {
-            Some(url) => Database::postgres(url, self.database_max_connections)
-                .map_err(|error| anyhow::anyhow!("--{}-database-url: {error}", role.name())),
+        let url = match (self.database_url(role), self.database_url_file(role)) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        match url {
+            Some(url) => Database::postgres(&url, self.database_max_connections)
+                .map_err(|error| anyhow::anyhow!("the database of {}: {error}", role.name())),
             None => Ok(Database::sqlite_in(&self.data_dir, role.name())),
         }
     }
@@ -534,6 +587,13 @@ impl Settings {
         for (flag, value) in [
             ("gateway-key-file", &self.gateway_key_file),
             ("orders-key-file", &self.orders_key_file),
+            ("users-database-url-file", &self.users_database_url_file),
+            (
+                "products-database-url-file",
+                &self.products_database_url_file,
+            ),
+            ("orders-database-url-file", &self.orders_database_url_file),
+            ("gateway-database-url-file", &self.gateway_database_url_file),
         ] {
             if let Some(path) = value {
                 args.push(format!("--{flag}={}", path.display()));
