@@ -33,5 +33,10 @@ if [ ! -s "$dir/postgres/postgres_password" ]; then
     done
     chmod 0644 "$dir"/postgres/*
 fi
+# Compose reads deploy/.env by itself: with the default directory, a plain
+# `docker-compose -f deploy/compose.yaml up -d` then finds the public keys.
+if [ "$dir" = "$(realpath -m secrets)" ]; then
+    cp "$dir/public-keys.env" .env
+fi
 echo "secrets in $dir:"
 ls -l "$dir"
