@@ -52,6 +52,35 @@ fail() { echo "test-compose: FAILED: $*" >&2; exit 1; }
 step() { printf -- '--> %s\n' "$*"; }
 container() { compose ps -q "$1"; }
 
+# Brings the stack up and waits (at most $1 seconds) until each named service is healthy.
+up_healthy() {
+    local deadline=$((SECONDS + $1)) service
+    shift
+    compose up -d --quiet-pull >"$work/up.log" 2>&1 || { cat "$work/up.log"; compose logs --tail 15; fail "compose up"; }
+    for service in "$@"; do
+        until [ "$(docker inspect --format '{{.State.Health.Status}}' "$(container "$service")")" = healthy ]; do
+            [ $SECONDS -lt $deadline ] || { compose logs --tail 30; fail "$service never became healthy"; }
+            sleep 1
+        done
+    done
+}
+
+# The session cookie is Secure: curl, like a browser, takes and sends it over HTTPS only.
+https="https://localhost:$MSA_HTTPS_PORT"
+jar="$work/cookies"
+# Logs in as the demo customer Alice, with the password and CA this stack generated.
+log_in_alice() {
+    docker cp "$(container users):/data/demo-credentials.json" "$work/credentials.json"
+    docker cp "$(container gateway):/data/tls/ca.pem" "$work/ca.pem"
+    local password
+    password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alice@example.com"])' "$work/credentials.json")
+    rm -f "$jar"
+    curl -fsS --cacert "$work/ca.pem" -c "$jar" "$https/api/v1/auth/login" \
+        -H 'content-type: application/json' \
+        -d "{\"email\":\"alice@example.com\",\"password\":\"$password\"}" >/dev/null \
+        || fail "login"
+}
+
 step "build the image"
 bash deploy/build-image.sh
 image="msa-shop:$MSA_IMAGE_TAG"
@@ -80,27 +109,11 @@ config=$(docker image inspect "$image" --format '{{json .Config}}')
 grep -q '"User":"10001:10001"' <<<"$config" || fail "the image does not run as 10001: $config"
 
 step "bring the stack up"
-compose up -d --quiet-pull >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "compose up"; }
-deadline=$((SECONDS + 90))
-for service in users products orders gateway; do
-    until [ "$(docker inspect --format '{{.State.Health.Status}}' "$(container $service)")" = healthy ]; do
-        [ $SECONDS -lt $deadline ] || { compose logs --tail 30; fail "$service never became healthy"; }
-        sleep 1
-    done
-done
+up_healthy 90 users products orders gateway
 
 base="http://127.0.0.1:$MSA_HTTP_PORT"
 step "the API flow through the gateway ($base)"
-docker cp "$(container users):/data/demo-credentials.json" "$work/credentials.json"
-docker cp "$(container gateway):/data/tls/ca.pem" "$work/ca.pem"
-password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alice@example.com"])' "$work/credentials.json")
-# The session cookie is Secure: curl, like a browser, takes and sends it over HTTPS only.
-https="https://localhost:$MSA_HTTPS_PORT"
-jar="$work/cookies"
-curl -fsS --cacert "$work/ca.pem" -c "$jar" "$https/api/v1/auth/login" \
-    -H 'content-type: application/json' \
-    -d "{\"email\":\"alice@example.com\",\"password\":\"$password\"}" >/dev/null \
-    || fail "login"
+log_in_alice
 order=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders/9001") || fail "GET order 9001"
 grep -q '"name":"Alice"' <<<"$order" || fail "order 9001 is not enriched: $order"
 placed=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
@@ -177,21 +190,8 @@ left=$(docker ps -aq --filter "label=com.docker.compose.project=$project"; \
 step "the same stack on PostgreSQL (compose.postgres.yaml), passwords as secrets"
 bash deploy/postgres/build-image.sh
 compose_files+=(--file deploy/compose.postgres.yaml)
-compose up -d --quiet-pull >"$work/up.log" 2>&1 || { compose logs --tail 15; fail "compose up (postgres)"; }
-deadline=$((SECONDS + 120))
-for service in postgres users products orders gateway; do
-    until [ "$(docker inspect --format '{{.State.Health.Status}}' "$(container $service)")" = healthy ]; do
-        [ $SECONDS -lt $deadline ] || { compose logs --tail 30; fail "$service never became healthy on PostgreSQL"; }
-        sleep 1
-    done
-done
-docker cp "$(container users):/data/demo-credentials.json" "$work/credentials.json"
-docker cp "$(container gateway):/data/tls/ca.pem" "$work/ca.pem"
-password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alice@example.com"])' "$work/credentials.json")
-rm -f "$jar"
-curl -fsS --cacert "$work/ca.pem" -c "$jar" "$https/api/v1/auth/login" \
-    -H 'content-type: application/json' \
-    -d "{\"email\":\"alice@example.com\",\"password\":\"$password\"}" >/dev/null || fail "login (postgres)"
+up_healthy 120 postgres users products orders gateway
+log_in_alice
 placed=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
     -H 'Idempotency-Key: compose-pg-1' -H 'content-type: application/json' \
     -d '{"items":[{"product_id":101,"quantity":1}]}') || fail "placing an order (postgres)"

@@ -80,30 +80,24 @@ pub async fn authenticate(
         .get::<ClientAddr>()
         .expect("BUG: the client address is established before authentication");
     let headers = request.headers();
-    if headers.contains_key(AUTHORIZATION) {
-        return match by_api_key(&app, headers).await {
-            Ok(identity) => {
-                request.extensions_mut().insert(identity);
-                let mut response = next.run(request).await;
-                response
-                    .headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                response
-            }
-            Err(error) => error.into_response(),
-        };
-    }
-    let mut forget_cookie = false;
-    let identity = match sessions::token_from(headers) {
-        None => Identity::anonymous(),
-        Some(token) => match by_session(&app, token, &ClientFingerprint::of(headers, ip)).await {
-            Ok(Some(identity)) => identity,
-            Ok(None) => {
-                forget_cookie = true;
-                Identity::anonymous()
-            }
+    // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
+    // by the browser; an unusable key is refused, since a program asked to be someone.
+    let (identity, forget_cookie) = if headers.contains_key(AUTHORIZATION) {
+        match by_api_key(&app, headers).await {
+            Ok(identity) => (identity, false),
             Err(error) => return error.into_response(),
-        },
+        }
+    } else {
+        match sessions::token_from(headers) {
+            None => (Identity::anonymous(), false),
+            Some(token) => {
+                match by_session(&app, token, &ClientFingerprint::of(headers, ip)).await {
+                    Ok(Some(identity)) => (identity, false),
+                    Ok(None) => (Identity::anonymous(), true),
+                    Err(error) => return error.into_response(),
+                }
+            }
+        }
     };
     let authenticated = identity.via != Via::Anonymous;
     request.extensions_mut().insert(identity);

@@ -194,8 +194,7 @@ async fn purge_sessions(pool: Pool, policy: SessionPolicy, shutdown: Cancellatio
             _ = ticks.tick() => {}
         }
         let now = kit::time::now_unix();
-        let idle_cutoff = now - i64::try_from(policy.idle.as_secs()).unwrap_or(i64::MAX);
-        match store::purge_sessions(&pool, now, idle_cutoff).await {
+        match store::purge_sessions(&pool, now, policy.idle_cutoff(now)).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
             Err(error) => tracing::warn!(%error, "failed to purge expired sessions"),

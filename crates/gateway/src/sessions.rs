@@ -35,6 +35,11 @@ impl SessionPolicy {
         i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX)
     }
 
+    /// Sessions last seen before this moment have timed out.
+    pub fn idle_cutoff(&self, now: i64) -> i64 {
+        now.saturating_sub(self.idle_seconds())
+    }
+
     /// When a session last seen at `last_seen_at` times out.
     pub fn idle_expiry(&self, last_seen_at: i64) -> i64 {
         last_seen_at.saturating_add(self.idle_seconds())

@@ -94,7 +94,7 @@ impl Backing {
             return Self::Sqlite;
         };
         let server = server_part(&admin_url);
-        let prefix = format!("msa_test_{:016x}", rand_u64());
+        let prefix = format!("msa_test_{:016x}", rand::random::<u64>());
         sqlx::any::install_default_drivers();
         let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
             .await
@@ -127,18 +127,6 @@ fn server_part(url: &str) -> String {
         Some(slash) => url[..after_scheme + slash].to_owned(),
         None => url.to_owned(),
     }
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // Randomly keyed by the standard library: distinct per test without another crate.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    hasher.finish()
 }
 
 /// What a test may change about the system it starts.
