@@ -215,8 +215,10 @@ async fn login(
         .chars()
         .take(254)
         .collect();
-    app.limits
-        .allow_login(&account, ip, kit::time::now_unix())?;
+    if let Err(throttled) = app.limits.allow_login(&account, ip, kit::time::now_unix()) {
+        app.logins.inc("outcome", "throttled");
+        return Err(throttled);
+    }
     let request = app
         .users
         .request_acting_for(
@@ -232,12 +234,14 @@ async fn login(
         StatusCode::OK => app.users.read_json(answer).await?,
         StatusCode::UNAUTHORIZED => {
             app.limits.login_failed(&account, ip, kit::time::now_unix());
+            app.logins.inc("outcome", "failed");
             tracing::info!(security_event = "login-failed", %ip, "a login failed");
             return Err(invalid_credentials());
         }
         status => return Err(app.users.unexpected(status).into()),
     };
     app.limits.login_succeeded(&account);
+    app.logins.inc("outcome", "succeeded");
     // A new token at every login: a session id planted before login is never promoted.
     if let Via::Session(previous) = identity.via {
         store::delete_session(&app.pool, previous).await?;

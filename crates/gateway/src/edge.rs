@@ -42,12 +42,12 @@ pub fn https(app: Router) -> Router {
 
 /// The plain HTTP port when exposed: probes still answer (an orchestrator may not speak
 /// TLS), everything else is sent to the same host on `https_port`.
-pub fn redirect(https_port: u16, readiness: Readiness) -> Router {
+pub fn redirect(https_port: u16, readiness: Readiness, stack: &kit::http::Stack) -> Router {
     let app = Router::new()
         .fallback(to_https)
         .with_state(https_port)
         .merge(kit::health::routes(readiness));
-    kit::http::layers(app)
+    kit::http::layers(app, stack)
 }
 
 async fn to_https(State(port): State<u16>, request: Request) -> Response {

@@ -16,10 +16,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use kit::client::Upstream;
+use kit::client::{Calls, Upstream};
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::http::Stack;
 use kit::identity::CallSigner;
+use kit::metrics::{LabelledCounter, Metrics};
+use kit::resilience::CallPolicy;
 use kit::server::Server;
 use kit::shutdown::CancellationToken;
 
@@ -38,6 +41,7 @@ mod scopes;
 mod secret;
 mod sessions;
 mod store;
+mod telemetry;
 
 pub use client_ip::Cidr;
 pub use cors::parse_origin;
@@ -55,9 +59,11 @@ pub struct Config {
     pub users_url: String,
     pub products_url: String,
     pub orders_url: String,
-    /// The deadline of each forwarded call; above order-service's own call deadline, so
-    /// that it can answer 503/504 itself first.
-    pub call_timeout: Duration,
+    /// Deadlines, retries, breakers and limits of forwarded calls; the deadline above
+    /// order-service's own, so that it can answer 503/504 itself first.
+    pub calls: CallPolicy,
+    /// Requests served at once; more are shed with 503.
+    pub max_in_flight: usize,
     /// Sessions and API keys.
     pub database: Database,
     /// Signs the identity token of every forwarded request.
@@ -84,6 +90,9 @@ pub struct AppState {
     sessions: SessionPolicy,
     limits: Arc<limits::Limits>,
     trusted_proxies: Arc<[Cidr]>,
+    metrics: Metrics,
+    /// Logins by outcome: succeeded, failed, throttled.
+    logins: LabelledCounter,
 }
 
 impl AppState {
@@ -108,9 +117,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = kit::db::open(&config.database, &MIGRATIONS)
         .await
         .context("gateway database")?;
-    let http = kit::client::http_client(config.call_timeout);
-    let upstream =
-        |name, url: &str| Upstream::new(name, url, http.clone()).signed_by(config.signer.clone());
+    let stack = Stack::new(SERVICE, config.max_in_flight);
+    stack.metrics.database_pool(&pool);
+    let calls = Calls::new(config.calls, stack.metrics.clone());
+    let upstream = |name, url: &str| calls.upstream(name, url).signed_by(config.signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
     let (auth, auth_api) = auth::routes().split_for_parts();
     let state = AppState {
@@ -122,6 +132,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         sessions: config.sessions,
         limits: Arc::new(limits::Limits::new(config.rates)),
         trusted_proxies: config.trusted_proxies.into(),
+        metrics: stack.metrics.clone(),
+        logins: stack
+            .metrics
+            .labelled_counter("logins", "Login attempts, by outcome"),
     };
     let purge = (pool.clone(), config.sessions);
     let readiness = proxy::upstreams(&state)
@@ -133,6 +147,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         auth,
         readiness.clone(),
         cors::layer(&config.cors_origins),
+        &stack,
     );
     let https = match &config.tls {
         Some(tls) => {
@@ -144,7 +159,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     };
     let plain = match (config.plain_http, &https) {
         (PlainHttp::RedirectToHttps, Some((listener, _))) => {
-            edge::redirect(listener.local_addr()?.port(), readiness)
+            edge::redirect(listener.local_addr()?.port(), readiness, &stack)
         }
         (PlainHttp::RedirectToHttps, None) => {
             anyhow::bail!("plain HTTP can only redirect to HTTPS when HTTPS is served")
@@ -167,9 +182,11 @@ fn router(
     auth: Router<AppState>,
     readiness: Readiness,
     cors: Option<tower_http::cors::CorsLayer>,
+    stack: &Stack,
 ) -> Router {
     let api = proxy::routes()
         .merge(auth)
+        .route("/metrics", get(telemetry::metrics))
         .layer(from_fn_with_state(state.clone(), authn::authenticate));
     let app = api
         .route("/openapi.json", get(openapi::serve))
@@ -183,7 +200,7 @@ fn router(
         Some(cors) => app.layer(cors),
         None => app,
     };
-    kit::http::layers(app)
+    kit::http::layers(app, stack)
 }
 
 async fn purge_sessions(pool: Pool, policy: SessionPolicy, shutdown: CancellationToken) {

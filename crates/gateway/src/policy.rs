@@ -55,13 +55,18 @@ pub fn authorize(
     if identity.scopes.contains(&scope) {
         Ok(())
     } else {
-        Err(ApiError::Problem(Box::new(kit::Problem::typed(
-            http::StatusCode::FORBIDDEN,
-            "insufficient-scope",
-            "Insufficient scope",
-            format!("This API key lacks the `{scope}` scope."),
-        ))))
+        Err(insufficient_scope(&scope))
     }
+}
+
+/// 403 for an API key that does not carry `scope`.
+pub fn insufficient_scope(scope: &str) -> ApiError {
+    ApiError::Problem(Box::new(kit::Problem::typed(
+        http::StatusCode::FORBIDDEN,
+        "insufficient-scope",
+        "Insufficient scope",
+        format!("This API key lacks the `{scope}` scope."),
+    )))
 }
 
 #[cfg(test)]

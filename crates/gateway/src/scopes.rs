@@ -9,21 +9,26 @@ use kit::identity::Role;
 
 use crate::proxy::Resource;
 
-pub const ALL: [&str; 6] = [
+pub const ALL: [&str; 7] = [
     "users:read",
     "users:write",
     "products:read",
     "products:write",
     "orders:read",
     "orders:write",
+    METRICS,
 ];
+
+/// Reading the gateway's `/metrics`: for an administrator's key given to a scraper, which
+/// then can do nothing else.
+pub const METRICS: &str = "metrics:read";
 
 /// Every scope a role may hold: a customer cannot write the catalogue, so neither can any
 /// key a customer creates.
 pub fn granted_to(role: Role) -> Vec<String> {
     let allowed = |scope: &str| match role {
         Role::Admin => true,
-        Role::Customer => scope != "products:write",
+        Role::Customer => scope != "products:write" && scope != METRICS,
         Role::Anonymous | Role::Service => false,
     };
     ALL.into_iter()

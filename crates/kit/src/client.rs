@@ -1,5 +1,9 @@
 //! Calls to other services: one pooled keep-alive client per process, a deadline on every
 //! call, the request id passed on, and transport failures turned into 503/504 problems.
+//!
+//! Every call passes its upstream's guard: a concurrency limit (more calls in flight are
+//! refused at once, never queued), a circuit breaker, and for idempotent calls retries
+//! with jittered backoff, paid from a retry budget, within the call's one deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,15 +11,28 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
+use tokio::sync::Semaphore;
+
 use crate::identity::{CallSigner, Principal, Role, TOKEN_HEADER};
+use crate::metrics::{CallOutcome, Metrics};
 use crate::problem::Problem;
 use crate::request_id::{self, X_REQUEST_ID};
+use crate::resilience::{
+    Admission, BreakerState, CallPolicy, CircuitBreaker, RetryBudget, Transition,
+};
 
 /// Why a call to another service did not give a usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("{service} is unavailable")]
     Unavailable { service: &'static str },
+    /// Not sent: the circuit breaker is open, or too many calls are in flight.
+    #[error("{service} is unavailable (not called: {reason})")]
+    Refused {
+        service: &'static str,
+        reason: &'static str,
+        retry_after: Duration,
+    },
     #[error("{service} did not answer in time")]
     Timeout { service: &'static str },
     #[error("{service} answered with status {status}")]
@@ -30,12 +47,12 @@ pub enum UpstreamError {
 impl UpstreamError {
     pub fn to_problem(&self) -> Problem {
         match self {
-            Self::Unavailable { service } => Problem::typed(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "upstream-unavailable",
-                "Upstream unavailable",
-                format!("The {service} service is unavailable; try again shortly."),
-            ),
+            Self::Unavailable { service } => unavailable(service, Duration::from_secs(1)),
+            Self::Refused {
+                service,
+                retry_after,
+                ..
+            } => unavailable(service, *retry_after),
             Self::Timeout { service } => Problem::typed(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream-timeout",
@@ -61,16 +78,47 @@ impl UpstreamError {
             Self::Unavailable { service }
         }
     }
+
+    fn outcome(&self) -> CallOutcome {
+        match self {
+            Self::Unavailable { .. } => CallOutcome::Unavailable,
+            Self::Timeout { .. } => CallOutcome::Timeout,
+            Self::Refused { reason, .. } if *reason == SHED => CallOutcome::Shed,
+            Self::Refused { .. } => CallOutcome::ShortCircuited,
+            Self::Status { .. } | Self::Invalid { .. } => CallOutcome::Answered,
+        }
+    }
 }
 
-/// Builds the process-wide HTTP client. Built once and cloned (a clone shares the pool),
-/// never per request. Proxy variables are ignored: service-to-service traffic must not be
-/// diverted by the environment.
+const SHED: &str = "too many calls in flight";
+const OPEN: &str = "circuit breaker open";
+
+fn unavailable(service: &str, retry_after: Duration) -> Problem {
+    let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut problem = Problem::typed(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upstream-unavailable",
+        "Upstream unavailable",
+        format!("The {service} service is unavailable; try again shortly."),
+    );
+    problem
+        .headers
+        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    problem
+}
+
+/// Builds a plain HTTP client for one-off calls (probes, the supervisor). Built once and
+/// cloned (a clone shares the pool), never per request. Proxy variables are ignored:
+/// service-to-service traffic must not be diverted by the environment.
 pub fn http_client(call_timeout: Duration) -> reqwest::Client {
+    client_with(call_timeout, Duration::from_secs(1).min(call_timeout))
+}
+
+fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(call_timeout)
-        .connect_timeout(Duration::from_secs(1).min(call_timeout))
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
@@ -79,25 +127,65 @@ pub fn http_client(call_timeout: Duration) -> reqwest::Client {
         .expect("BUG: the HTTP client configuration is static and valid")
 }
 
+/// Everything a process needs to call other services: one pooled client, the call policy
+/// and the metrics that count the outcomes. Each [`Upstream`] made from it gets its own
+/// breaker, retry budget and concurrency limit.
+#[derive(Clone)]
+pub struct Calls {
+    http: reqwest::Client,
+    policy: CallPolicy,
+    metrics: Metrics,
+}
+
+impl Calls {
+    pub fn new(policy: CallPolicy, metrics: Metrics) -> Self {
+        Self {
+            http: client_with(policy.timeout, policy.connect_timeout),
+            policy,
+            metrics,
+        }
+    }
+
+    pub fn upstream(&self, service: &'static str, base_url: &str) -> Upstream {
+        self.metrics
+            .set_breaker_state(service, BreakerState::Closed.as_gauge());
+        Upstream {
+            service,
+            base_url: base_url.trim_end_matches('/').into(),
+            http: self.http.clone(),
+            signer: None,
+            guard: Arc::new(Guard {
+                breaker: CircuitBreaker::new(&self.policy),
+                budget: RetryBudget::new(self.policy.retry_ratio),
+                in_flight: Arc::new(Semaphore::new(self.policy.max_concurrent.max(1))),
+            }),
+            policy: self.policy,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The protections of one upstream, shared by all clones of its [`Upstream`].
+#[derive(Debug)]
+struct Guard {
+    breaker: CircuitBreaker,
+    budget: RetryBudget,
+    in_flight: Arc<Semaphore>,
+}
+
 /// A service this process calls, by name and base URL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Upstream {
     service: &'static str,
     base_url: Arc<str>,
     http: reqwest::Client,
     signer: Option<CallSigner>,
+    guard: Arc<Guard>,
+    policy: CallPolicy,
+    metrics: Metrics,
 }
 
 impl Upstream {
-    pub fn new(service: &'static str, base_url: &str, http: reqwest::Client) -> Self {
-        Self {
-            service,
-            base_url: base_url.trim_end_matches('/').into(),
-            http,
-            signer: None,
-        }
-    }
-
     /// Signs every call with an identity token for this upstream, minted by `signer`.
     pub fn signed_by(mut self, signer: CallSigner) -> Self {
         self.signer = Some(signer);
@@ -153,15 +241,139 @@ impl Upstream {
         builder
     }
 
-    /// Sends a request; any answer with a status is returned, transport failures are mapped.
+    /// Sends a request through the guard; any answer with a status is returned, transport
+    /// failures are mapped. Requests with an idempotent method are retried.
     pub async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, UpstreamError> {
-        request
+        self.send_guarded(request, None).await
+    }
+
+    /// Like [`Self::send`], for a request that is safe to repeat whatever its method (the
+    /// callee deduplicates it, as product-service does reservations by order id).
+    pub async fn send_idempotent(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.send_guarded(request, Some(true)).await
+    }
+
+    /// One attempt, outside breaker and budget: for readiness checks, which must report
+    /// the upstream as it is, not as the breaker last saw it.
+    pub async fn probe(&self, path: &str) -> Result<reqwest::Response, UpstreamError> {
+        self.request(Method::GET, path)
             .send()
             .await
             .map_err(|error| UpstreamError::from_transport(self.service, &error))
+    }
+
+    async fn send_guarded(
+        &self,
+        request: reqwest::RequestBuilder,
+        idempotent: Option<bool>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let result = self.call(request, idempotent).await;
+        let outcome = match &result {
+            Ok(response) if is_overloaded(response.status()) => CallOutcome::Overloaded,
+            Ok(_) => CallOutcome::Answered,
+            Err(error) => error.outcome(),
+        };
+        self.metrics.record_call(self.service, outcome);
+        result
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        idempotent: Option<bool>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let Ok(_permit) = self.guard.in_flight.clone().try_acquire_owned() else {
+            return Err(self.refused(SHED, Duration::from_secs(1)));
+        };
+        let mut request = request.build().map_err(|_| UpstreamError::Invalid {
+            service: self.service,
+        })?;
+        let retryable = idempotent.unwrap_or_else(|| request.method().is_idempotent());
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.policy.timeout;
+        self.guard.budget.deposit();
+        let mut attempt = 0;
+        loop {
+            if let Admission::Refused(retry_after) = self.guard.breaker.admit() {
+                self.report_breaker();
+                return Err(self.refused(OPEN, retry_after));
+            }
+            // The body is in memory for every call we make; a streamed one cannot be
+            // repeated, and is sent once.
+            let again = if retryable { request.try_clone() } else { None };
+            *request.timeout_mut() =
+                Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let result = self
+                .http
+                .execute(request)
+                .await
+                .map_err(|error| UpstreamError::from_transport(self.service, &error));
+            let failed = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(_) => true,
+            };
+            self.breaker_result(!failed);
+            self.metrics
+                .record_call_latency(self.service, started.elapsed().as_secs_f64());
+            let worth_repeating = match &result {
+                Ok(response) => matches!(
+                    response.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                Err(UpstreamError::Unavailable { .. }) => true,
+                Err(_) => false,
+            };
+            attempt += 1;
+            let Some(next) = again.filter(|_| worth_repeating && attempt <= self.policy.retries)
+            else {
+                return result;
+            };
+            let wait = self.policy.backoff_before(attempt);
+            // Retry only when the wait leaves the next attempt a fair share of the deadline.
+            if tokio::time::Instant::now() + wait * 2 >= deadline {
+                return result;
+            }
+            let allowed = self.guard.budget.withdraw();
+            self.metrics.record_retry(self.service, allowed);
+            if !allowed {
+                return result;
+            }
+            tokio::time::sleep(wait).await;
+            request = next;
+        }
+    }
+
+    fn refused(&self, reason: &'static str, retry_after: Duration) -> UpstreamError {
+        UpstreamError::Refused {
+            service: self.service,
+            reason,
+            retry_after,
+        }
+    }
+
+    fn breaker_result(&self, success: bool) {
+        match self.guard.breaker.record(success) {
+            Transition::None => {}
+            Transition::Opened => {
+                self.metrics.record_breaker_opened(self.service);
+                tracing::warn!(upstream = self.service, "circuit breaker opened");
+            }
+            Transition::Closed => {
+                tracing::info!(upstream = self.service, "circuit breaker closed");
+            }
+        }
+        self.report_breaker();
+    }
+
+    fn report_breaker(&self) {
+        self.metrics
+            .set_breaker_state(self.service, self.guard.breaker.state().as_gauge());
     }
 
     /// Reads a JSON body, mapping a body that breaks off or does not parse.
@@ -207,4 +419,11 @@ impl Upstream {
             },
         }
     }
+}
+
+fn is_overloaded(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
 }

@@ -59,10 +59,7 @@ impl Readiness {
         self.check(name, move || {
             let upstream = upstream.clone();
             async move {
-                match upstream
-                    .send(upstream.request(http::Method::GET, "/readyz"))
-                    .await
-                {
+                match upstream.probe("/readyz").await {
                     Ok(response) if response.status().is_success() => Ok(()),
                     Ok(response) => Err(format!("answers {}", response.status().as_u16())),
                     Err(error) => Err(error.to_string()),

@@ -2,27 +2,55 @@
 //!
 //! Outermost first:
 //! 1. request id: established before anything can fail, so every answer carries it;
-//! 2. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
+//! 2. metrics: every answer is counted and timed, by route template, method and status;
+//! 3. admission: beyond [`Stack::max_in_flight`] requests in flight, new ones are refused
+//!    at once with 503 and `Retry-After` (load shedding: a queue would only add latency);
+//! 4. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
 //!    own rejections, 404/405 from routing, 408 from the timeout, 413 from the body limit);
-//! 3. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
-//! 4. request timeout: no request holds a connection forever;
-//! 5. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
+//! 5. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
+//! 6. request timeout: no request holds a connection forever;
+//! 7. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
 //!
 //! Around all of them, [`security_headers`] marks every answer, errors included.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{Next, from_fn};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::request_id;
+
+/// What the common stack needs to know about the service it wraps.
+#[derive(Clone)]
+pub struct Stack {
+    pub metrics: Metrics,
+    /// Requests served at once; more are shed with 503.
+    pub max_in_flight: usize,
+}
+
+/// The default of [`Stack::max_in_flight`]: far above what 2 cores serve at a useful
+/// latency, low enough that memory stays bounded under a flood.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+impl Stack {
+    pub fn new(service: &'static str, max_in_flight: usize) -> Self {
+        Self {
+            metrics: Metrics::new(service),
+            max_in_flight,
+        }
+    }
+}
 
 /// The largest request body any service reads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -41,21 +69,29 @@ pub fn service(
     readiness: crate::health::Readiness,
     title: &str,
     gate: crate::identity::Gate,
+    stack: &Stack,
 ) -> Router {
     let (api, openapi) = api.split_for_parts();
     layers(
         api.merge(crate::health::routes(readiness))
             .merge(openapi_route(openapi, title))
+            .merge(stack.metrics.route())
             .layer(axum::middleware::from_fn_with_state(
                 gate,
                 crate::identity::Gate::check,
             )),
+        stack,
     )
 }
 
 /// Wraps a service's routes in the common stack.
-pub fn layers(router: Router) -> Router {
+pub fn layers(router: Router, stack: &Stack) -> Router {
+    let admission = Admission {
+        permits: Arc::new(Semaphore::new(stack.max_in_flight.max(1))),
+        metrics: stack.metrics.clone(),
+    };
     router
+        .route_layer(from_fn(crate::metrics::mark_route))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -64,8 +100,41 @@ pub fn layers(router: Router) -> Router {
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(from_fn(limit_headers))
         .layer(from_fn(normalize_errors))
+        .layer(from_fn_with_state(admission, admit))
+        .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
         .layer(from_fn(request_id::layer))
         .layer(from_fn(security_headers))
+}
+
+#[derive(Clone)]
+struct Admission {
+    permits: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+/// Sheds load: a request beyond the limit is refused at once, so that the ones admitted
+/// keep their latency. Probes and metrics always pass: an overloaded service must still
+/// say so, and be seen.
+async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+    if crate::identity::UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Ok(permit) = admission.permits.clone().try_acquire_owned() else {
+        admission.metrics.record_shed();
+        let mut problem = Problem::typed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Overloaded",
+            "The service is at capacity; try again shortly.",
+        );
+        problem
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return problem.into_response();
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    response
 }
 
 /// Refuses requests with oversized headers (hyper's own limit is far higher) before any

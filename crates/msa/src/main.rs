@@ -9,6 +9,7 @@ use kit::telemetry::LogFormat;
 mod serve;
 mod settings;
 mod supervisor;
+mod tuning;
 
 use settings::{Role, Settings};
 

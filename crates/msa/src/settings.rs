@@ -14,6 +14,8 @@ use kit::telemetry::LogFormat;
 use kit::tls::{CertificateFiles, LocalCa};
 use kit::token::TokenSigner;
 
+use crate::tuning::Tuning;
+
 /// The four services, in the order they are started and listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
@@ -229,6 +231,9 @@ pub struct Settings {
     #[arg(long, env = "MSA_CORS_ORIGINS", value_delimiter = ',',
           value_parser = gateway::parse_origin)]
     pub cors_origins: Vec<http::HeaderValue>,
+
+    #[command(flatten)]
+    pub tuning: Tuning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -432,6 +437,7 @@ impl Settings {
             data_dir: self.data_dir.clone(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             trust: self.trust()?,
+            max_in_flight: self.tuning.max_in_flight(),
         })
     }
 
@@ -440,6 +446,7 @@ impl Settings {
             listen: self.listen(Role::Products),
             database: self.database(Role::Products)?,
             trust: self.trust()?,
+            max_in_flight: self.tuning.max_in_flight(),
         })
     }
 
@@ -449,7 +456,8 @@ impl Settings {
             database: self.database(Role::Orders)?,
             users_url: self.url(Role::Users),
             products_url: self.url(Role::Products),
-            call_timeout: self.call_timeout(),
+            calls: self.tuning.call_policy(self.call_timeout()),
+            max_in_flight: self.tuning.max_in_flight(),
             recovery_interval: Duration::from_secs(self.recovery_interval_s),
             // Twenty call deadlines: a placement makes at most three calls in a row.
             pending_grace: (self.call_timeout() * 20).max(Duration::from_secs(10)),
@@ -507,7 +515,8 @@ impl Settings {
             products_url: self.url(Role::Products),
             orders_url: self.url(Role::Orders),
             // Order placement makes up to three calls in a row, each with its own deadline.
-            call_timeout: self.call_timeout() * 4,
+            calls: self.tuning.call_policy(self.call_timeout() * 4),
+            max_in_flight: self.tuning.max_in_flight(),
             database: self.database(Role::Gateway)?,
             signer: self.signer(Issuer::Gateway)?,
             sessions: SessionPolicy {
@@ -547,6 +556,7 @@ impl Settings {
             format!("--rate-per-address={}", self.rate_per_address),
             format!("--rate-per-key={}", self.rate_per_key),
         ];
+        args.extend(self.tuning.to_args());
         if self.no_tls {
             args.push("--no-tls".to_owned());
         }

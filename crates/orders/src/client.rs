@@ -70,7 +70,7 @@ impl Clients {
         });
         let response = self
             .products
-            .send(
+            .send_idempotent(
                 self.products
                     .request(Method::POST, "/internal/reservations")
                     .json(&body),
@@ -92,7 +92,7 @@ impl Clients {
     pub async fn release(&self, order_id: i64) -> Result<(), UpstreamError> {
         let response = self
             .products
-            .send(self.products.request(
+            .send_idempotent(self.products.request(
                 Method::DELETE,
                 &format!("/internal/reservations/{order_id}"),
             ))

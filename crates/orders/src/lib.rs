@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use kit::client::Upstream;
+use kit::client::Calls;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::http::Stack;
 use kit::identity::{CallSigner, GATEWAY, Gate, PublicKeys};
+use kit::resilience::CallPolicy;
 use kit::server::Server;
 
 mod client;
@@ -42,8 +44,10 @@ pub struct Config {
     pub users_url: String,
     /// Base URL of product-service.
     pub products_url: String,
-    /// The deadline of each call to another service.
-    pub call_timeout: Duration,
+    /// Deadlines, retries, breakers and limits of calls to other services.
+    pub calls: CallPolicy,
+    /// Requests served at once; more are shed with 503.
+    pub max_in_flight: usize,
     /// How often the recovery pass runs after start-up.
     pub recovery_interval: Duration,
     /// How old a pending order must be before a periodic pass settles it.
@@ -58,6 +62,8 @@ pub struct Config {
 pub struct AppState {
     pool: Pool,
     clients: client::Clients,
+    /// Orders by how their placement ended: confirmed, refused, failed, settled, cancelled.
+    outcomes: kit::metrics::LabelledCounter,
 }
 
 /// Opens the database, seeds the demo order on first start, binds the server and arranges
@@ -67,32 +73,42 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("order-service database")?;
     seed::demo_order(&pool).await?;
-    let http = kit::client::http_client(config.call_timeout);
+    let stack = Stack::new(SERVICE, config.max_in_flight);
+    stack.metrics.database_pool(&pool);
+    let calls = Calls::new(config.calls, stack.metrics.clone());
     let clients = client::Clients {
-        users: Upstream::new("users", &config.users_url, http.clone())
+        users: calls
+            .upstream("users", &config.users_url)
             .signed_by(config.signer.clone()),
-        products: Upstream::new("products", &config.products_url, http)
+        products: calls
+            .upstream("products", &config.products_url)
             .signed_by(config.signer.clone()),
     };
     let gate = config.trust.gate(SERVICE, &[GATEWAY])?;
     let state = AppState {
         pool: pool.clone(),
         clients,
+        outcomes: stack
+            .metrics
+            .labelled_counter("orders", "Order placements and changes, by result"),
     };
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let recovery_state = state.clone();
-    Ok(Server::bind(SERVICE, config.listen, router(state, gate))
-        .await?
-        .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
-        .closing(pool))
+    Ok(
+        Server::bind(SERVICE, config.listen, router(state, gate, &stack))
+            .await?
+            .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
+            .closing(pool),
+    )
 }
 
-fn router(state: AppState, gate: Gate) -> Router {
+fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop order-service",
         gate,
+        stack,
     )
 }

@@ -65,7 +65,14 @@ pub async fn place(
         }
         KeyClaim::Replay { status, body } => return Ok(replay(status, body)),
     }
-    match run(app, scope, key, order).await {
+    let result = run(app, scope, key, order).await;
+    let outcome = match &result {
+        Ok(_) => "confirmed",
+        Err(Failure::Final(_)) => "refused",
+        Err(Failure::Retryable(_)) => "failed",
+    };
+    app.outcomes.inc("result", outcome);
+    match result {
         Ok(response) => Ok(response),
         Err(Failure::Final(problem)) => {
             let body = serde_json::to_string(&problem).unwrap_or_default();
@@ -239,6 +246,7 @@ pub async fn settle(app: &AppState, order_id: i64) -> anyhow::Result<()> {
     )
     .await?;
     store::release_keys_of(&app.pool, order_id).await?;
+    app.outcomes.inc("result", "settled");
     tracing::info!(
         order.id = order_id,
         released = held.status == "held",
@@ -278,6 +286,7 @@ pub async fn cancel(app: &AppState, order_id: i64) -> ApiResult<()> {
         kit::time::now_unix(),
     )
     .await?;
+    app.outcomes.inc("result", "cancelled");
     tracing::info!(order.id = order_id, "order cancelled; stock released");
     Ok(())
 }

@@ -425,7 +425,15 @@ async fn reserve(
         .map(|item| (item.product_id, item.quantity))
         .collect();
     let request = ReservationRequest::parse(body.order_id, &items).map_err(invalid)?;
-    match store::reserve(&app.pool, &request, kit::time::now_unix()).await? {
+    let reserved = store::reserve(&app.pool, &request, kit::time::now_unix()).await?;
+    let outcome = match &reserved {
+        Reserved::Held { fresh: true, .. } => "held",
+        Reserved::Held { fresh: false, .. } => "repeated",
+        Reserved::OutOfStock { .. } => "out_of_stock",
+        _ => "refused",
+    };
+    app.reservations.inc("outcome", outcome);
+    match reserved {
         Reserved::Held { lines, fresh } => {
             let status = if fresh {
                 StatusCode::CREATED
@@ -480,6 +488,7 @@ async fn release(
 ) -> ApiResult<Json<ReservationView>> {
     only_orders(&caller)?;
     let lines = store::release(&app.pool, order_id, kit::time::now_unix()).await?;
+    app.reservations.inc("outcome", "released");
     Ok(Json(ReservationView::new(order_id, lines)))
 }
 

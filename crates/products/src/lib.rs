@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::http::Stack;
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::server::Server;
 
@@ -32,11 +33,15 @@ pub struct Config {
     pub database: Database,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
+    /// Requests served at once; more are shed with 503.
+    pub max_in_flight: usize,
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pool: Pool,
+    /// Counts reservations by outcome: held, refused, released.
+    reservations: kit::metrics::LabelledCounter,
 }
 
 /// Opens the database, seeds the demo catalogue on first start, and binds the server.
@@ -46,18 +51,32 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
     let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
-    let app = router(AppState { pool: pool.clone() }, gate);
+    let stack = Stack::new(SERVICE, config.max_in_flight);
+    stack.metrics.database_pool(&pool);
+    let reservations = stack.metrics.labelled_counter(
+        "stock_reservations",
+        "Stock reservations asked for by order-service, by outcome",
+    );
+    let app = router(
+        AppState {
+            pool: pool.clone(),
+            reservations,
+        },
+        gate,
+        &stack,
+    );
     Ok(Server::bind(SERVICE, config.listen, app)
         .await?
         .closing(pool))
 }
 
-fn router(state: AppState, gate: Gate) -> Router {
+fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop product-service",
         gate,
+        stack,
     )
 }

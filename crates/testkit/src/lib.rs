@@ -14,6 +14,7 @@ use std::time::Duration;
 use gateway::{RateLimits, SessionPolicy};
 use kit::db::Database;
 use kit::identity::{CallSigner, GATEWAY, ORDERS, PublicKeys};
+use kit::resilience::CallPolicy;
 use kit::server::Server;
 use kit::shutdown::CancellationToken;
 use kit::token::TokenSigner;
@@ -138,6 +139,10 @@ pub struct Options {
     pub cors_origin: &'static str,
     /// What the gateway's plain HTTP port does (HTTPS is always served too).
     pub plain_http: gateway::PlainHttp,
+    /// Calls between services; the gateway's deadline is four times this one's.
+    pub calls: CallPolicy,
+    /// Requests each service serves at once.
+    pub max_in_flight: usize,
 }
 
 impl Default for Options {
@@ -154,6 +159,8 @@ impl Default for Options {
             },
             cors_origin: "https://shop.example.com",
             plain_http: gateway::PlainHttp::Serve,
+            calls: CallPolicy::default().with_timeout(CALL_TIMEOUT),
+            max_in_flight: kit::http::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -294,6 +301,7 @@ impl TestApp {
                     data_dir: dir.to_owned(),
                     hash_concurrency: 2,
                     trust: self.trust(),
+                    max_in_flight: self.options.max_in_flight,
                 })
                 .await
             }
@@ -302,6 +310,7 @@ impl TestApp {
                     listen,
                     database: self.backing.database(dir, "products"),
                     trust: self.trust(),
+                    max_in_flight: self.options.max_in_flight,
                 })
                 .await
             }
@@ -311,7 +320,8 @@ impl TestApp {
                     database: self.backing.database(dir, "orders"),
                     users_url: self.service_url(Service::Users),
                     products_url: self.products_link().url(),
-                    call_timeout: CALL_TIMEOUT,
+                    calls: self.options.calls,
+                    max_in_flight: self.options.max_in_flight,
                     recovery_interval: RECOVERY_INTERVAL,
                     // Above the longest placement (two call deadlines in a row), so a
                     // recovery pass never settles an order whose request is still running.
@@ -327,7 +337,8 @@ impl TestApp {
                     users_url: self.service_url(Service::Users),
                     products_url: self.service_url(Service::Products),
                     orders_url: self.service_url(Service::Orders),
-                    call_timeout: CALL_TIMEOUT * 4,
+                    calls: self.options.calls.with_timeout(CALL_TIMEOUT * 4),
+                    max_in_flight: self.options.max_in_flight,
                     database: self.backing.database(dir, "gateway"),
                     signer: self.gateway_signer.clone(),
                     sessions: self.options.sessions,
@@ -511,6 +522,30 @@ impl TestApp {
             .header(kit::identity::TOKEN_HEADER, token)
     }
 
+    /// The metrics text of `service`: straight from its port on the private network, or
+    /// from the gateway as the administrator.
+    pub async fn metrics(&self, service: Service) -> String {
+        let response = match service {
+            Service::Gateway => self.get("/metrics").await,
+            _ => self
+                .http
+                .get(format!("{}/metrics", self.service_url(service)))
+                .send()
+                .await
+                .expect("the service answers"),
+        };
+        assert_eq!(response.status(), StatusCode::OK, "metrics of {service:?}");
+        assert!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("application/openmetrics-text")),
+            "metrics are in the OpenMetrics text format"
+        );
+        response.text().await.expect("a text body")
+    }
+
     /// What product-service holds for an order, asked on its internal port.
     pub async fn reservation(&self, order_id: i64) -> Value {
         let url = format!(
@@ -634,6 +669,17 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The value of the series that starts with `series` (name and labels, as printed), or
+/// 0 when there is none yet.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(series)?;
+            rest.strip_prefix(' ')?.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0.0)
 }
 
 impl Drop for TestApp {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
+use kit::http::Stack;
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::server::Server;
 
@@ -41,6 +42,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
+    /// Requests served at once; more are shed with 503.
+    pub max_in_flight: usize,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -58,12 +61,15 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
     let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
+    let stack = Stack::new(SERVICE, config.max_in_flight);
+    stack.metrics.database_pool(&pool);
     let app = router(
         AppState {
             pool: pool.clone(),
             hasher,
         },
         gate,
+        &stack,
     );
     Ok(Server::bind(SERVICE, config.listen, app)
         .await?
@@ -71,12 +77,13 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 }
 
 /// The complete application: API routes, health, the OpenAPI document and the common stack.
-fn router(state: AppState, gate: Gate) -> Router {
+fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
     kit::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop user-service",
         gate,
+        stack,
     )
 }

@@ -4,6 +4,7 @@ mod api_keys;
 mod contract;
 mod demo;
 mod errors;
+mod observability;
 mod orders;
 mod owasp;
 mod platform;

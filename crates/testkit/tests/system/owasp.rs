@@ -418,7 +418,6 @@ async fn api9_improper_inventory_management() {
         "/internal/reservations/9001",
         "/api/v1/internal/credentials/verify",
         "/api/v1/users/1/password",
-        "/metrics",
         "/api/v2/products",
         "/api/v0/products",
         "/debug/pprof",
@@ -429,6 +428,11 @@ async fn api9_improper_inventory_management() {
         let response = admin.get(path).await;
         assert_problem(response, StatusCode::NOT_FOUND).await;
     }
+    // The gateway's metrics describe its traffic: for operators, not for visitors.
+    let anonymous = app.anonymous().get("/metrics").await;
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED).await;
+    let customer = app.as_user(ALICE).await.get("/metrics").await;
+    assert_problem(customer, StatusCode::FORBIDDEN).await;
     let internal = admin
         .send_json(
             Method::POST,

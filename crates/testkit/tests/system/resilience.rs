@@ -128,3 +128,140 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
     assert_problem(answer, StatusCode::GATEWAY_TIMEOUT).await;
     app.products_link().set(Fault::None);
 }
+
+#[tokio::test]
+async fn a_dead_upstream_trips_the_breaker_and_calls_fail_fast_until_it_returns() {
+    let mut app = TestApp::spawn_with(testkit::Options {
+        calls: kit::resilience::CallPolicy {
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_millis(300),
+            ..testkit::Options::default().calls
+        },
+        ..testkit::Options::default()
+    })
+    .await;
+    let before = app.stock_ledger().await;
+    app.stop(Service::Products).await;
+    // Each placement tries to reserve (retried) and to release; the breaker opens soon.
+    for n in 0..3 {
+        let response = app
+            .place_order(&format!("breaker-{n}"), ALICE, &[(PHONE, 1)])
+            .await;
+        let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(problem["type"], "urn:msa-shop:problem:upstream-unavailable");
+    }
+    let metrics = app.metrics(Service::Orders).await;
+    let upstream = "service=\"orders\",upstream=\"products\"";
+    assert_eq!(
+        testkit::metric(
+            &metrics,
+            &format!("msa_circuit_breaker_state{{{upstream}}}")
+        ),
+        2.0,
+        "{metrics}"
+    );
+    assert!(
+        testkit::metric(
+            &metrics,
+            &format!("msa_upstream_retries_total{{{upstream}}}")
+        ) >= 1.0
+    );
+    assert!(
+        testkit::metric(
+            &metrics,
+            &format!("msa_upstream_calls_total{{{upstream},outcome=\"short_circuited\"}}")
+        ) >= 1.0
+    );
+    // While open, an answer comes at once and says when to come back.
+    let started = Instant::now();
+    let response = app.place_order("breaker-fast", ALICE, &[(PHONE, 1)]).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        started.elapsed() < testkit::CALL_TIMEOUT,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    app.start(Service::Products).await;
+    // After the cooldown a probe finds product-service back and closes the breaker.
+    app.eventually(SETTLED, "orders to be placed again", || async {
+        app.place_order("breaker-back", ALICE, &[(PHONE, 1)])
+            .await
+            .status()
+            == StatusCode::CREATED
+    })
+    .await;
+    let metrics = app.metrics(Service::Orders).await;
+    assert_eq!(
+        testkit::metric(
+            &metrics,
+            &format!("msa_circuit_breaker_state{{{upstream}}}")
+        ),
+        0.0
+    );
+    app.until_no_order_is_pending(SETTLED).await;
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+}
+
+#[tokio::test]
+async fn beyond_its_limit_a_service_sheds_requests_but_still_answers_probes() {
+    let app = TestApp::spawn_with(testkit::Options {
+        max_in_flight: 1,
+        ..testkit::Options::default()
+    })
+    .await;
+    // One placement held at order-service (product-service's answers do not come back)
+    // fills order-service's only slot.
+    app.products_link().set(Fault::HoldAnswers);
+    let held = tokio::spawn({
+        let alice = app.as_user(ALICE).await.clone();
+        async move { alice.place_order("shed-1", &[(PHONE, 1)]).await.status() }
+    });
+    // Orders lists are shed too now; the metrics, which never are, show the slot taken
+    // (the placement, and the scrape that reads the gauge).
+    app.eventually(SETTLED, "the placement to reach order-service", || async {
+        let metrics = app.metrics(Service::Orders).await;
+        testkit::metric(&metrics, "msa_http_requests_in_flight{service=\"orders\"}") == 2.0
+    })
+    .await;
+    let shed = app
+        .direct(
+            Service::Orders,
+            reqwest::Method::GET,
+            &format!("/orders/{DEMO_ORDER}"),
+            &kit::identity::Principal::User(testkit::ADMIN),
+            kit::identity::Role::Admin,
+        )
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let problem = assert_problem(shed, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(problem["type"], "urn:msa-shop:problem:overloaded");
+    let orders = app.service_url(Service::Orders);
+    for probe in ["/healthz", "/readyz", "/metrics"] {
+        let response = app
+            .http
+            .get(format!("{orders}{probe}"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK, "{probe}");
+    }
+    let metrics = app.metrics(Service::Orders).await;
+    assert_eq!(
+        testkit::metric(&metrics, "msa_http_requests_shed_total{service=\"orders\"}"),
+        1.0
+    );
+    assert_eq!(
+        testkit::metric(&metrics, "msa_http_requests_in_flight{service=\"orders\"}"),
+        2.0
+    );
+    app.products_link().set(Fault::None);
+    let status = held.await.expect("the placement ends");
+    assert!(
+        [StatusCode::CREATED, StatusCode::GATEWAY_TIMEOUT].contains(&status),
+        "{status}"
+    );
+}

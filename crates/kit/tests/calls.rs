@@ -1,0 +1,251 @@
+//! The guard around calls to other services, against a real HTTP server on a loopback port
+//! whose answers the test scripts: retries, deadlines, the breaker, the concurrency limit
+//! and the retry budget, each seen from both sides (what the caller got, what the server
+//! received).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::any;
+use http::{Method, StatusCode};
+use kit::client::{Calls, Upstream, UpstreamError};
+use kit::metrics::Metrics;
+use kit::resilience::CallPolicy;
+use tokio::sync::Notify;
+
+/// What the scripted server does with request number `n` (0-based).
+#[derive(Clone, Copy)]
+enum Script {
+    /// 503 for the first `n` requests, then 200.
+    UnavailableFirst(usize),
+    /// 503 always.
+    Unavailable,
+    /// Answers only when the test releases it.
+    Hold,
+}
+
+struct Upstage {
+    script: Script,
+    hits: AtomicUsize,
+    release: Notify,
+}
+
+async fn handle(State(stage): State<Arc<Upstage>>) -> StatusCode {
+    let n = stage.hits.fetch_add(1, Ordering::SeqCst);
+    match stage.script {
+        Script::UnavailableFirst(failures) if n < failures => StatusCode::SERVICE_UNAVAILABLE,
+        Script::UnavailableFirst(_) => StatusCode::OK,
+        Script::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Script::Hold => {
+            stage.release.notified().await;
+            StatusCode::OK
+        }
+    }
+}
+
+async fn server(script: Script) -> (String, Arc<Upstage>) {
+    let stage = Arc::new(Upstage {
+        script,
+        hits: AtomicUsize::new(0),
+        release: Notify::new(),
+    });
+    let app = Router::new()
+        .route("/{*path}", any(handle))
+        .with_state(stage.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, stage)
+}
+
+fn policy() -> CallPolicy {
+    CallPolicy {
+        timeout: Duration::from_secs(2),
+        backoff: Duration::from_millis(1),
+        retries: 2,
+        breaker_failures: 100,
+        ..CallPolicy::default()
+    }
+}
+
+fn upstream(url: &str, policy: CallPolicy) -> (Upstream, Metrics) {
+    let metrics = Metrics::new("caller");
+    (
+        Calls::new(policy, metrics.clone()).upstream("callee", url),
+        metrics,
+    )
+}
+
+async fn status(upstream: &Upstream, method: Method) -> Result<StatusCode, UpstreamError> {
+    upstream
+        .send(upstream.request(method, "/thing"))
+        .await
+        .map(|response| response.status())
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_retried_through_a_brief_outage() {
+    let (url, stage) = server(Script::UnavailableFirst(2)).await;
+    let (callee, metrics) = upstream(&url, policy());
+    assert_eq!(
+        status(&callee, Method::GET).await.ok(),
+        Some(StatusCode::OK)
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 3);
+    assert!(
+        metrics
+            .render()
+            .contains("msa_upstream_retries_total{service=\"caller\",upstream=\"callee\"} 2")
+    );
+}
+
+#[tokio::test]
+async fn a_post_is_sent_once_unless_declared_idempotent() {
+    let (url, stage) = server(Script::UnavailableFirst(1)).await;
+    let (callee, _) = upstream(&url, policy());
+    assert_eq!(
+        status(&callee, Method::POST).await.ok(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 1);
+    let again = callee
+        .send_idempotent(callee.request(Method::POST, "/thing"))
+        .await
+        .map(|response| response.status());
+    assert_eq!(again.ok(), Some(StatusCode::OK));
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_call_that_times_out_is_not_repeated_and_ends_at_its_deadline() {
+    let (url, stage) = server(Script::Hold).await;
+    let deadline = Duration::from_millis(300);
+    let (callee, _) = upstream(&url, policy().with_timeout(deadline));
+    let started = std::time::Instant::now();
+    let result = status(&callee, Method::GET).await;
+    let took = started.elapsed();
+    assert!(
+        matches!(result, Err(UpstreamError::Timeout { .. })),
+        "{result:?}"
+    );
+    assert!(took >= deadline, "gave up after {took:?}");
+    assert!(
+        took < deadline * 4,
+        "took {took:?} for a {deadline:?} deadline"
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 1);
+    stage.release.notify_waiters();
+}
+
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_and_probes_after_its_cooldown() {
+    let (url, stage) = server(Script::Unavailable).await;
+    let cooldown = Duration::from_millis(200);
+    let (callee, metrics) = upstream(
+        &url,
+        CallPolicy {
+            retries: 0,
+            breaker_failures: 3,
+            breaker_cooldown: cooldown,
+            ..policy()
+        },
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            status(&callee, Method::GET).await.ok(),
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+    let refused = status(&callee, Method::GET).await;
+    assert!(
+        matches!(refused, Err(UpstreamError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        stage.hits.load(Ordering::SeqCst),
+        3,
+        "an open breaker sends nothing"
+    );
+    let problem = refused.err().map(|error| error.to_problem());
+    assert_eq!(problem.as_ref().map(|p| p.status), Some(503));
+    assert!(problem.is_some_and(|p| p.headers.contains_key(http::header::RETRY_AFTER)));
+    let text = metrics.render();
+    assert!(text.contains("msa_circuit_breaker_state{service=\"caller\",upstream=\"callee\"} 2"));
+    assert!(
+        text.contains("msa_circuit_breaker_opened_total{service=\"caller\",upstream=\"callee\"} 1")
+    );
+    assert!(text.contains("outcome=\"short_circuited\"} 1"), "{text}");
+
+    // After the cooldown one probe goes through; it fails, and the breaker opens again.
+    tokio::time::sleep(cooldown).await;
+    assert_eq!(
+        status(&callee, Method::GET).await.ok(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 4);
+    assert!(matches!(
+        status(&callee, Method::GET).await,
+        Err(UpstreamError::Refused { .. })
+    ));
+}
+
+#[tokio::test]
+async fn calls_beyond_the_concurrency_limit_are_refused_at_once() {
+    let (url, stage) = server(Script::Hold).await;
+    let (callee, metrics) = upstream(
+        &url,
+        CallPolicy {
+            max_concurrent: 1,
+            ..policy()
+        },
+    );
+    let first = tokio::spawn({
+        let callee = callee.clone();
+        async move { status(&callee, Method::GET).await.ok() }
+    });
+    // The first call holds the only slot once the server has it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while stage.hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first call never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+    let second = status(&callee, Method::GET).await;
+    assert!(
+        matches!(second, Err(UpstreamError::Refused { .. })),
+        "{second:?}"
+    );
+    assert!(metrics.render().contains("outcome=\"shed\"} 1"));
+    stage.release.notify_waiters();
+    assert_eq!(first.await.ok().flatten(), Some(StatusCode::OK));
+}
+
+#[tokio::test]
+async fn the_retry_budget_caps_retries_when_everything_fails() {
+    let (url, stage) = server(Script::Unavailable).await;
+    let (callee, metrics) = upstream(
+        &url,
+        CallPolicy {
+            retries: 1,
+            retry_ratio: 0.0,
+            ..policy()
+        },
+    );
+    for _ in 0..30 {
+        let _ = status(&callee, Method::GET).await;
+    }
+    // 30 calls, and retries from the reserve of 10 only.
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 40);
+    assert!(
+        metrics.render().contains(
+            "msa_upstream_retries_denied_total{service=\"caller\",upstream=\"callee\"} 20"
+        )
+    );
+}

@@ -1,0 +1,82 @@
+//! How the services protect themselves and each other: call retries, circuit breakers,
+//! concurrency limits and load shedding. Every knob has a default that suits one machine;
+//! `docs/operations.md` says when to turn which.
+
+use std::time::Duration;
+
+use clap::Args;
+use kit::resilience::CallPolicy;
+
+#[derive(Debug, Clone, Args)]
+pub struct Tuning {
+    /// Extra attempts of an idempotent call to another service that found it down or
+    /// overloaded (never of one that timed out), within the call's deadline.
+    #[arg(long, env = "MSA_CALL_RETRIES", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(0..=5))]
+    pub call_retries: u32,
+
+    /// First wait before a retry, in milliseconds; later ones wait a random time up to
+    /// twice as long as the last bound.
+    #[arg(long, env = "MSA_CALL_BACKOFF_MS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub call_backoff_ms: u64,
+
+    /// Retries allowed, as a percentage of calls made (plus a reserve of 10), so that an
+    /// outage does not multiply the traffic.
+    #[arg(long, env = "MSA_RETRY_BUDGET_PERCENT", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_budget_percent: u32,
+
+    /// Consecutive failed calls that open an upstream's circuit breaker.
+    #[arg(long, env = "MSA_BREAKER_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub breaker_failures: u32,
+
+    /// Milliseconds an open breaker refuses calls before letting one probe through.
+    #[arg(long, env = "MSA_BREAKER_COOLDOWN_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub breaker_cooldown_ms: u64,
+
+    /// Calls to one upstream in flight at once; more are refused with 503 at once.
+    #[arg(long, env = "MSA_MAX_UPSTREAM_CALLS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_upstream_calls: u32,
+
+    /// Requests each service serves at once; more are refused with 503 and Retry-After.
+    #[arg(long, env = "MSA_MAX_IN_FLIGHT", default_value_t = kit::http::DEFAULT_MAX_IN_FLIGHT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+}
+
+impl Tuning {
+    /// The policy of calls with deadline `timeout`.
+    pub fn call_policy(&self, timeout: Duration) -> CallPolicy {
+        CallPolicy {
+            retries: self.call_retries,
+            backoff: Duration::from_millis(self.call_backoff_ms),
+            retry_ratio: f64::from(self.retry_budget_percent) / 100.0,
+            breaker_failures: self.breaker_failures,
+            breaker_cooldown: Duration::from_millis(self.breaker_cooldown_ms),
+            max_concurrent: self.max_upstream_calls as usize,
+            ..CallPolicy::default()
+        }
+        .with_timeout(timeout)
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight as usize
+    }
+
+    /// The same tuning as flags, for a child process.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            format!("--call-retries={}", self.call_retries),
+            format!("--call-backoff-ms={}", self.call_backoff_ms),
+            format!("--retry-budget-percent={}", self.retry_budget_percent),
+            format!("--breaker-failures={}", self.breaker_failures),
+            format!("--breaker-cooldown-ms={}", self.breaker_cooldown_ms),
+            format!("--max-upstream-calls={}", self.max_upstream_calls),
+            format!("--max-in-flight={}", self.max_in_flight),
+        ]
+    }
+}
