@@ -46,7 +46,7 @@ pub fn redirect(https_port: u16, readiness: Readiness, stack: &kit::http::Stack)
     let app = Router::new()
         .fallback(to_https)
         .with_state(https_port)
-        .merge(kit::health::routes(readiness));
+        .merge(kit::health::routes(readiness, stack));
     kit::http::layers(app, stack)
 }
 

@@ -19,7 +19,7 @@ use axum::routing::get;
 use kit::client::{Calls, Upstream};
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
-use kit::http::Stack;
+use kit::http::{Serving, Stack};
 use kit::identity::CallSigner;
 use kit::metrics::{LabelledCounter, Metrics};
 use kit::resilience::CallPolicy;
@@ -62,8 +62,8 @@ pub struct Config {
     /// Deadlines, retries, breakers and limits of forwarded calls; the deadline above
     /// order-service's own, so that it can answer 503/504 itself first.
     pub calls: CallPolicy,
-    /// Requests served at once; more are shed with 503.
-    pub max_in_flight: usize,
+    /// Load shedding and the shutdown sequence.
+    pub serving: Serving,
     /// Sessions and API keys.
     pub database: Database,
     /// Signs the identity token of every forwarded request.
@@ -117,7 +117,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = kit::db::open(&config.database, &MIGRATIONS)
         .await
         .context("gateway database")?;
-    let stack = Stack::new(SERVICE, config.max_in_flight);
+    let stack = Stack::new(SERVICE, config.serving).at_edge();
     stack.metrics.database_pool(&pool);
     let calls = Calls::new(config.calls, stack.metrics.clone());
     let upstream = |name, url: &str| calls.upstream(name, url).signed_by(config.signer.clone());
@@ -166,7 +166,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         }
         (PlainHttp::Serve, _) => app.clone(),
     };
-    let server = Server::bind(SERVICE, config.listen, plain)
+    let server = Server::bind(&stack, config.listen, plain)
         .await?
         .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
         .closing(pool);
@@ -194,7 +194,7 @@ fn router(
         .merge(docs::routes())
         .layer(from_fn_with_state(state.clone(), client_ip::establish))
         .with_state(state)
-        .merge(kit::health::routes(readiness));
+        .merge(kit::health::routes(readiness, stack));
     // Outside authentication and rate limits: a preflight carries no credentials.
     let app = match cors {
         Some(cors) => app.layer(cors),

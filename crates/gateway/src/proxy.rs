@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Headers that describe one hop and must not be passed on (RFC 9110, 7.6.1), and
 /// forwarding headers a client could forge: the gateway sets those itself.
-const NOT_FORWARDED: [&str; 18] = [
+const NOT_FORWARDED: [&str; 21] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -78,6 +78,10 @@ const NOT_FORWARDED: [&str; 18] = [
     "authorization",
     "cookie",
     kit::identity::TOKEN_HEADER,
+    // The gateway starts its own trace for every request from outside (see kit::trace).
+    "traceparent",
+    "tracestate",
+    "baggage",
 ];
 
 fn forwardable(name: &HeaderName) -> bool {

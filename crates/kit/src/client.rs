@@ -235,6 +235,9 @@ impl Upstream {
         if let Some(id) = request_id::current() {
             builder = builder.header(&X_REQUEST_ID, id);
         }
+        if let Some(traceparent) = crate::trace::outgoing_header() {
+            builder = builder.header(&crate::trace::TRACEPARENT, traceparent);
+        }
         if let Some(token) = token {
             builder = builder.header(TOKEN_HEADER, token);
         }
@@ -309,6 +312,7 @@ impl Upstream {
             let again = if retryable { request.try_clone() } else { None };
             *request.timeout_mut() =
                 Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let attempt_started = tokio::time::Instant::now();
             let result = self
                 .http
                 .execute(request)
@@ -335,8 +339,11 @@ impl Upstream {
                 return result;
             };
             let wait = self.policy.backoff_before(attempt);
-            // Retry only when the wait leaves the next attempt a fair share of the deadline.
-            if tokio::time::Instant::now() + wait * 2 >= deadline {
+            // Retry only when another attempt as long as this one still fits in the
+            // deadline: an upstream that took seconds to refuse would otherwise turn a
+            // clear 503 into a 504.
+            let now = tokio::time::Instant::now();
+            if now + wait + (now - attempt_started) >= deadline {
                 return result;
             }
             let allowed = self.guard.budget.withdraw();

@@ -7,6 +7,7 @@
 use std::fs::{self, OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;
@@ -84,15 +85,35 @@ pub async fn open(database: &Database, migrations: &Migrations) -> anyhow::Resul
     Ok(pool)
 }
 
+/// How long a service starting before its database waits for it. Containers and pods
+/// start in any order; a database that is still down after this is a problem to report
+/// (and the orchestrator restarts the service).
+pub const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
 async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<AnyPool> {
-    AnyPoolOptions::new()
+    let options = AnyPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(url)
-        .await
-        // The error of a failed connection names host and user, never the password.
-        .map_err(|error| anyhow::anyhow!("Failed to connect to PostgreSQL: {error}"))
+        .acquire_timeout(Duration::from_secs(5));
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match options.clone().connect(url).await {
+            Ok(pool) => return Ok(pool),
+            // Not there yet (refused, starting up): wait for it. Anything else (a wrong
+            // password, an unknown database) will not mend by waiting.
+            Err(error)
+                if crate::error::database_unreachable(&error)
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "waiting for PostgreSQL");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            // The error of a failed connection names host and user, never the password.
+            Err(error) => anyhow::bail!("Failed to connect to PostgreSQL: {error}"),
+        }
+    }
 }
 
 /// Whether `pool` talks to PostgreSQL.

@@ -164,7 +164,7 @@ impl From<sqlx::Error> for ApiError {
 
 /// Whether `error` means the database could not be reached (rather than a query failing):
 /// no connection to be had, a connection lost, or a server shutting down or starting.
-fn database_unreachable(error: &sqlx::Error) -> bool {
+pub(crate) fn database_unreachable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,

@@ -11,6 +11,8 @@ use futures::future::BoxFuture;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::problem::Problem;
 
 /// One named readiness check; `Err` carries a short reason that is safe to show.
@@ -86,17 +88,28 @@ impl Readiness {
     }
 }
 
-/// The health routes, to be merged into a service's router.
-pub fn routes(readiness: Readiness) -> Router {
+/// The health routes, to be merged into a service's router. `/readyz` fails as soon as
+/// the service starts draining, before it stops accepting connections.
+pub fn routes(readiness: Readiness, stack: &crate::http::Stack) -> Router {
+    let state = Arc::new((readiness, stack.draining.clone()));
     Router::new()
         .route(
             "/healthz",
             get(|| async { axum::Json(json!({ "status": "ok" })) }),
         )
-        .route("/readyz", get(ready).with_state(Arc::new(readiness)))
+        .route("/readyz", get(ready).with_state(state))
 }
 
-async fn ready(State(readiness): State<Arc<Readiness>>) -> Response {
+async fn ready(State(state): State<Arc<(Readiness, CancellationToken)>>) -> Response {
+    let (readiness, draining) = &*state;
+    if draining.is_cancelled() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Shutting down; send requests elsewhere.",
+        )
+        .with("checks", json!({ "draining": "shutting down" }))
+        .into_response();
+    }
     let (ready, checks) = readiness.run().await;
     if ready {
         axum::Json(json!({ "status": "ready", "checks": checks })).into_response()

@@ -1,9 +1,10 @@
 //! The middleware stack every server uses, built in one place so its order is visible.
 //!
 //! Outermost first:
+//! 0. trace: the request joins its caller's trace (W3C `traceparent`) or starts one;
 //! 1. request id: established before anything can fail, so every answer carries it;
 //! 2. metrics: every answer is counted and timed, by route template, method and status;
-//! 3. admission: beyond [`Stack::max_in_flight`] requests in flight, new ones are refused
+//! 3. admission: beyond [`Serving::max_in_flight`] requests in flight, new ones are refused
 //!    at once with 503 and `Retry-After` (load shedding: a queue would only add latency);
 //! 4. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
 //!    own rejections, 404/405 from routing, 408 from the timeout, 413 from the body limit);
@@ -30,25 +31,66 @@ use tokio::sync::Semaphore;
 use crate::metrics::Metrics;
 use crate::problem::{PROBLEM_JSON, Problem};
 use crate::request_id;
+use crate::trace::Tracer;
 
-/// What the common stack needs to know about the service it wraps.
-#[derive(Clone)]
-pub struct Stack {
-    pub metrics: Metrics,
+/// How a service takes load, how it stops, and where its traces go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
     /// Requests served at once; more are shed with 503.
     pub max_in_flight: usize,
+    /// How long a stopping service goes on serving, already reporting itself not ready,
+    /// before it closes its listener: the time a load balancer or Kubernetes needs to stop
+    /// sending it new requests.
+    pub shutdown_delay: Duration,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (such as `http://collector:4318`);
+    /// without one, spans are neither recorded nor sent.
+    pub otlp_endpoint: Option<String>,
 }
 
-/// The default of [`Stack::max_in_flight`]: far above what 2 cores serve at a useful
+/// The default of [`Serving::max_in_flight`]: far above what 2 cores serve at a useful
 /// latency, low enough that memory stays bounded under a flood.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
-impl Stack {
-    pub fn new(service: &'static str, max_in_flight: usize) -> Self {
+impl Default for Serving {
+    fn default() -> Self {
         Self {
-            metrics: Metrics::new(service),
-            max_in_flight,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            shutdown_delay: Duration::ZERO,
+            otlp_endpoint: None,
         }
+    }
+}
+
+/// One service's context for the common stack and its server: its name, metrics, limits,
+/// and whether it is draining (then `/readyz` says so).
+#[derive(Clone)]
+pub struct Stack {
+    pub service: &'static str,
+    pub metrics: Metrics,
+    pub serving: Serving,
+    pub draining: tokio_util::sync::CancellationToken,
+    pub tracer: Tracer,
+}
+
+impl Stack {
+    /// Must run inside the Tokio runtime: with an OTLP endpoint, it starts the exporter.
+    pub fn new(service: &'static str, serving: Serving) -> Self {
+        let metrics = Metrics::new(service);
+        let tracer = Tracer::new(service, serving.otlp_endpoint.as_deref(), &metrics);
+        Self {
+            service,
+            metrics,
+            serving,
+            draining: tokio_util::sync::CancellationToken::new(),
+            tracer,
+        }
+    }
+
+    /// The stack of a service that faces clients: it starts a new trace for every request
+    /// rather than join one a client names.
+    pub fn at_edge(mut self) -> Self {
+        self.tracer = self.tracer.at_edge();
+        self
     }
 }
 
@@ -73,7 +115,7 @@ pub fn service(
 ) -> Router {
     let (api, openapi) = api.split_for_parts();
     layers(
-        api.merge(crate::health::routes(readiness))
+        api.merge(crate::health::routes(readiness, stack))
             .merge(openapi_route(openapi, title))
             .merge(stack.metrics.route())
             .layer(axum::middleware::from_fn_with_state(
@@ -87,7 +129,7 @@ pub fn service(
 /// Wraps a service's routes in the common stack.
 pub fn layers(router: Router, stack: &Stack) -> Router {
     let admission = Admission {
-        permits: Arc::new(Semaphore::new(stack.max_in_flight.max(1))),
+        permits: Arc::new(Semaphore::new(stack.serving.max_in_flight.max(1))),
         metrics: stack.metrics.clone(),
     };
     router
@@ -103,6 +145,7 @@ pub fn layers(router: Router, stack: &Stack) -> Router {
         .layer(from_fn_with_state(admission, admit))
         .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
         .layer(from_fn(request_id::layer))
+        .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
         .layer(from_fn(security_headers))
 }
 

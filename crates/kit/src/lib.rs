@@ -26,6 +26,7 @@ pub mod telemetry;
 pub mod time;
 pub mod tls;
 pub mod token;
+pub mod trace;
 
 pub use error::{ApiError, ApiResult};
 pub use problem::Problem;

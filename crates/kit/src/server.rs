@@ -39,6 +39,8 @@ type BackgroundTask = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()
 
 pub struct Server {
     name: &'static str,
+    draining: CancellationToken,
+    shutdown_delay: Duration,
     listener: TcpListener,
     app: Router,
     tasks: Vec<BackgroundTask>,
@@ -55,10 +57,17 @@ pub async fn bind_listener(name: &str, addr: SocketAddr) -> anyhow::Result<TcpLi
 }
 
 impl Server {
-    pub async fn bind(name: &'static str, addr: SocketAddr, app: Router) -> anyhow::Result<Self> {
+    pub async fn bind(
+        stack: &crate::http::Stack,
+        addr: SocketAddr,
+        app: Router,
+    ) -> anyhow::Result<Self> {
+        let name = stack.service;
         let listener = bind_listener(name, addr).await?;
         Ok(Self {
             name,
+            draining: stack.draining.clone(),
+            shutdown_delay: stack.serving.shutdown_delay,
             listener,
             app,
             tasks: Vec::new(),
@@ -117,7 +126,34 @@ impl Server {
     }
 
     /// Serves until `shutdown` is cancelled and the drain has finished or timed out.
+    ///
+    /// Stopping goes: `/readyz` fails at once; requests are still served for the shutdown
+    /// delay, while load balancers take the service out; then the listeners close, and
+    /// requests in flight get [`DRAIN_TIMEOUT`] to finish.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        tokio::spawn({
+            let (shutdown, stop, draining) =
+                (shutdown.clone(), stop.clone(), self.draining.clone());
+            let (name, delay) = (self.name, self.shutdown_delay);
+            async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = stop.cancelled() => return,
+                }
+                draining.cancel();
+                if !delay.is_zero() {
+                    tracing::info!(
+                        service = name,
+                        delay_ms = delay.as_millis() as u64,
+                        "not ready; serving on until load balancers notice"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                stop.cancel();
+            }
+        });
+        let shutdown = stop;
         let addr = self.local_addr();
         tracing::info!(service = self.name, %addr, "listening");
         let mut tasks: Vec<_> = self

@@ -25,6 +25,8 @@ enum Script {
     Unavailable,
     /// Answers only when the test releases it.
     Hold,
+    /// 503 after a while, always.
+    SlowUnavailable(Duration),
 }
 
 struct Upstage {
@@ -39,6 +41,10 @@ async fn handle(State(stage): State<Arc<Upstage>>) -> StatusCode {
         Script::UnavailableFirst(failures) if n < failures => StatusCode::SERVICE_UNAVAILABLE,
         Script::UnavailableFirst(_) => StatusCode::OK,
         Script::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Script::SlowUnavailable(after) => {
+            tokio::time::sleep(after).await;
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         Script::Hold => {
             stage.release.notified().await;
             StatusCode::OK
@@ -248,4 +254,16 @@ async fn the_retry_budget_caps_retries_when_everything_fails() {
             "msa_upstream_retries_denied_total{service=\"caller\",upstream=\"callee\"} 20"
         )
     );
+}
+
+#[tokio::test]
+async fn a_slow_refusal_is_not_retried_past_the_deadline() {
+    let (url, stage) = server(Script::SlowUnavailable(Duration::from_millis(400))).await;
+    let (callee, _) = upstream(&url, policy().with_timeout(Duration::from_millis(1000)));
+    // The first 503 comes after 400 ms, a second fits (800 ms), a third would not.
+    assert_eq!(
+        status(&callee, Method::GET).await.ok(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), 2);
 }

@@ -437,7 +437,7 @@ impl Settings {
             data_dir: self.data_dir.clone(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             trust: self.trust()?,
-            max_in_flight: self.tuning.max_in_flight(),
+            serving: self.tuning.serving(),
         })
     }
 
@@ -446,7 +446,7 @@ impl Settings {
             listen: self.listen(Role::Products),
             database: self.database(Role::Products)?,
             trust: self.trust()?,
-            max_in_flight: self.tuning.max_in_flight(),
+            serving: self.tuning.serving(),
         })
     }
 
@@ -457,7 +457,7 @@ impl Settings {
             users_url: self.url(Role::Users),
             products_url: self.url(Role::Products),
             calls: self.tuning.call_policy(self.call_timeout()),
-            max_in_flight: self.tuning.max_in_flight(),
+            serving: self.tuning.serving(),
             recovery_interval: Duration::from_secs(self.recovery_interval_s),
             // Twenty call deadlines: a placement makes at most three calls in a row.
             pending_grace: (self.call_timeout() * 20).max(Duration::from_secs(10)),
@@ -516,7 +516,7 @@ impl Settings {
             orders_url: self.url(Role::Orders),
             // Order placement makes up to three calls in a row, each with its own deadline.
             calls: self.tuning.call_policy(self.call_timeout() * 4),
-            max_in_flight: self.tuning.max_in_flight(),
+            serving: self.tuning.serving(),
             database: self.database(Role::Gateway)?,
             signer: self.signer(Issuer::Gateway)?,
             sessions: SessionPolicy {

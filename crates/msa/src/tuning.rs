@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use kit::http::Serving;
 use kit::resilience::CallPolicy;
 
 #[derive(Debug, Clone, Args)]
@@ -46,6 +47,28 @@ pub struct Tuning {
     #[arg(long, env = "MSA_MAX_IN_FLIGHT", default_value_t = kit::http::DEFAULT_MAX_IN_FLIGHT as u32,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight: u32,
+
+    /// Milliseconds a stopping service goes on serving while `/readyz` already fails, so
+    /// that a load balancer stops sending it requests first (about 5000 on Kubernetes).
+    #[arg(long, env = "MSA_SHUTDOWN_DELAY_MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub shutdown_delay_ms: u64,
+
+    /// OpenTelemetry collector (OTLP over HTTP, such as http://collector:4318) to which
+    /// every service sends its trace spans; off when unset.
+    #[arg(long, env = "MSA_OTLP_ENDPOINT", value_parser = parse_endpoint)]
+    pub otlp_endpoint: Option<String>,
+}
+
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http:// or https:// URL with a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the URL".to_owned());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 impl Tuning {
@@ -63,13 +86,17 @@ impl Tuning {
         .with_timeout(timeout)
     }
 
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight as usize
+    pub fn serving(&self) -> Serving {
+        Serving {
+            max_in_flight: self.max_in_flight as usize,
+            shutdown_delay: Duration::from_millis(self.shutdown_delay_ms),
+            otlp_endpoint: self.otlp_endpoint.clone(),
+        }
     }
 
     /// The same tuning as flags, for a child process.
     pub fn to_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             format!("--call-retries={}", self.call_retries),
             format!("--call-backoff-ms={}", self.call_backoff_ms),
             format!("--retry-budget-percent={}", self.retry_budget_percent),
@@ -77,6 +104,11 @@ impl Tuning {
             format!("--breaker-cooldown-ms={}", self.breaker_cooldown_ms),
             format!("--max-upstream-calls={}", self.max_upstream_calls),
             format!("--max-in-flight={}", self.max_in_flight),
-        ]
+            format!("--shutdown-delay-ms={}", self.shutdown_delay_ms),
+        ];
+        if let Some(endpoint) = &self.otlp_endpoint {
+            args.push(format!("--otlp-endpoint={endpoint}"));
+        }
+        args
     }
 }

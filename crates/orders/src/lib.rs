@@ -15,7 +15,7 @@ use axum::Router;
 use kit::client::Calls;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
-use kit::http::Stack;
+use kit::http::{Serving, Stack};
 use kit::identity::{CallSigner, GATEWAY, Gate, PublicKeys};
 use kit::resilience::CallPolicy;
 use kit::server::Server;
@@ -46,8 +46,8 @@ pub struct Config {
     pub products_url: String,
     /// Deadlines, retries, breakers and limits of calls to other services.
     pub calls: CallPolicy,
-    /// Requests served at once; more are shed with 503.
-    pub max_in_flight: usize,
+    /// Load shedding and the shutdown sequence.
+    pub serving: Serving,
     /// How often the recovery pass runs after start-up.
     pub recovery_interval: Duration,
     /// How old a pending order must be before a periodic pass settles it.
@@ -73,7 +73,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("order-service database")?;
     seed::demo_order(&pool).await?;
-    let stack = Stack::new(SERVICE, config.max_in_flight);
+    let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let calls = Calls::new(config.calls, stack.metrics.clone());
     let clients = client::Clients {
@@ -95,7 +95,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let recovery_state = state.clone();
     Ok(
-        Server::bind(SERVICE, config.listen, router(state, gate, &stack))
+        Server::bind(&stack, config.listen, router(state, gate, &stack))
             .await?
             .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
             .closing(pool),

@@ -11,7 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
-use kit::http::Stack;
+use kit::http::{Serving, Stack};
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::server::Server;
 
@@ -33,8 +33,8 @@ pub struct Config {
     pub database: Database,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
-    /// Requests served at once; more are shed with 503.
-    pub max_in_flight: usize,
+    /// Load shedding and the shutdown sequence.
+    pub serving: Serving,
 }
 
 #[derive(Clone)]
@@ -51,7 +51,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
     let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
-    let stack = Stack::new(SERVICE, config.max_in_flight);
+    let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let reservations = stack.metrics.labelled_counter(
         "stock_reservations",
@@ -65,7 +65,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         gate,
         &stack,
     );
-    Ok(Server::bind(SERVICE, config.listen, app)
+    Ok(Server::bind(&stack, config.listen, app)
         .await?
         .closing(pool))
 }

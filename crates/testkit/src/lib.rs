@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 pub mod chaos;
 mod client;
+pub mod collector;
 mod problem;
 
 pub use chaos::{ChaosProxy, Fault};
@@ -131,7 +132,7 @@ fn server_part(url: &str) -> String {
 }
 
 /// What a test may change about the system it starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub rates: RateLimits,
     pub sessions: SessionPolicy,
@@ -141,8 +142,8 @@ pub struct Options {
     pub plain_http: gateway::PlainHttp,
     /// Calls between services; the gateway's deadline is four times this one's.
     pub calls: CallPolicy,
-    /// Requests each service serves at once.
-    pub max_in_flight: usize,
+    /// Load shedding and the shutdown sequence of every service.
+    pub serving: kit::http::Serving,
 }
 
 impl Default for Options {
@@ -160,7 +161,7 @@ impl Default for Options {
             cors_origin: "https://shop.example.com",
             plain_http: gateway::PlainHttp::Serve,
             calls: CallPolicy::default().with_timeout(CALL_TIMEOUT),
-            max_in_flight: kit::http::DEFAULT_MAX_IN_FLIGHT,
+            serving: kit::http::Serving::default(),
         }
     }
 }
@@ -301,7 +302,7 @@ impl TestApp {
                     data_dir: dir.to_owned(),
                     hash_concurrency: 2,
                     trust: self.trust(),
-                    max_in_flight: self.options.max_in_flight,
+                    serving: self.options.serving.clone(),
                 })
                 .await
             }
@@ -310,7 +311,7 @@ impl TestApp {
                     listen,
                     database: self.backing.database(dir, "products"),
                     trust: self.trust(),
-                    max_in_flight: self.options.max_in_flight,
+                    serving: self.options.serving.clone(),
                 })
                 .await
             }
@@ -321,7 +322,7 @@ impl TestApp {
                     users_url: self.service_url(Service::Users),
                     products_url: self.products_link().url(),
                     calls: self.options.calls,
-                    max_in_flight: self.options.max_in_flight,
+                    serving: self.options.serving.clone(),
                     recovery_interval: RECOVERY_INTERVAL,
                     // Above the longest placement (two call deadlines in a row), so a
                     // recovery pass never settles an order whose request is still running.
@@ -338,7 +339,7 @@ impl TestApp {
                     products_url: self.service_url(Service::Products),
                     orders_url: self.service_url(Service::Orders),
                     calls: self.options.calls.with_timeout(CALL_TIMEOUT * 4),
-                    max_in_flight: self.options.max_in_flight,
+                    serving: self.options.serving.clone(),
                     database: self.backing.database(dir, "gateway"),
                     signer: self.gateway_signer.clone(),
                     sessions: self.options.sessions,
@@ -381,17 +382,22 @@ impl TestApp {
 
     /// Stops one service gracefully and waits until its port is closed.
     pub async fn stop(&mut self, service: Service) {
+        self.begin_stop(service)
+            .await
+            .expect("server task completes")
+            .expect("server stops cleanly");
+    }
+
+    /// Tells one service to stop (as SIGTERM would) and returns its server task, which
+    /// ends once it has drained and closed.
+    pub fn begin_stop(&mut self, service: Service) -> JoinHandle<anyhow::Result<()>> {
         let running = self
             .running
             .remove(&service)
             .unwrap_or_else(|| panic!("{service:?} is not running"));
-        running.shutdown.cancel();
-        running
-            .task
-            .await
-            .expect("server task completes")
-            .expect("server stops cleanly");
         assert_eq!(running.addr, self.addrs[&service]);
+        running.shutdown.cancel();
+        running.task
     }
 
     /// Restarts one service and waits until it reports ready.

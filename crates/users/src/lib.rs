@@ -13,7 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use kit::db::{Database, Pool};
 use kit::health::Readiness;
-use kit::http::Stack;
+use kit::http::{Serving, Stack};
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::server::Server;
 
@@ -42,8 +42,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
-    /// Requests served at once; more are shed with 503.
-    pub max_in_flight: usize,
+    /// Load shedding and the shutdown sequence.
+    pub serving: Serving,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -61,7 +61,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
     let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
-    let stack = Stack::new(SERVICE, config.max_in_flight);
+    let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let app = router(
         AppState {
@@ -71,7 +71,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         gate,
         &stack,
     );
-    Ok(Server::bind(SERVICE, config.listen, app)
+    Ok(Server::bind(&stack, config.listen, app)
         .await?
         .closing(pool))
 }

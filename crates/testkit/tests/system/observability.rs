@@ -159,3 +159,81 @@ async fn a_scraper_key_reads_the_gateway_metrics_and_nothing_else() {
         .await;
     testkit::assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
+
+#[tokio::test]
+async fn one_order_is_one_trace_from_the_gateway_to_every_service() {
+    let collector = testkit::collector::Collector::start().await;
+    let app = TestApp::spawn_with(testkit::Options {
+        serving: kit::http::Serving {
+            otlp_endpoint: Some(collector.url()),
+            ..kit::http::Serving::default()
+        },
+        ..testkit::Options::default()
+    })
+    .await;
+    // A client's own traceparent: the gateway must not let it name the shop's trace.
+    let forged = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let placed = app
+        .as_user(ALICE)
+        .await
+        .request(reqwest::Method::POST, "/api/v1/orders")
+        .header("idempotency-key", "trace-1")
+        .header("traceparent", forged)
+        .json(&serde_json::json!({"items": [{"product_id": LAPTOP, "quantity": 1}]}))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(placed.status(), StatusCode::CREATED);
+
+    let wanted = [
+        ("gateway", "POST /api/v1/orders"),
+        ("orders", "POST /orders"),
+        ("users", "GET /users/{id}"),
+        ("products", "POST /internal/reservations"),
+    ];
+    app.eventually(
+        std::time::Duration::from_secs(10),
+        "spans from every service",
+        || async {
+            wanted
+                .iter()
+                .all(|(service, name)| collector.find(service, name).is_some())
+        },
+    )
+    .await;
+    let span = |service: &str, name: &str| collector.find(service, name).expect("exported");
+    let gateway = span("gateway", "POST /api/v1/orders");
+    assert_ne!(gateway.trace_id, "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(gateway.parent_span_id, None, "the gateway starts the trace");
+    let orders = span("orders", "POST /orders");
+    assert_eq!(orders.trace_id, gateway.trace_id);
+    assert_eq!(orders.parent_span_id.as_ref(), Some(&gateway.span_id));
+    for (service, name) in &wanted[2..] {
+        let call = span(service, name);
+        assert_eq!(call.trace_id, gateway.trace_id, "{service}");
+        assert_eq!(
+            call.parent_span_id.as_ref(),
+            Some(&orders.span_id),
+            "{service}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_a_collector_nothing_is_exported_and_nothing_fails() {
+    // A collector that is configured but gone: requests are served as ever.
+    let gone = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        format!("http://{}", listener.local_addr().expect("an address"))
+    };
+    let app = TestApp::spawn_with(testkit::Options {
+        serving: kit::http::Serving {
+            otlp_endpoint: Some(gone),
+            ..kit::http::Serving::default()
+        },
+        ..testkit::Options::default()
+    })
+    .await;
+    let placed = app.place_order("no-collector", ALICE, &[(LAPTOP, 1)]).await;
+    assert_eq!(placed.status(), StatusCode::CREATED);
+}

@@ -207,7 +207,10 @@ async fn a_dead_upstream_trips_the_breaker_and_calls_fail_fast_until_it_returns(
 #[tokio::test]
 async fn beyond_its_limit_a_service_sheds_requests_but_still_answers_probes() {
     let app = TestApp::spawn_with(testkit::Options {
-        max_in_flight: 1,
+        serving: kit::http::Serving {
+            max_in_flight: 1,
+            ..kit::http::Serving::default()
+        },
         ..testkit::Options::default()
     })
     .await;
@@ -264,4 +267,81 @@ async fn beyond_its_limit_a_service_sheds_requests_but_still_answers_probes() {
         [StatusCode::CREATED, StatusCode::GATEWAY_TIMEOUT].contains(&status),
         "{status}"
     );
+}
+
+#[tokio::test]
+async fn a_stopping_service_reports_not_ready_while_it_still_serves() {
+    let delay = Duration::from_secs(2);
+    let mut app = TestApp::spawn_with(testkit::Options {
+        serving: kit::http::Serving {
+            shutdown_delay: delay,
+            ..kit::http::Serving::default()
+        },
+        ..testkit::Options::default()
+    })
+    .await;
+    let products = app.service_url(Service::Products);
+    let readyz = format!("{products}/readyz");
+    let stopped_at = Instant::now();
+    let stopping = app.begin_stop(Service::Products);
+    app.eventually(delay, "readiness to fail", || async {
+        app.http.get(&readyz).send().await.map(|r| r.status()).ok()
+            == Some(StatusCode::SERVICE_UNAVAILABLE)
+    })
+    .await;
+    // Load balancers now take it out; requests that still arrive are served meanwhile.
+    let served = app
+        .direct(
+            Service::Products,
+            reqwest::Method::GET,
+            "/products/101",
+            &kit::identity::Principal::Anonymous,
+            kit::identity::Role::Anonymous,
+        )
+        .send()
+        .await
+        .expect("still served while draining");
+    assert_eq!(served.status(), StatusCode::OK);
+    assert!(
+        stopped_at.elapsed() < delay,
+        "the check came too late to mean anything"
+    );
+    // The gateway, which needs product-service, stops reporting ready too.
+    let gateway = app
+        .http
+        .get(format!("{}/readyz", app.gateway))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(gateway.status(), StatusCode::SERVICE_UNAVAILABLE);
+    stopping
+        .await
+        .expect("server task completes")
+        .expect("server stops cleanly");
+    assert!(stopped_at.elapsed() >= delay);
+    assert!(
+        app.http.get(&readyz).send().await.is_err(),
+        "the port is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_started_before_its_upstreams_becomes_ready_by_itself() {
+    let mut app = TestApp::spawn().await;
+    app.stop(Service::Users).await;
+    app.stop(Service::Products).await;
+    app.restart(Service::Gateway).await;
+    let readyz = format!("{}/readyz", app.gateway);
+    let waiting = app.http.get(&readyz).send().await.expect("an answer");
+    let problem = assert_problem(waiting, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_ne!(problem["checks"]["users"], "ok");
+    assert_ne!(problem["checks"]["products"], "ok");
+    app.start(Service::Users).await;
+    app.start(Service::Products).await;
+    app.eventually(SETTLED, "the gateway to be ready", || async {
+        app.http.get(&readyz).send().await.map(|r| r.status()).ok() == Some(StatusCode::OK)
+    })
+    .await;
+    let catalogue = app.get("/api/v1/products").await;
+    assert_eq!(catalogue.status(), StatusCode::OK);
 }
