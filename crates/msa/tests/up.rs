@@ -141,15 +141,22 @@ async fn login(gateway: &str, data_dir: &Path, email: &str) -> reqwest::Client {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::COOKIE,
-        cookie.parse().expect("a header value"),
-    );
+    client_with(&[("cookie", &cookie)])
+}
+
+/// A client from the same browser as [`login`], sending `headers` with every request.
+fn client_with(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut defaults = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        defaults.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            value.parse().expect("a header value"),
+        );
+    }
     reqwest::Client::builder()
         .no_proxy()
         .user_agent("e2e-browser")
-        .default_headers(headers)
+        .default_headers(defaults)
         .build()
         .expect("client")
 }
@@ -394,4 +401,172 @@ fn msa_keys_prints_stable_public_keys_and_refuses_a_missing_key_file() {
     let missing = keys(&["--gateway-key-file", "/nonexistent/gateway.key"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
+}
+
+/// Whether `line` holds something shaped like an identity token (`v1.<payload>.<signature>`,
+/// both long base64url runs).
+fn holds_identity_token(line: &str) -> bool {
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    line.match_indices("v1.").any(|(at, _)| {
+        let rest = &line.as_bytes()[at + 3..];
+        let payload = rest.iter().take_while(|b| is_b64(**b)).count();
+        let signature = rest
+            .get(payload + 1..)
+            .map_or(0, |after| after.iter().take_while(|b| is_b64(**b)).count());
+        payload >= 40 && rest.get(payload) == Some(&b'.') && signature >= 80
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_password_token_cookie_or_key_reaches_the_logs_even_at_debug() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut shop = start(
+        data.path(),
+        &["--log-level", "debug", "--log-format", "json"],
+    );
+    let base = shop.gateway.clone();
+    let anonymous = reqwest::Client::builder()
+        .no_proxy()
+        .user_agent("e2e-browser")
+        .build()
+        .expect("client");
+    let (first, second) = (
+        "correct horse battery staple 42",
+        "another long passphrase 7",
+    );
+    let mut secrets: Vec<String> = vec![first.into(), second.into(), "wrong-guess-1234567".into()];
+
+    let registered = anonymous
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "carol@example.com", "name": "Carol", "password": first}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(registered.status(), 202);
+    let wrong = anonymous
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "carol@example.com", "password": "wrong-guess-1234567"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status(), 401);
+    let login_answer = anonymous
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "carol@example.com", "password": first}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(login_answer.status(), 200);
+    let cookie = login_answer
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    secrets.push(cookie.split_once('=').expect("name=value").1.to_owned());
+    let carol = client_with(&[("cookie", &cookie)]);
+    let placed = carol
+        .post(format!("{base}/api/v1/orders"))
+        .header("idempotency-key", "logs-1")
+        .json(&json!({"items": [{"product_id": 102, "quantity": 1}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(placed.status(), 201);
+    let changed = carol
+        .put(format!("{base}/api/v1/auth/password"))
+        .json(&json!({"current_password": first, "new_password": second}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(changed.status(), 204);
+
+    let admin = login(&base, data.path(), "admin@example.com").await;
+    secrets.push(
+        credentials(data.path())["admin@example.com"]
+            .as_str()
+            .expect("a password")
+            .to_owned(),
+    );
+    let created: Value = admin
+        .post(format!("{base}/api/v1/auth/api-keys"))
+        .json(&json!({"name": "logs", "scopes": ["products:read"]}))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    let key = created["key"].as_str().expect("a key").to_owned();
+    let program = client_with(&[("authorization", &format!("Bearer {key}"))]);
+    let read = program
+        .get(format!("{base}/api/v1/products/101"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(read.status(), 200);
+    secrets.push(key);
+    // A forged key and cookie are secrets of somebody too, and must not be echoed.
+    let forged = client_with(&[
+        (
+            "authorization",
+            "Bearer msa_forgedforgedforgedforged0123456789",
+        ),
+        (
+            "cookie",
+            "__Host-msa_session=forgedcookieforgedcookie0123456789",
+        ),
+    ]);
+    let refused = forged
+        .get(format!("{base}/api/v1/orders"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 401);
+    secrets.push("forgedforgedforgedforged0123456789".into());
+    secrets.push("forgedcookieforgedcookie0123456789".into());
+
+    stop(&mut shop, Signal::SIGTERM);
+    let lines: Vec<String> = shop.stderr.try_iter().collect();
+    let answered: Vec<Value> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "answered")
+        .collect();
+    assert!(
+        answered.len() >= 20,
+        "debug logs of the whole flow: {} lines",
+        lines.len()
+    );
+    // Every answered request says which request and which trace it belongs to.
+    for line in &answered {
+        let spans = line["spans"].as_array().cloned().unwrap_or_default();
+        assert!(
+            spans
+                .iter()
+                .any(|span| span["trace_id"].as_str().is_some_and(|id| id.len() == 32)),
+            "no trace id: {line}"
+        );
+        assert!(
+            spans.iter().any(|span| span["request.id"].is_string()),
+            "no request id: {line}"
+        );
+    }
+    for line in &lines {
+        for secret in &secrets {
+            assert!(
+                !line.contains(secret.as_str()),
+                "a secret in the logs: {line}"
+            );
+        }
+        assert!(
+            !holds_identity_token(line),
+            "an identity token in the logs: {line}"
+        );
+        let lower = line.to_lowercase();
+        for personal in ["carol@example.com", "\"cookie\"", "set-cookie", "bearer "] {
+            assert!(!lower.contains(personal), "{personal} in the logs: {line}");
+        }
+    }
 }
