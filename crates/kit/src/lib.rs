@@ -22,6 +22,7 @@ pub mod request_id;
 pub mod resilience;
 pub mod server;
 pub mod shutdown;
+pub mod task;
 pub mod telemetry;
 pub mod time;
 pub mod tls;

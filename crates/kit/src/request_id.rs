@@ -21,6 +21,11 @@ pub fn current() -> Option<String> {
     CURRENT.try_with(Clone::clone).ok()
 }
 
+/// Runs `future` with `id` as its request id.
+pub async fn scope<F: Future>(id: String, future: F) -> F::Output {
+    CURRENT.scope(id, future).await
+}
+
 /// A client's id is kept only if it is short and plain, so it cannot forge log lines or
 /// smuggle markup into the places it is echoed.
 pub fn is_valid(id: &str) -> bool {

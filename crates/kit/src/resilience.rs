@@ -37,7 +37,7 @@ impl Default for CallPolicy {
             backoff: Duration::from_millis(25),
             retry_ratio: 0.2,
             breaker_failures: 5,
-            breaker_cooldown: Duration::from_secs(5),
+            breaker_cooldown: Duration::from_secs(2),
             max_concurrent: 256,
         }
     }

@@ -131,6 +131,11 @@ pub fn current() -> Option<TraceContext> {
     CURRENT.try_with(|context| *context).ok()
 }
 
+/// Runs `future` in trace context `context`.
+pub async fn scope<F: std::future::Future>(context: TraceContext, future: F) -> F::Output {
+    CURRENT.scope(context, future).await
+}
+
 /// The `traceparent` for a call made now: the current span is the callee's parent.
 pub fn outgoing_header() -> Option<HeaderValue> {
     current().and_then(|context| HeaderValue::from_str(&context.header()).ok())

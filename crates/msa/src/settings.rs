@@ -459,8 +459,10 @@ impl Settings {
             calls: self.tuning.call_policy(self.call_timeout()),
             serving: self.tuning.serving(),
             recovery_interval: Duration::from_secs(self.recovery_interval_s),
-            // Twenty call deadlines: a placement makes at most three calls in a row.
-            pending_grace: (self.call_timeout() * 20).max(Duration::from_secs(10)),
+            // A placement makes at most three calls in a row, and no request outlives the
+            // request timeout: past both, no pending order can still have a live request.
+            pending_grace: (self.call_timeout() * 20)
+                .max(kit::http::REQUEST_TIMEOUT + Duration::from_secs(5)),
             trust: self.trust()?,
             signer: self.signer(Issuer::Orders)?,
         })

@@ -34,7 +34,7 @@ pub struct Tuning {
     pub breaker_failures: u32,
 
     /// Milliseconds an open breaker refuses calls before letting one probe through.
-    #[arg(long, env = "MSA_BREAKER_COOLDOWN_MS", default_value_t = 5000,
+    #[arg(long, env = "MSA_BREAKER_COOLDOWN_MS", default_value_t = 2000,
           value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub breaker_cooldown_ms: u64,
 

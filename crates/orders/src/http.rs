@@ -77,7 +77,14 @@ async fn place_order(
         .collect();
     let order = NewOrder::parse(user_id, &items)
         .map_err(|detail| ApiError::unprocessable("validation-failed", detail))?;
-    saga::place(&app, &caller.scope_key(), &key, &order).await
+    // Detached: a placement runs to its end even if the caller hangs up or times out
+    // meanwhile, so its Idempotency-Key ends answered, never stuck `in_flight`.
+    let scope = caller.scope_key();
+    kit::task::spawn_detached(async move { saga::place(&app, &scope, &key, &order).await })
+        .await
+        .map_err(|error| {
+            ApiError::Internal(anyhow::anyhow!("order placement task failed: {error}"))
+        })?
 }
 
 #[derive(Deserialize, IntoParams)]

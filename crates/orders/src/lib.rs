@@ -7,7 +7,9 @@
 //! product-service for the user and products concurrently ([`client`]). A [`recovery`] pass
 //! settles orders a crash left `pending`.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -64,6 +66,18 @@ pub struct AppState {
     clients: client::Clients,
     /// Orders by how their placement ended: confirmed, refused, failed, settled, cancelled.
     outcomes: kit::metrics::LabelledCounter,
+    /// Orders whose placement ended while they were still `pending` (the release could not
+    /// reach product-service): no request runs for them any more, so the next recovery
+    /// pass settles them without waiting out the grace.
+    unsettled: Arc<Mutex<BTreeSet<i64>>>,
+}
+
+impl AppState {
+    fn unsettled(&self) -> std::sync::MutexGuard<'_, BTreeSet<i64>> {
+        self.unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Opens the database, seeds the demo order on first start, binds the server and arranges
@@ -91,13 +105,17 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         outcomes: stack
             .metrics
             .labelled_counter("orders", "Order placements and changes, by result"),
+        unsettled: Arc::default(),
     };
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
+    let leftovers_until = recovery::start_second().await;
     let recovery_state = state.clone();
     Ok(
         Server::bind(&stack, config.listen, router(state, gate, &stack))
             .await?
-            .with_task(move |shutdown| recovery::run(recovery_state, interval, grace, shutdown))
+            .with_task(move |shutdown| {
+                recovery::run(recovery_state, interval, grace, leftovers_until, shutdown)
+            })
             .closing(pool),
     )
 }

@@ -220,11 +220,14 @@ async fn compensate(app: &AppState, order_id: i64) {
                 tracing::info!(order.id = order_id, "order failed; reservation released");
             }
         }
-        Err(error) => tracing::warn!(
-            order.id = order_id,
-            error = %error,
-            "could not release reservation; recovery will settle the order"
-        ),
+        Err(error) => {
+            app.unsettled().insert(order_id);
+            tracing::warn!(
+                order.id = order_id,
+                error = %error,
+                "could not release reservation; recovery will settle the order"
+            );
+        }
     }
 }
 
