@@ -202,7 +202,7 @@ impl Metrics {
 
     /// Registers a counter family with one label, such as reservations by outcome.
     pub fn labelled_counter(&self, name: &str, help: &str) -> LabelledCounter {
-        let family = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        let family = Family::<[(&'static str, &'static str); 1], Counter>::default();
         self.registry().register(name, help, family.clone());
         LabelledCounter(family)
     }
@@ -396,11 +396,11 @@ pub async fn serve(State(metrics): State<Metrics>) -> Response {
 
 /// A counter family with one label whose values the code names, never the input.
 #[derive(Clone)]
-pub struct LabelledCounter(Family<Vec<(&'static str, &'static str)>, Counter>);
+pub struct LabelledCounter(Family<[(&'static str, &'static str); 1], Counter>);
 
 impl LabelledCounter {
     pub fn inc(&self, label: &'static str, value: &'static str) {
-        self.0.get_or_create(&vec![(label, value)]).inc();
+        self.0.get_or_create(&[(label, value)]).inc();
     }
 }
 

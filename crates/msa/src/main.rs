@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kit::telemetry::LogFormat;
 
+mod load;
 mod serve;
 mod settings;
 mod supervisor;
@@ -49,6 +50,10 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
+    /// Drive a running shop with catalogue reads, order reads and order placements, at a
+    /// steady rate or as fast as it goes, and report throughput, latency and memory.
+    /// Point it only at a shop of your own.
+    Load(load::LoadArgs),
     /// Run one service in this process.
     Serve {
         /// Which service to run.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
     let (service, settings) = match &cli.command {
         Command::Up { settings, .. } | Command::Keys { settings } => ("msa", settings),
         Command::Probe { url, timeout_ms } => return probe(url, *timeout_ms),
+        Command::Load(args) => return run_load(args.clone()),
         Command::Serve { role, settings } => (role.name(), settings),
     };
     let format = settings.log_format;
@@ -81,7 +87,7 @@ fn main() -> ExitCode {
             Command::Serve { role, settings } => serve::run(role, settings).await,
             Command::Keys { settings } => print_public_keys(&settings),
             // Answered above, before any logging or runtime.
-            Command::Probe { .. } => Ok(()),
+            Command::Probe { .. } | Command::Load(_) => Ok(()),
         }
     });
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
@@ -95,6 +101,20 @@ fn main() -> ExitCode {
                 LogFormat::Json => tracing::error!(error = format!("{error:#}"), "msa failed"),
                 LogFormat::Text => eprintln!("msa: {error:#}"),
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_load(args: load::LoadArgs) -> ExitCode {
+    kit::telemetry::init("msa", "warn", LogFormat::Text);
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(load::run(args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("msa load: {error:#}");
             ExitCode::FAILURE
         }
     }

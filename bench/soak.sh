@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The soak: starts `msa up` (release build) on free loopback ports in a fresh data directory,
+# measures the peak rate (20 s, as fast as 32 connections go), then holds half of it, open
+# loop, for N minutes with `msa load`, sampling the services' memory every window. It passes
+# when, after a warm-up (the first fifth), memory grows by at most 10 %, p99 stays stable
+# (the last third's median window p99 at most 1.5 x the first third's, +1 ms), and no
+# request fails or is skipped. Reports go to target/soak/ (not committed).
+#
+#   bench/soak.sh                 # the documented 10-minute soak
+#   bench/soak.sh --minutes 1     # shorter
+#   bench/soak.sh --debug --minutes 0.5 --window-s 5   # CI's short version, debug build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minutes=10
+profile=release
+window=10
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --minutes) minutes=$2; shift 2 ;;
+        --debug) profile=debug; shift ;;
+        --window-s) window=$2; shift 2 ;;
+        *) echo "usage: bench/soak.sh [--minutes N] [--debug] [--window-s S]" >&2; exit 2 ;;
+    esac
+done
+if [ "$profile" = release ]; then cargo build --locked --release -p msa; else cargo build --locked -p msa; fi
+bin=target/$profile/msa
+out=target/soak
+mkdir -p "$out"
+
+read -r gateway users products orders tls < <(python3 - <<'PY'
+import socket
+socks = [socket.socket() for _ in range(5)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+PY
+)
+data=$(mktemp -d)
+"$bin" up --data-dir "$data" --log-level warn --gateway-port "$gateway" --users-port "$users" \
+    --products-port "$products" --orders-port "$orders" --tls-port "$tls" \
+    --rate-per-address 1000000 >"$out/up.log" 2>&1 &
+pid=$!
+trap 'kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
+base="http://127.0.0.1:$gateway"
+deadline=$((SECONDS + 60))
+until "$bin" probe "$base/readyz" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { cat "$out/up.log" >&2; echo "msa up did not become ready" >&2; exit 1; }
+    sleep 0.2
+done
+
+echo "--> peak: 20 s, 32 connections, closed loop"
+"$bin" load --base "$base" --data-dir "$data" --duration-s 20 --window-s 5 --connections 32 \
+    --watch-pid "$pid" --report "$out/peak.json"
+rate=$(python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["rps"] / 2)))' "$out/peak.json")
+seconds=$(python3 -c "print(max(10, int(float('$minutes') * 60)))")
+echo "--> soak: $rate requests/s (half the peak) for $seconds s"
+"$bin" load --base "$base" --data-dir "$data" --rate "$rate" --duration-s "$seconds" \
+    --window-s "$window" --connections 256 --watch-pid "$pid" --report "$out/soak.json"
+
+python3 - "$out/peak.json" "$out/soak.json" "$out/summary.json" <<'PY'
+import json, statistics, sys
+peak, soak = (json.load(open(path)) for path in sys.argv[1:3])
+windows = soak["windows"]
+warm = max(1, len(windows) // 5)
+steady = windows[warm:]
+third = max(1, len(steady) // 3)
+first_p99 = statistics.median(w["p99_ms"] for w in steady[:third])
+last_p99 = statistics.median(w["p99_ms"] for w in steady[-third:])
+rss_start = steady[0]["rss_mib"]
+rss_end = max(w["rss_mib"] for w in steady[-third:])
+growth = (rss_end - rss_start) / rss_start * 100
+summary = {
+    "peak_rps": round(peak["rps"], 1), "peak_p99_ms": peak["p99_ms"],
+    "soak_rate": soak["rate"], "soak_rps": round(soak["rps"], 1), "soak_s": soak["duration_s"],
+    "requests": soak["requests"], "errors": soak["errors"], "skipped": soak["skipped_at_capacity"],
+    "p50_ms": soak["p50_ms"], "p99_ms": soak["p99_ms"], "max_ms": soak["max_ms"],
+    "p99_first_third_ms": first_p99, "p99_last_third_ms": last_p99,
+    "rss_after_warmup_mib": round(rss_start, 1), "rss_end_mib": round(rss_end, 1),
+    "rss_growth_percent": round(growth, 1),
+}
+json.dump(summary, open(sys.argv[3], "w"), indent=2)
+print(json.dumps(summary, indent=2))
+failures = []
+if growth > 10:
+    failures.append(f"memory grew {growth:.1f} % after warm-up")
+if last_p99 > first_p99 * 1.5 + 1:
+    failures.append(f"p99 rose from {first_p99} ms to {last_p99} ms")
+if soak["errors"]:
+    failures.append(f"errors: {soak['errors']}")
+if soak["skipped_at_capacity"]:
+    failures.append(f"{soak['skipped_at_capacity']} requests skipped: the shop fell behind")
+if failures:
+    sys.exit("soak: FAILED: " + "; ".join(failures))
+print("soak: ok")
+PY
