@@ -23,31 +23,9 @@ while [ $# -gt 0 ]; do
         *) echo "usage: bench/soak.sh [--minutes N] [--debug] [--window-s S]" >&2; exit 2 ;;
     esac
 done
-if [ "$profile" = release ]; then cargo build --locked --release -p msa; else cargo build --locked -p msa; fi
-bin=target/$profile/msa
 out=target/soak
 mkdir -p "$out"
-
-read -r gateway users products orders tls < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-PY
-)
-data=$(mktemp -d)
-"$bin" up --data-dir "$data" --log-level warn --gateway-port "$gateway" --users-port "$users" \
-    --products-port "$products" --orders-port "$orders" --tls-port "$tls" \
-    --rate-per-address 1000000 >"$out/up.log" 2>&1 &
-pid=$!
-trap 'kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-base="http://127.0.0.1:$gateway"
-deadline=$((SECONDS + 60))
-until "$bin" probe "$base/readyz" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { cat "$out/up.log" >&2; echo "msa up did not become ready" >&2; exit 1; }
-    sleep 0.2
-done
+MSA_PROFILE=$profile source .ci/lib/shop.sh --rate-per-address 1000000
 
 echo "--> peak: 20 s, 32 connections, closed loop"
 "$bin" load --base "$base" --data-dir "$data" --duration-s 20 --window-s 5 --connections 32 \

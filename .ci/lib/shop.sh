@@ -1,9 +1,12 @@
 # Sourced by CI checks: builds msa, starts `msa up` on free loopback ports in a fresh
 # data directory, waits until it is ready, and stops it on exit.
 # Sets: bin, data, base (plain HTTP), https (HTTPS), pid. Extra `msa up` flags: "$@".
+# MSA_PROFILE=release runs the release build instead of the debug one.
 
-cargo build --locked -p msa
-bin=target/debug/msa
+case "${MSA_PROFILE:-debug}" in
+    release) cargo build --locked --release -p msa; bin=target/release/msa ;;
+    *) cargo build --locked -p msa; bin=target/debug/msa ;;
+esac
 
 read -r gateway users products orders tls < <(python3 - <<'PY'
 import socket

@@ -84,7 +84,11 @@ impl Shared {
         let outcome = match request.send().await {
             Ok(answer) if answer.status().is_success() => {
                 // Read the body: a request is done when its answer is.
-                answer.bytes().await.map(drop).map_err(|_| "body".to_owned())
+                answer
+                    .bytes()
+                    .await
+                    .map(drop)
+                    .map_err(|_| "body".to_owned())
             }
             Ok(answer) => Err(answer.status().as_u16().to_string()),
             Err(error) if error.is_timeout() => Err("timeout".to_owned()),
@@ -121,7 +125,10 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let mode = if args.rate == 0 {
         format!("closed loop, {} connections", args.connections)
     } else {
-        format!("{} requests/s, up to {} in flight", args.rate, args.connections)
+        format!(
+            "{} requests/s, up to {} in flight",
+            args.rate, args.connections
+        )
     };
     eprintln!(
         "msa load: {mode}, {} % orders, {} s, against {}",
@@ -140,7 +147,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         tokio::time::sleep_until(next.min(deadline).into()).await;
         let window = std::mem::take(&mut *shared.window.lock().unwrap_or_else(|e| e.into_inner()));
         let seconds = started.elapsed().as_secs_f64();
-        let line = summarize(&window, window_length.as_secs_f64().min(seconds), args.watch_pid);
+        let line = summarize(
+            &window,
+            window_length.as_secs_f64().min(seconds),
+            args.watch_pid,
+        );
         eprintln!(
             "  {:>6.0} s  {:>7.1} req/s  errors {:>4}  p50 {:>7.2} ms  p99 {:>7.2} ms{}",
             seconds,
@@ -329,8 +340,10 @@ async fn session(
 async fn create_widget(admin: &reqwest::Client, base: &str) -> anyhow::Result<i64> {
     let answer = admin
         .post(format!("{base}/api/v1/products"))
-        .json(&json!({"name": "Load widget", "description": "made by msa load",
-                      "price_cents": 100, "stock": 1_000_000}))
+        .json(
+            &json!({"name": "Load widget", "description": "made by msa load",
+                      "price_cents": 100, "stock": 1_000_000}),
+        )
         .send()
         .await?;
     if !answer.status().is_success() {

@@ -19,7 +19,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rand::Rng;
 use serde_json::{Value, json};
-use support::{Shop, child_serving, login, start, stop};
+use support::{Shop, child_serving, json_of, login, start, stop};
 
 /// Deadline of a call between services in this run; the gateway's is four times that.
 const CALL_TIMEOUT_MS: u64 = 1000;
@@ -218,14 +218,7 @@ async fn all_orders(admin: &reqwest::Client, base: &str) -> Vec<Value> {
     let mut orders = Vec::new();
     let mut path = "/api/v1/orders?limit=100".to_owned();
     loop {
-        let page: Value = admin
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("orders answer")
-            .json()
-            .await
-            .expect("JSON");
+        let page = json_of(admin.get(format!("{base}{path}"))).await;
         orders.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/orders?limit=100&cursor={cursor}"),
@@ -254,18 +247,11 @@ async fn the_shop_survives_killed_and_frozen_services_without_losing_an_order() 
     );
     let base = shop.gateway.clone();
     let admin = login(&base, data.path(), "admin@example.com").await;
-    let created: Value = admin
-        .post(format!("{base}/api/v1/products"))
-        .json(
-            &json!({"name": "Fault widget", "description": "for the fault suite",
-                      "price_cents": 100, "stock": WIDGET_STOCK}),
-        )
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let created = json_of(admin.post(format!("{base}/api/v1/products")).json(
+        &json!({"name": "Fault widget", "description": "for the fault suite",
+                "price_cents": 100, "stock": WIDGET_STOCK}),
+    ))
+    .await;
     let widget = created["id"].as_i64().expect("a product id");
     let load = Arc::new(Load {
         client: login(&base, data.path(), "alice@example.com").await,
@@ -352,14 +338,7 @@ async fn the_shop_survives_killed_and_frozen_services_without_losing_an_order() 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let product: Value = admin
-        .get(format!("{base}/api/v1/products/{widget}"))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let product = json_of(admin.get(format!("{base}/api/v1/products/{widget}"))).await;
     let stock = product["stock"].as_i64().expect("stock");
     let counts = std::mem::take(&mut *load.counts.lock().expect("counts"));
     let widget_orders: Vec<&Value> = orders

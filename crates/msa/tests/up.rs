@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use support::{Shop, alive, children_of, client_with, credentials, login, start, stop};
+use support::{Shop, alive, children_of, client_with, credentials, json_of, login, start, stop};
 #[tokio::test(flavor = "multi_thread")]
 async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -22,19 +22,9 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
         .expect("answer");
     assert_eq!(anonymous.status(), 401, "orders are for signed-in users");
 
-    let hello: Value = get("/hello")
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let hello = json_of(http.get(format!("{}/hello", shop.gateway))).await;
     assert_eq!(hello, json!({"message": "Hello, API!"}));
-    let order: Value = get("/api/v1/orders/9001")
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let order = json_of(http.get(format!("{}/api/v1/orders/9001", shop.gateway))).await;
     assert_eq!(order["user"]["name"], "Alice");
     assert_eq!(order["items"][0]["product"]["name"], "Phone");
     let bob = login(&shop.gateway, data.path(), "bob@example.com").await;
@@ -311,15 +301,12 @@ async fn no_password_token_cookie_or_key_reaches_the_logs_even_at_debug() {
             .expect("a password")
             .to_owned(),
     );
-    let created: Value = admin
-        .post(format!("{base}/api/v1/auth/api-keys"))
-        .json(&json!({"name": "logs", "scopes": ["products:read"]}))
-        .send()
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("JSON");
+    let created = json_of(
+        admin
+            .post(format!("{base}/api/v1/auth/api-keys"))
+            .json(&json!({"name": "logs", "scopes": ["products:read"]})),
+    )
+    .await;
     let key = created["key"].as_str().expect("a key").to_owned();
     let program = client_with(&[("authorization", &format!("Bearer {key}"))]);
     let read = program

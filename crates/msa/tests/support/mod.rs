@@ -200,3 +200,14 @@ pub fn child_serving(shop: u32, role: &str) -> Option<i32> {
         })
     })
 }
+
+/// Sends `request` and reads its answer as JSON, whatever the status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("a JSON body")
+}
