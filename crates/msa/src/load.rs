@@ -74,7 +74,7 @@ impl Shared {
                 .post(format!("{}/api/v1/orders", self.base))
                 .header("idempotency-key", format!("load-{}-{n}", self.run))
                 .json(&json!({"items": [{"product_id": self.widget, "quantity": 1}]}))
-        } else if roll % 2 == 0 {
+        } else if roll.is_multiple_of(2) {
             self.client
                 .get(format!("{}/api/v1/products/{}", self.base, self.widget))
         } else {
