@@ -220,7 +220,7 @@ impl Tracer {
     pub async fn layer(State(tracer): State<Self>, request: Request, next: Next) -> Response {
         let parent = tracer.incoming(&request);
         let context = parent.map_or_else(TraceContext::root, |parent| parent.child());
-        let method = request.method().as_str().to_owned();
+        let method = request.method().clone();
         let start = SystemTime::now();
         let span = tracing::info_span!("trace", trace_id = %context.trace_id_hex());
         let response = CURRENT
@@ -236,7 +236,7 @@ impl Tracer {
                 context,
                 parent: parent.map(|parent| parent.span_id),
                 name: format!("{method} {}", route.as_deref().unwrap_or("unmatched")),
-                method,
+                method: method.as_str().to_owned(),
                 route,
                 status: response.status().as_u16(),
                 start,

@@ -119,6 +119,11 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub call_timeout_ms: u64,
 
+    /// Several order-service replicas share one database (Kubernetes): a starting replica
+    /// then leaves young pending orders to the grace, as they may be another's live requests.
+    #[arg(long, env = "MSA_ORDERS_SHARED_DATABASE")]
+    pub orders_shared_database: bool,
+
     /// Seconds between recovery passes of order-service.
     #[arg(long, env = "MSA_RECOVERY_INTERVAL_S", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -463,6 +468,7 @@ impl Settings {
             // request timeout: past both, no pending order can still have a live request.
             pending_grace: (self.call_timeout() * 20)
                 .max(kit::http::REQUEST_TIMEOUT + Duration::from_secs(5)),
+            shared_database: self.orders_shared_database,
             trust: self.trust()?,
             signer: self.signer(Issuer::Orders)?,
         })
@@ -559,6 +565,9 @@ impl Settings {
             format!("--rate-per-key={}", self.rate_per_key),
         ];
         args.extend(self.tuning.to_args());
+        if self.orders_shared_database {
+            args.push("--orders-shared-database".to_owned());
+        }
         if self.no_tls {
             args.push("--no-tls".to_owned());
         }

@@ -54,6 +54,11 @@ pub struct Config {
     pub recovery_interval: Duration,
     /// How old a pending order must be before a periodic pass settles it.
     pub pending_grace: Duration,
+    /// Whether other order-service replicas share this database. Alone, a starting
+    /// process knows that every pending order and unanswered key is a leftover of a crash and
+    /// settles them at once; with replicas, they may be another replica's live requests,
+    /// and only the grace tells.
+    pub shared_database: bool,
     /// Public key of the gateway, the only caller this service answers.
     pub trust: PublicKeys,
     /// Signs this service's own calls to user-service and product-service.
@@ -108,7 +113,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         unsettled: Arc::default(),
     };
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
-    let leftovers_until = recovery::start_second().await;
+    let leftovers_until = if config.shared_database {
+        kit::time::now_unix() - grace.as_secs() as i64
+    } else {
+        recovery::start_second().await
+    };
     let recovery_state = state.clone();
     Ok(
         Server::bind(&stack, config.listen, router(state, gate, &stack))

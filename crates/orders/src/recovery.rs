@@ -23,7 +23,7 @@ pub async fn run(
     // a leftover of an earlier process, however young: no request of this one has it. So
     // the start-up pass frees at once what a crash left, and a client retrying the same
     // Idempotency-Key is served in a second, not after the grace.
-    // (One order-service per database is assumed; replicas would need a lease here.)
+    // With replicas on one database, `leftovers_until` is the grace cutoff instead.
     let mut cutoff = leftovers_until;
     loop {
         let wait = match pass(&app, cutoff).await {

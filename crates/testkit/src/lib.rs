@@ -327,6 +327,7 @@ impl TestApp {
                     // Above the longest placement (two call deadlines in a row), so a
                     // recovery pass never settles an order whose request is still running.
                     pending_grace: CALL_TIMEOUT * 3,
+                    shared_database: false,
                     trust: self.trust(),
                     signer: self.orders_signer.clone(),
                 })
