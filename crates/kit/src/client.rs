@@ -276,6 +276,7 @@ impl Upstream {
         request: reqwest::RequestBuilder,
         idempotent: Option<bool>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let started = tokio::time::Instant::now();
         let result = self.call(request, idempotent).await;
         let outcome = match &result {
             Ok(response) if is_overloaded(response.status()) => CallOutcome::Overloaded,
@@ -283,6 +284,10 @@ impl Upstream {
             Err(error) => error.outcome(),
         };
         self.metrics.record_call(self.service, outcome);
+        if !matches!(outcome, CallOutcome::ShortCircuited | CallOutcome::Shed) {
+            self.metrics
+                .record_call_latency(self.service, started.elapsed().as_secs_f64());
+        }
         result
     }
 
@@ -323,8 +328,6 @@ impl Upstream {
                 Err(_) => true,
             };
             self.breaker_result(!failed);
-            self.metrics
-                .record_call_latency(self.service, started.elapsed().as_secs_f64());
             let worth_repeating = match &result {
                 Ok(response) => matches!(
                     response.status(),
