@@ -8,19 +8,25 @@
 #
 #   bench/soak.sh                 # the documented 10-minute soak
 #   bench/soak.sh --minutes 1     # shorter
-#   bench/soak.sh --debug --minutes 0.5 --window-s 5   # CI's short version, debug build
+#   bench/soak.sh --debug --minutes 1 --window-s 3 --p99-tolerance 5   # CI's short version
+#
+# --p99-tolerance: how many times the first third's p99 the last third's may reach (1.5). A
+# one-minute run on a shared machine is at the mercy of a few noisy seconds, so CI's short
+# version only catches a collapse; the 10-minute run is the measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 minutes=10
 profile=release
 window=10
+tolerance=1.5
 while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) minutes=$2; shift 2 ;;
         --debug) profile=debug; shift ;;
         --window-s) window=$2; shift 2 ;;
-        *) echo "usage: bench/soak.sh [--minutes N] [--debug] [--window-s S]" >&2; exit 2 ;;
+        --p99-tolerance) tolerance=$2; shift 2 ;;
+        *) echo "usage: bench/soak.sh [--minutes N] [--debug] [--window-s S] [--p99-tolerance X]" >&2; exit 2 ;;
     esac
 done
 out=target/soak
@@ -36,9 +42,10 @@ echo "--> soak: $rate requests/s (half the peak) for $seconds s"
 "$bin" load --base "$base" --data-dir "$data" --rate "$rate" --duration-s "$seconds" \
     --window-s "$window" --connections 256 --watch-pid "$pid" --report "$out/soak.json"
 
-python3 - "$out/peak.json" "$out/soak.json" "$out/summary.json" <<'PY'
+python3 - "$out/peak.json" "$out/soak.json" "$out/summary.json" "$tolerance" <<'PY'
 import json, statistics, sys
 peak, soak = (json.load(open(path)) for path in sys.argv[1:3])
+tolerance = float(sys.argv[4])
 windows = soak["windows"]
 warm = max(1, len(windows) // 5)
 steady = windows[warm:]
@@ -62,7 +69,7 @@ print(json.dumps(summary, indent=2))
 failures = []
 if growth > 10:
     failures.append(f"memory grew {growth:.1f} % after warm-up")
-if last_p99 > first_p99 * 1.5 + 1:
+if last_p99 > first_p99 * tolerance + 1:
     failures.append(f"p99 rose from {first_p99} ms to {last_p99} ms")
 if soak["errors"]:
     failures.append(f"errors: {soak['errors']}")
