@@ -30,7 +30,7 @@ pub enum UpstreamError {
     #[error("{service} is unavailable (not called: {reason})")]
     Refused {
         service: &'static str,
-        reason: &'static str,
+        reason: Refusal,
         retry_after: Duration,
     },
     #[error("{service} did not answer in time")]
@@ -83,15 +83,27 @@ impl UpstreamError {
         match self {
             Self::Unavailable { .. } => CallOutcome::Unavailable,
             Self::Timeout { .. } => CallOutcome::Timeout,
-            Self::Refused { reason, .. } if *reason == SHED => CallOutcome::Shed,
-            Self::Refused { .. } => CallOutcome::ShortCircuited,
+            Self::Refused {
+                reason: Refusal::Shed,
+                ..
+            } => CallOutcome::Shed,
+            Self::Refused {
+                reason: Refusal::BreakerOpen,
+                ..
+            } => CallOutcome::ShortCircuited,
             Self::Status { .. } | Self::Invalid { .. } => CallOutcome::Answered,
         }
     }
 }
 
-const SHED: &str = "too many calls in flight";
-const OPEN: &str = "circuit breaker open";
+/// Why a call was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("too many calls in flight")]
+    Shed,
+    #[error("circuit breaker open")]
+    BreakerOpen,
+}
 
 fn unavailable(service: &str, retry_after: Duration) -> Problem {
     let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -157,7 +169,7 @@ impl Calls {
             guard: Arc::new(Guard {
                 breaker: CircuitBreaker::new(&self.policy),
                 budget: RetryBudget::new(self.policy.retry_ratio),
-                in_flight: Arc::new(Semaphore::new(self.policy.max_concurrent.max(1))),
+                in_flight: Semaphore::new(self.policy.max_concurrent.max(1)),
             }),
             policy: self.policy,
             metrics: self.metrics.clone(),
@@ -170,7 +182,7 @@ impl Calls {
 struct Guard {
     breaker: CircuitBreaker,
     budget: RetryBudget,
-    in_flight: Arc<Semaphore>,
+    in_flight: Semaphore,
 }
 
 /// A service this process calls, by name and base URL.
@@ -296,8 +308,8 @@ impl Upstream {
         request: reqwest::RequestBuilder,
         idempotent: Option<bool>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let Ok(_permit) = self.guard.in_flight.clone().try_acquire_owned() else {
-            return Err(self.refused(SHED, Duration::from_secs(1)));
+        let Ok(_permit) = self.guard.in_flight.try_acquire() else {
+            return Err(self.refused(Refusal::Shed, Duration::from_secs(1)));
         };
         let mut request = request.build().map_err(|_| UpstreamError::Invalid {
             service: self.service,
@@ -310,7 +322,7 @@ impl Upstream {
         loop {
             if let Admission::Refused(retry_after) = self.guard.breaker.admit() {
                 self.report_breaker();
-                return Err(self.refused(OPEN, retry_after));
+                return Err(self.refused(Refusal::BreakerOpen, retry_after));
             }
             // The body is in memory for every call we make; a streamed one cannot be
             // repeated, and is sent once.
@@ -359,7 +371,7 @@ impl Upstream {
         }
     }
 
-    fn refused(&self, reason: &'static str, retry_after: Duration) -> UpstreamError {
+    fn refused(&self, reason: Refusal, retry_after: Duration) -> UpstreamError {
         UpstreamError::Refused {
             service: self.service,
             reason,

@@ -135,16 +135,19 @@ impl Load {
             }
             let key = format!("fault-{worker}-{n}");
             match self.place(&key).await {
-                Some(id) => {
-                    self.counts
-                        .lock()
-                        .expect("counts")
-                        .confirmed
-                        .insert(key, id);
-                }
+                Some(id) => self.confirm(&key, id),
                 None => self.counts.lock().expect("counts").abandoned += 1,
             }
         }
+    }
+
+    /// Records that the order placed with `key` is confirmed as `id`.
+    fn confirm(&self, key: &str, id: i64) {
+        self.counts
+            .lock()
+            .expect("counts")
+            .confirmed
+            .insert(key.to_owned(), id);
     }
 
     fn confirmed(&self) -> usize {
@@ -189,11 +192,7 @@ async fn until_healthy(load: &Load, probe: &str) -> Duration {
                     .ok()
                     .and_then(|b| b["order_id"].as_i64());
                 if let Some(id) = id {
-                    load.counts
-                        .lock()
-                        .expect("counts")
-                        .confirmed
-                        .insert(probe.to_owned(), id);
+                    load.confirm(probe, id);
                     return started.elapsed();
                 }
             }
@@ -306,11 +305,7 @@ async fn the_shop_survives_killed_and_frozen_services_without_losing_an_order() 
         .await
         .expect("the probe ends")
         .expect("the probe's order is placed");
-    load.counts
-        .lock()
-        .expect("counts")
-        .confirmed
-        .insert("probe-while-frozen".to_owned(), probe_id);
+    load.confirm("probe-while-frozen", probe_id);
     let healthy_after = until_healthy(&load, "probe-frozen").await;
     recoveries.push(json!({"fault": "products frozen 3 s (SIGSTOP)",
         "healthy_after_restart_ms": healthy_after.as_millis()}));
