@@ -108,6 +108,9 @@ fi
 config=$(docker image inspect "$image" --format '{{json .Config}}')
 grep -q '"User":"10001:10001"' <<<"$config" || fail "the image does not run as 10001: $config"
 
+step "msa audit container: the hardened settings pass, each weakening is found"
+bash deploy/test-audit-container.sh "$image"
+
 step "bring the stack up"
 up_healthy 90 users products orders gateway
 
@@ -161,6 +164,22 @@ for service in users products orders gateway; do
     # Docker itself adds the mount points of the tmpfs and the secrets; nothing else.
     changed=$(docker diff "$id" | grep -v -x -e 'A /tmp' -e 'A /run' -e 'A /run/secrets' -e 'A /run/secrets/[a-z_]*' || true)
     [ -z "$changed" ] || fail "$service changed its root filesystem: $changed"
+done
+
+step "msa audit container inside each running service: no high finding"
+for service in users products orders gateway; do
+    id=$(container $service)
+    docker exec "$id" /msa audit container --json >"$work/audit-$service.json" \
+        || fail "$service: the audit found a high finding or failed: $(cat "$work/audit-$service.json")"
+    python3 - "$work/audit-$service.json" "$service" <<'PY' || fail "$service: $(cat "$work/audit-$service.json")"
+import json, sys
+report, service = json.load(open(sys.argv[1])), sys.argv[2]
+assert report["runtime"]["kind"] == "docker", report["runtime"]
+# The inventory finds the service itself, with no ps in the image.
+init = report["processes"]["list"][0]
+assert init["pid"] == 1 and init["command"] == f"/msa serve {service}", init
+assert not [f for f in report["findings"] if f["severity"] in ("high", "critical")]
+PY
 done
 
 step "product-service down: 503 where it is needed, the rest keeps working"

@@ -2,6 +2,8 @@
 //!
 //! [`container`] inspects the environment a process runs in, reading only what any process
 //! may read (`/proc`, `/sys`, a few files), so that it works inside a `FROM scratch` image
-//! where there is no `ps`, no shell and no other tool.
+//! where there is no `ps`, no shell and no other tool. [`report`] is how every audit tells
+//! what it found.
 
 pub mod container;
+pub mod report;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kit::telemetry::LogFormat;
 
+mod audit;
 mod load;
 mod serve;
 mod settings;
@@ -54,6 +55,9 @@ enum Command {
     /// steady rate or as fast as it goes, and report throughput, latency and memory.
     /// Point it only at a shop of your own.
     Load(load::LoadArgs),
+    /// The security toolkit: inspect the container this runs in, or probe a deployment.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Run one service in this process.
     Serve {
         /// Which service to run.
@@ -65,15 +69,33 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (service, settings) = match &cli.command {
-        Command::Up { settings, .. } | Command::Keys { settings } => ("msa", settings),
-        Command::Probe { url, timeout_ms } => return probe(url, *timeout_ms),
-        Command::Load(args) => return run_load(args.clone()),
-        Command::Serve { role, settings } => (role.name(), settings),
-    };
-    let format = settings.log_format;
-    kit::telemetry::init(service, &settings.log_level, format);
+    match Cli::parse().command {
+        Command::Up { settings, reset } => {
+            let format = start_logging("msa", &settings);
+            in_runtime(format, supervisor::up(settings, reset))
+        }
+        Command::Keys { settings } => {
+            let format = start_logging("msa", &settings);
+            in_runtime(format, async move { print_public_keys(&settings) })
+        }
+        Command::Serve { role, settings } => {
+            let format = start_logging(role.name(), &settings);
+            in_runtime(format, serve::run(role, settings))
+        }
+        // The tools below run no service: no service logging, no shared runtime.
+        Command::Probe { url, timeout_ms } => probe(&url, timeout_ms),
+        Command::Load(args) => run_load(args),
+        Command::Audit(command) => audit::run(command),
+    }
+}
+
+fn start_logging(service: &'static str, settings: &Settings) -> LogFormat {
+    kit::telemetry::init(service, &settings.log_level, settings.log_format);
+    settings.log_format
+}
+
+/// Runs a service's work to its end on a multi-threaded runtime, and reports its error once.
+fn in_runtime(format: LogFormat, work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -81,15 +103,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up { settings, reset } => supervisor::up(settings, reset).await,
-            Command::Serve { role, settings } => serve::run(role, settings).await,
-            Command::Keys { settings } => print_public_keys(&settings),
-            // Answered above, before any logging or runtime.
-            Command::Probe { .. } | Command::Load(_) => Ok(()),
-        }
-    });
+    let result = runtime.block_on(work);
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
     // watch) would otherwise hold the process open forever.
     runtime.shutdown_background();
