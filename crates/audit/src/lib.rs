@@ -5,5 +5,6 @@
 //! where there is no `ps`, no shell and no other tool. [`report`] is how every audit tells
 //! what it found.
 
+pub mod api;
 pub mod container;
 pub mod report;

@@ -126,8 +126,17 @@ pub fn http_client(call_timeout: Duration) -> reqwest::Client {
     client_with(call_timeout, Duration::from_secs(1).min(call_timeout))
 }
 
-fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
+/// The one way to start a reqwest client in this workspace. reqwest is built with rustls
+/// but without a crypto provider (the audit brings ring's, the one all our TLS uses), and
+/// panics when a client is built before a provider is installed: this installs ring's as
+/// the process default first (a no-op when one is there).
+pub fn builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+}
+
+fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
+    builder()
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(connect_timeout)

@@ -252,7 +252,7 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
     // offending field or header and nothing of the server's inside. A 5xx text is never shown.
     let detail = if status.is_client_error() && is_text {
         let text = to_bytes(body, 2048).await.unwrap_or_default();
-        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        let text = without_client_values(String::from_utf8_lossy(&text).trim());
         if text.is_empty() {
             default_detail(status)
         } else {
@@ -266,6 +266,66 @@ async fn normalize_errors(request: Request, next: Next) -> Response {
     let mut problem = Problem::new(status, detail);
     problem.headers = parts.headers;
     problem.into_response()
+}
+
+/// A rejection's text without the values the client sent: serde and axum quote them
+/// (`invalid type: string "' OR 1=1", expected ...`, ``unknown field `x` ``, ``Cannot parse
+/// `abc` ``). An error that echoes input is how injection payloads get reflected, so only
+/// the field names and the expected types of our own schema are kept.
+pub fn without_client_values(text: &str) -> String {
+    let text = text.replace(
+        "Failed to deserialize the JSON body into the target type",
+        "The JSON body does not match the schema",
+    );
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                // A quoted value: skip it, escapes included.
+                while let Some(inner) = chars.next() {
+                    match inner {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+            }
+            '`' if quotes_client_value(&out) => {
+                for inner in chars.by_ref() {
+                    if inner == '`' {
+                        break;
+                    }
+                }
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether the backtick quote that follows `before` holds what the client sent.
+fn quotes_client_value(before: &str) -> bool {
+    [
+        "unknown field ",
+        "unknown variant ",
+        "Cannot parse ",
+        "duplicate field ",
+    ]
+    .iter()
+    .any(|prefix| before.ends_with(prefix))
+        || before
+            .rsplit_once("invalid value: ")
+            .or_else(|| before.rsplit_once("invalid type: "))
+            .is_some_and(|(_, kind)| kind.ends_with(' ') && !kind.trim_end().contains([' ', ',']))
 }
 
 fn is_problem(response: &Response<Body>) -> bool {
@@ -376,5 +436,38 @@ pub fn document_problems(document: &mut serde_json::Value) {
                 json!({ "description": "The service or one it depends on failed or is unavailable.", "content": problem() })
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_client_values;
+
+    #[test]
+    fn rejections_keep_field_names_and_types_but_not_what_the_client_sent() {
+        assert_eq!(
+            without_client_values(
+                r#"Failed to deserialize the JSON body into the target type: scopes: invalid type: string "' OR \"1\"='1", expected a sequence at line 1 column 40"#
+            ),
+            "The JSON body does not match the schema: scopes: invalid type: string, expected a sequence at line 1 column 40"
+        );
+        assert_eq!(
+            without_client_values(
+                "items[0].quantity: invalid value: integer `-5`, expected u32 at line 1 column 9"
+            ),
+            "items[0].quantity: invalid value: integer, expected u32 at line 1 column 9"
+        );
+        assert_eq!(
+            without_client_values("unknown field `<script>`, expected one of `email`, `name`"),
+            "unknown field, expected one of `email`, `name`"
+        );
+        assert_eq!(
+            without_client_values("Invalid URL: Cannot parse `../etc/passwd` to a `u64`"),
+            "Invalid URL: Cannot parse to a `u64`"
+        );
+        assert_eq!(
+            without_client_values("Expected request with `Content-Type: application/json`"),
+            "Expected request with `Content-Type: application/json`"
+        );
     }
 }

@@ -13,6 +13,47 @@ pub enum AuditCommand {
     /// needed), runtime, privileges, exposure, operating system. Needs no root and no other
     /// tool: run it inside the scratch image with `docker exec <container> /msa audit container`.
     Container(ContainerArgs),
+    /// Probe a running deployment from outside, guided by its /openapi.json: authentication,
+    /// object- and function-level authorization, mass assignment, injection, sessions,
+    /// transport and headers, inventory, login throttling; a verdict per OWASP API Security
+    /// Top 10 (2023) item with the evidence. It registers accounts, places orders and tries
+    /// what an attacker would: point it only at a deployment of your own.
+    Api(ApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The deployment's base URL, such as https://localhost:8443. Every request goes there
+    /// (and to --http-url); the dictionary's servers and redirects are never followed.
+    base_url: String,
+    /// Trust this CA certificate (PEM) for HTTPS, such as the data directory's tls/ca.pem.
+    /// No other CA is trusted.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// The deployment's plain-HTTP address, whose answers must only redirect to HTTPS.
+    #[arg(long, value_name = "URL")]
+    http_url: Option<String>,
+    /// A JSON object of email -> password (such as the data directory's
+    /// demo-credentials.json) holding the accounts named by --user and --admin.
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+    /// An ordinary account to act as (twice: users A and B). Without, the audit registers
+    /// two accounts through the API.
+    #[arg(long = "user", value_name = "EMAIL", num_args = 1)]
+    users: Vec<String>,
+    /// An administrator's account: lets the audit create objects for the function-level
+    /// checks.
+    #[arg(long, value_name = "EMAIL")]
+    admin: Option<String>,
+    /// Wrong passwords to try before the log-in must be throttled.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    brute_force_attempts: u16,
+    /// Give up on a request after this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Print the report as JSON, for machines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -70,7 +111,95 @@ impl FailOn {
 pub fn run(command: AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Container(args) => container(&args),
+        AuditCommand::Api(args) => api(args),
     }
+}
+
+fn api(args: ApiArgs) -> ExitCode {
+    let config = match api_config(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("msa audit api: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("msa audit api: cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let progress = audit::api::Progress::on_stderr();
+    let report = match runtime.block_on(audit::api::run(config, progress, today)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("msa audit api: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("msa audit api: cannot write the report as JSON: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn api_config(args: &ApiArgs) -> Result<audit::api::Config, String> {
+    use audit::api::identity::Account;
+    let ca_pem = args
+        .ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).map_err(|e| format!("--ca-file {}: {e}", path.display())))
+        .transpose()?;
+    let passwords: std::collections::BTreeMap<String, String> = match &args.credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--credentials {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "--credentials {}: not a JSON object of email -> password ({e})",
+                    path.display()
+                )
+            })?
+        }
+        None => Default::default(),
+    };
+    let account = |email: &String| {
+        passwords
+            .get(email)
+            .map(|password| Account {
+                email: email.clone(),
+                password: password.clone(),
+            })
+            .ok_or_else(|| format!("{email} is not in the --credentials file"))
+    };
+    let users = match args.users.as_slice() {
+        [] => None,
+        [a, b] => Some((account(a)?, account(b)?)),
+        _ => return Err("give --user twice (users A and B), or not at all".into()),
+    };
+    Ok(audit::api::Config {
+        base: args.base_url.clone(),
+        ca_pem,
+        http_url: args.http_url.clone(),
+        users,
+        admin: args.admin.as_ref().map(account).transpose()?,
+        timeout: std::time::Duration::from_millis(args.timeout_ms),
+        brute_force_attempts: usize::from(args.brute_force_attempts),
+    })
 }
 
 fn container(args: &ContainerArgs) -> ExitCode {

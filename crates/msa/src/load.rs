@@ -104,7 +104,7 @@ impl Shared {
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+    let client = kit::client::builder()
         .no_proxy()
         .user_agent("msa-load/1.0")
         .timeout(Duration::from_secs(30))
@@ -328,7 +328,7 @@ async fn session(
         .to_owned();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse()?);
-    Ok(reqwest::Client::builder()
+    Ok(kit::client::builder()
         .no_proxy()
         .user_agent("msa-load/1.0")
         .timeout(Duration::from_secs(30))

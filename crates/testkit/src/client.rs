@@ -26,7 +26,7 @@ impl Client {
                 reqwest::header::HeaderValue::from_str(value).expect("a header value"),
             );
         }
-        let http = reqwest::Client::builder()
+        let http = kit::client::builder()
             .no_proxy()
             .user_agent(user_agent)
             .default_headers(defaults)

@@ -227,7 +227,7 @@ impl TestApp {
         };
         let mut app = Self {
             gateway: String::new(),
-            http: reqwest::Client::builder()
+            http: kit::client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
