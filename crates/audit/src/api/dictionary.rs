@@ -203,18 +203,19 @@ mod tests {
         });
         let found = operations(&document);
         let labels: Vec<String> = found.iter().map(Operation::label).collect();
+        // Paths and methods in the document's (sorted) order.
         assert_eq!(
             labels,
-            ["POST /things", "GET /things/{id}", "DELETE /things/{id}"]
+            ["POST /things", "DELETE /things/{id}", "GET /things/{id}"]
         );
         assert!(!found[0].public);
         assert_eq!(
             properties(found[0].body.as_ref().unwrap_or(&Value::Null)),
             ["name"]
         );
-        assert!(found[1].public && found[1].has_path_parameters());
-        assert!(!found[2].public && found[2].mentions_administrators());
-        assert_eq!(found[1].responses, ["200"]);
+        assert!(found[2].public && found[2].has_path_parameters());
+        assert!(!found[1].public && found[1].mentions_administrators());
+        assert_eq!(found[2].responses, ["200"]);
     }
 
     #[test]

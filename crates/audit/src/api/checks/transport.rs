@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::{broke, granted};
+use super::granted;
 use crate::api::Probe;
 use crate::api::owasp::{Check, Item, Outcome};
 use crate::api::target::{Exchange, Request, Target};
@@ -85,11 +85,6 @@ async fn https(probe: &Probe) -> Check {
         301 | 302 | 307 | 308 if location.starts_with("https://") => {
             check.note(format!("{} (Location: {location})", exchange.excerpt()));
         }
-        // On loopback nothing travels a network: serving there is a choice, not a leak.
-        _ if is_loopback(&http_url) && !broke(&exchange) => check.note(format!(
-            "plain HTTP on loopback serves the API (nothing travels a network): {}",
-            exchange.excerpt()
-        )),
         _ if granted(&exchange) => {
             check.fail(format!("plain HTTP serves the API: {}", exchange.excerpt()))
         }
