@@ -182,6 +182,14 @@ assert not [f for f in report["findings"] if f["severity"] in ("high", "critical
 PY
 done
 
+step "msa audit api, run from the image itself, against the published HTTPS port"
+# Scratch has no CA store: the audit trusts only the stack's CA, given as a file.
+docker run --rm --network host --read-only --user 10001:10001 --cap-drop ALL \
+    --security-opt no-new-privileges:true -v "$work/ca.pem:/ca.pem:ro" "$image" \
+    audit api "$https" --ca-file /ca.pem >"$work/api-audit.txt" 2>"$work/api-audit.err" \
+    || { cat "$work/api-audit.txt" "$work/api-audit.err"; fail "msa audit api found a failure"; }
+tail -1 "$work/api-audit.txt"
+
 step "product-service down: 503 where it is needed, the rest keeps working"
 compose stop products >/dev/null 2>&1
 answer=$(curl -s -D "$work/headers" "$base/api/v1/products/101")

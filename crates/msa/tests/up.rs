@@ -17,7 +17,9 @@ async fn msa_up_runs_the_shop_restarts_children_and_stops_cleanly() {
     let mut shop = start(data.path(), &[]);
     let http = login(&shop.gateway, data.path(), "admin@example.com").await;
     let get = |path: &str| http.get(format!("{}{path}", shop.gateway)).send();
-    let anonymous = reqwest::get(format!("{}/api/v1/orders/9001", shop.gateway))
+    let anonymous = client_with(&[])
+        .get(format!("{}/api/v1/orders/9001", shop.gateway))
+        .send()
         .await
         .expect("answer");
     assert_eq!(anonymous.status(), 401, "orders are for signed-in users");
@@ -135,7 +137,9 @@ fn alive_as_child(shop: &Shop, pid: i32) -> bool {
 async fn json_logs_are_one_object_per_line_with_the_service_name() {
     let data = tempfile::tempdir().expect("tempdir");
     let mut shop = start(data.path(), &["--log-format", "json"]);
-    let _ = reqwest::get(format!("{}/hello", shop.gateway))
+    let _ = client_with(&[])
+        .get(format!("{}/hello", shop.gateway))
+        .send()
         .await
         .expect("answer");
     stop(&mut shop, Signal::SIGINT);

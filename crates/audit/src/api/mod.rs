@@ -32,6 +32,9 @@ pub use progress::Progress;
 
 /// The phases `run` goes through, for the progress bar.
 const PHASES: usize = 10;
+
+/// How long a starting deployment's dictionary (503) is waited for.
+const DICTIONARY_WAIT_SECONDS: u32 = 30;
 use sample::Ids;
 use target::{Request, Target};
 
@@ -178,9 +181,20 @@ impl Probe {
         let target = Target::new(&config.base, config.ca_pem.as_deref(), config.timeout)
             .map_err(SetupError::Target)?;
         progress.note("reading the API dictionary");
-        let dictionary = target
+        let mut dictionary = target
             .send(Request::new(Method::GET, "/openapi.json"))
             .await;
+        // A deployment that is still starting says so with 503: give it a little while.
+        for _ in 0..DICTIONARY_WAIT_SECONDS {
+            if dictionary.status_code() != 503 {
+                break;
+            }
+            progress.note("waiting for the API dictionary (503: the deployment is starting)");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            dictionary = target
+                .send(Request::new(Method::GET, "/openapi.json"))
+                .await;
+        }
         let document: Value = match (dictionary.is_success(), dictionary.json()) {
             (true, Some(document)) => document,
             _ => return Err(SetupError::Dictionary(dictionary.excerpt())),

@@ -181,11 +181,12 @@ pub fn render_item(out: &mut String, item: Item, checks: &[&Check]) {
     for check in checks {
         let _ = writeln!(
             out,
-            "    {:<10} {:<34} {} ({} requests)",
+            "    {:<10} {:<34} {} ({} request{})",
             outcome_label(check.outcome),
             check.id,
             check.title,
-            check.requests
+            check.requests,
+            if check.requests == 1 { "" } else { "s" }
         );
         let shown = if check.outcome == Outcome::Pass { 1 } else { 6 };
         for line in check.evidence.iter().take(shown) {
