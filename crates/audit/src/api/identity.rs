@@ -25,6 +25,16 @@ pub struct Session {
     pub user_agent: String,
 }
 
+impl Session {
+    /// A request sent as this session: its credential and its user agent (which the
+    /// target may bind the session to).
+    pub fn request(&self, method: Method, path: impl Into<String>) -> Request {
+        Request::new(method, path)
+            .credential(&self.credential)
+            .user_agent(&self.user_agent)
+    }
+}
+
 /// The operations that manage sessions, found in the dictionary.
 #[derive(Debug, Clone, Default)]
 pub struct AuthOperations {
@@ -141,11 +151,7 @@ impl AuthOperations {
             return;
         };
         let exchange = target
-            .send(
-                Request::new(Method::GET, whoami.path.clone())
-                    .credential(&session.credential)
-                    .user_agent(&session.user_agent),
-            )
+            .send(session.request(Method::GET, whoami.path.clone()))
             .await;
         if let Some(body) = exchange.json() {
             session.user_id = ["user_id", "id"]
@@ -178,11 +184,7 @@ impl AuthOperations {
         let logout = self.logout.as_ref()?;
         Some(
             target
-                .send(
-                    Request::new(Method::POST, logout.path.clone())
-                        .credential(&session.credential)
-                        .user_agent(&session.user_agent),
-                )
+                .send(session.request(Method::POST, logout.path.clone()))
                 .await,
         )
     }

@@ -320,11 +320,7 @@ impl Probe {
         if has(Method::GET).is_some() {
             let listed = self
                 .target
-                .send(
-                    Request::new(Method::GET, collection)
-                        .credential(&self.a.credential)
-                        .user_agent(&self.a.user_agent),
-                )
+                .send(self.a.request(Method::GET, collection))
                 .await;
             if let Some(id) = listed
                 .json()
@@ -360,9 +356,7 @@ impl Probe {
         path: String,
         body: Option<Value>,
     ) -> target::Exchange {
-        let mut request = Request::new(op.method.clone(), path)
-            .credential(&session.credential)
-            .user_agent(&session.user_agent);
+        let mut request = session.request(op.method.clone(), path);
         for (name, value) in sample::required_headers(op) {
             request = request.header(name, &value);
         }

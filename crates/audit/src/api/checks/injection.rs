@@ -162,12 +162,7 @@ fn with_value(probe: &Probe, op: &Operation, slot: &Slot, value: &Value) -> Requ
             }
         }
     }
-    let mut request = Request::new(op.method.clone(), path);
-    if !op.public {
-        request = request
-            .credential(&probe.a.credential)
-            .user_agent(&probe.a.user_agent);
-    }
+    let mut request = request_for(probe, op, path);
     for (name, value) in sample::required_headers(op) {
         request = request.header(name, &value);
     }
@@ -175,6 +170,15 @@ fn with_value(probe: &Probe, op: &Operation, slot: &Slot, value: &Value) -> Requ
         request = request.json(body);
     }
     request
+}
+
+/// A request for `op` as user A, or anonymous where the operation is public.
+fn request_for(probe: &Probe, op: &Operation, path: String) -> Request {
+    if op.public {
+        Request::new(op.method.clone(), path)
+    } else {
+        probe.a.request(op.method.clone(), path)
+    }
 }
 
 /// Percent-encodes what a URL cannot carry as is (already-encoded payloads stay encoded).
@@ -372,15 +376,6 @@ async fn malformed_input(probe: &Probe, op: &Operation, check: &mut Check) {
     let Some(Value::Object(fields)) = body else {
         return;
     };
-    let authorised = |request: Request| {
-        if op.public {
-            request
-        } else {
-            request
-                .credential(&probe.a.credential)
-                .user_agent(&probe.a.user_agent)
-        }
-    };
     // Each field with the wrong type.
     for field in fields.keys() {
         for wrong in [
@@ -409,8 +404,7 @@ async fn malformed_input(probe: &Probe, op: &Operation, check: &mut Check) {
         ("application/x-www-form-urlencoded", b"a=1&b=2"),
     ];
     for (content_type, bytes) in raw {
-        let mut request = authorised(Request::new(op.method.clone(), path.clone()))
-            .raw(content_type, bytes.to_vec());
+        let mut request = request_for(probe, op, path.clone()).raw(content_type, bytes.to_vec());
         for (name, value) in sample::required_headers(op) {
             request = request.header(name, &value);
         }

@@ -7,7 +7,6 @@ use http::Method;
 use super::{broke, granted};
 use crate::api::Probe;
 use crate::api::owasp::{Check, Item, Outcome};
-use crate::api::target::Request;
 
 const LEFTOVERS: [&str; 16] = [
     "/.env",
@@ -61,11 +60,7 @@ pub async fn run(probe: &mut Probe) -> Vec<Check> {
         probe.progress.note(&format!("inventory: {path}"));
         let exchange = probe
             .target
-            .send(
-                Request::new(Method::GET, path.clone())
-                    .credential(&probe.a.credential)
-                    .user_agent(&probe.a.user_agent),
-            )
+            .send(probe.a.request(Method::GET, path.clone()))
             .await;
         check.requests += 1;
         if granted(&exchange) || broke(&exchange) {

@@ -226,14 +226,7 @@ async fn own_account(probe: &mut Probe, check: &mut Check, tried: &mut Vec<Strin
             continue;
         }
         // What the account is now, by reading it back.
-        let read = probe
-            .target
-            .send(
-                Request::new(Method::GET, path)
-                    .credential(&probe.a.credential)
-                    .user_agent(&probe.a.user_agent),
-            )
-            .await;
+        let read = probe.target.send(probe.a.request(Method::GET, path)).await;
         check.requests += 1;
         let role = read
             .json()

@@ -20,11 +20,7 @@ pub async fn run(probe: &mut Probe) -> Vec<Check> {
         answers.push(
             probe
                 .target
-                .send(
-                    Request::new(Method::GET, whoami.path)
-                        .credential(&probe.a.credential)
-                        .user_agent(&probe.a.user_agent),
-                )
+                .send(probe.a.request(Method::GET, whoami.path))
                 .await,
         );
     }
@@ -177,9 +173,9 @@ async fn cors(probe: &Probe) -> Check {
     let simple = probe
         .target
         .send(
-            Request::new(Method::GET, path.clone())
-                .credential(&probe.a.credential)
-                .user_agent(&probe.a.user_agent)
+            probe
+                .a
+                .request(Method::GET, path.clone())
                 .header("origin", FOREIGN_ORIGIN),
         )
         .await;
