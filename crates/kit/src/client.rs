@@ -127,12 +127,19 @@ pub fn http_client(call_timeout: Duration) -> reqwest::Client {
 }
 
 /// The one way to start a reqwest client in this workspace. reqwest is built with rustls
-/// but without a crypto provider (the audit brings ring's, the one all our TLS uses), and
-/// panics when a client is built before a provider is installed: this installs ring's as
-/// the process default first (a no-op when one is there).
+/// but without a crypto provider or a CA store of its own (the audit brings both: ring and
+/// the CA it is told to trust), and its defaults would look for the system's CAs, which a
+/// scratch image does not have. Our own clients call plain HTTP on private networks, so
+/// they get ring with no trusted CA: HTTPS is refused rather than trusted blindly.
 pub fn builder() -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("BUG: ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder().use_preconfigured_tls(tls)
 }
 
 fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {

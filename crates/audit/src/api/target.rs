@@ -190,9 +190,14 @@ impl Request {
     }
 
     #[must_use]
-    pub fn header(mut self, name: &'static str, value: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.push((HeaderName::from_static(name), value));
+    /// Adds a header; one that cannot be sent as given (a name or value with bytes HTTP
+    /// forbids, such as CR LF) is left out: no client could send it either.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.push((name, value));
         }
         self
     }

@@ -46,6 +46,8 @@ pub struct Inventory {
     /// Processes whose executable could not be read (another user's, `hidepid`, exited).
     pub unreadable: usize,
     pub host_pid_namespace: bool,
+    /// `/proc` is mounted with `hidepid`: other users' processes are not listed at all.
+    pub hidepid: Option<String>,
     pub list: Vec<ProcessEntry>,
 }
 
@@ -80,7 +82,14 @@ pub fn inspect(root: &Path, today: Date) -> Report {
     }
     findings.extend(exposure::environment_secrets(&root, &processes));
     findings.extend(exposure::deleted_executables(&processes));
-    let processes = inventory(&root, &processes);
+    let mut processes = inventory(&root, &processes);
+    processes.hidepid = mounts::at(&mounts, "/proc").and_then(|proc| {
+        proc.super_options
+            .split(',')
+            .chain(proc.options.iter().map(String::as_str))
+            .find(|option| option.starts_with("hidepid="))
+            .map(str::to_owned)
+    });
     Report {
         tool: "msa audit container",
         version: env!("CARGO_PKG_VERSION"),
@@ -129,6 +138,7 @@ fn inventory(root: &Root, processes: &[Process]) -> Inventory {
             .filter(|process| process.executable == Executable::Unknown)
             .count(),
         host_pid_namespace: procfs::sees_host_pid_namespace(processes),
+        hidepid: None,
         list,
     }
 }
@@ -218,6 +228,12 @@ impl Report {
             },
             inventory.unreadable
         );
+        if let Some(hidepid) = &inventory.hidepid {
+            let _ = writeln!(
+                out,
+                "            /proc is mounted with {hidepid}: other users' processes are hidden"
+            );
+        }
         let _ = writeln!(
             out,
             "  {:>7} {:>7}  {:<12} {:<24} COMMAND",
@@ -260,5 +276,30 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap_or_default();
         assert!(json["findings"].is_array(), "{json}");
         assert!(json["processes"]["list"][0]["pid"].is_u64(), "{json}");
+    }
+
+    #[test]
+    fn a_hidepid_proc_is_said_and_an_empty_root_is_no_crash() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let self_dir = root.path().join("proc/self");
+        std::fs::create_dir_all(&self_dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            self_dir.join("mountinfo"),
+            "1 0 0:1 / / ro - overlay overlay rw\n2 1 0:2 / /proc rw - proc proc rw,hidepid=invisible\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let report = inspect(root.path(), time::macros::date!(2026 - 11 - 25));
+        assert_eq!(
+            report.processes.hidepid.as_deref(),
+            Some("hidepid=invisible")
+        );
+        assert!(
+            report
+                .to_text()
+                .contains("other users' processes are hidden")
+        );
+        // Nothing else readable: unknowns, no crash, no process.
+        assert_eq!(report.processes.visible, 0);
+        assert_eq!(report.privilege.uid, None);
     }
 }

@@ -109,6 +109,7 @@ fn send_plan(probe: &Probe, op: &Operation) -> (String, Option<Value>) {
 enum Slot {
     Path(String),
     Query(String),
+    Header(String),
     Field(String),
 }
 
@@ -119,13 +120,12 @@ fn slots(op: &Operation, body: Option<&Value>) -> Vec<Slot> {
         .filter_map(|p| match p.location.as_str() {
             "path" => Some(Slot::Path(p.name.clone())),
             "query" => Some(Slot::Query(p.name.clone())),
+            "header" => Some(Slot::Header(p.name.clone())),
             _ => None,
         })
         .collect();
     if let Some(Value::Object(fields)) = body {
         slots.extend(fields.keys().map(|k| Slot::Field(k.clone())));
-    } else if body.is_none() {
-        // No body: nothing more.
     }
     slots
 }
@@ -161,10 +161,16 @@ fn with_value(probe: &Probe, op: &Operation, slot: &Slot, value: &Value) -> Requ
                 fields.insert(name.clone(), value.clone());
             }
         }
+        Slot::Header(_) => {}
     }
     let mut request = request_for(probe, op, path);
-    for (name, value) in sample::required_headers(op) {
-        request = request.header(name, &value);
+    for (name, required) in sample::required_headers(op) {
+        if !matches!(slot, Slot::Header(header) if header.eq_ignore_ascii_case(name)) {
+            request = request.header(name, &required);
+        }
+    }
+    if let Slot::Header(name) = slot {
+        request = request.header(name, &text);
     }
     if let Some(body) = body {
         request = request.json(body);
@@ -253,6 +259,7 @@ fn describe(slot: &Slot, payload: &str) -> String {
     match slot {
         Slot::Path(name) => format!("path {{{name}}} = \"{payload}\""),
         Slot::Query(name) => format!("query {name} = \"{payload}\""),
+        Slot::Header(name) => format!("header {name} = \"{payload}\""),
         Slot::Field(name) => format!("field {name} = \"{payload}\""),
     }
 }
