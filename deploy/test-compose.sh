@@ -183,7 +183,9 @@ PY
 done
 
 step "msa audit api, run from the image itself, against the published HTTPS port"
-# Scratch has no CA store: the audit trusts only the stack's CA, given as a file.
+# Scratch has no CA store: the audit trusts only the stack's CA, given as a file (public,
+# so readable by the container's unprivileged user).
+chmod a+r "$work/ca.pem"
 docker run --rm --network host --read-only --user 10001:10001 --cap-drop ALL \
     --security-opt no-new-privileges:true -v "$work/ca.pem:/ca.pem:ro" "$image" \
     audit api "$https" --ca-file /ca.pem >"$work/api-audit.txt" 2>"$work/api-audit.err" \
