@@ -102,6 +102,7 @@ async fn without_a_flaw_every_check_passes() {
         "input.oversized",
         "errors.no-internals",
         "inventory.undocumented",
+        "ssrf.url-parameters",
     ] {
         assert!(
             passed.contains(&id),
@@ -145,6 +146,7 @@ async fn each_flaw_fails_its_check() {
         (Flaw::StackTraces, "errors.no-internals"),
         (Flaw::NoBodyLimit, "input.oversized"),
         (Flaw::PlainHttpServes, "transport.https"),
+        (Flaw::FetchesAnyUrl, "ssrf.url-parameters"),
     ];
     let mut missed = Vec::new();
     for (flaw, check) in cases {

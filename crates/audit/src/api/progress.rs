@@ -49,9 +49,12 @@ impl Progress {
         self.done = 0;
     }
 
-    /// A set-up step before the phases.
+    /// What the audit is doing now. A log (not a terminal) gets set-up steps and phases
+    /// only, not every operation probed.
     pub fn note(&mut self, what: &str) {
-        self.draw(what);
+        if self.mode == Mode::Bar || self.phases == 0 {
+            self.draw(what);
+        }
     }
 
     pub fn phase(&mut self, name: &str) {
@@ -63,6 +66,14 @@ impl Progress {
         let mut err = std::io::stderr().lock();
         match self.mode {
             Mode::Hidden => {}
+            // Setting up: no phase has started, there is nothing to count yet.
+            Mode::Lines if self.phases == 0 => {
+                let _ = writeln!(err, "msa audit api: {label}");
+            }
+            Mode::Bar if self.phases == 0 => {
+                let _ = write!(err, "\r\x1b[2Kmsa audit api: {label}");
+                let _ = err.flush();
+            }
             Mode::Lines => {
                 let _ = writeln!(
                     err,

@@ -39,6 +39,7 @@ pub enum Flaw {
     StackTraces,
     NoBodyLimit,
     PlainHttpServes,
+    FetchesAnyUrl,
 }
 
 #[derive(Default)]
@@ -431,6 +432,34 @@ async fn change_user(
     Json(view).into_response()
 }
 
+/// Takes an image URL. Correct: only https URLs, and this stand-in fetches nothing. Flawed:
+/// "fetches" whatever it is given, a local file included.
+async fn set_avatar(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if app.caller(&headers).is_none() {
+        return unauthenticated();
+    }
+    let Some(url) = body.get("image_url").and_then(Value::as_str) else {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "image_url is required");
+    };
+    if app.flaw == Flaw::FetchesAnyUrl
+        && let Some(path) = url.strip_prefix("file://")
+    {
+        let fetched = std::fs::read_to_string(path).unwrap_or_default();
+        return Json(json!({"fetched": fetched})).into_response();
+    }
+    if !url.starts_with("https://") || url.len() > 2048 {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "an https URL of a public image",
+        );
+    }
+    Json(json!({"detail": "avatar set"})).into_response()
+}
+
 async fn fallback(State(app): State<App>) -> Response {
     if app.flaw == Flaw::StackTraces {
         return (
@@ -501,7 +530,8 @@ pub async fn start(flaw: Flaw, decoy: &str) -> String {
         .route("/api/products", get(search).post(add_product))
         .route("/api/products/{id}", get(get_product))
         .route("/api/users", get(list_users))
-        .route("/api/users/{id}", get(get_user).patch(change_user));
+        .route("/api/users/{id}", get(get_user).patch(change_user))
+        .route("/api/avatars", post(set_avatar));
     if flaw == Flaw::OldVersionAnswers {
         router = router.route("/api/v2/products", get(search));
     }

@@ -205,27 +205,44 @@ pub async fn required(probe: &mut Probe) -> Vec<Check> {
     let mut check = Check::new(
         "auth.required",
         Item::Authentication,
-        "Guarded operations refuse no, garbage and forged credentials",
+        "Guarded operations refuse no, garbage and logged-out credentials",
     );
     let cookie_name = probe
         .auth
         .cookie_name
         .clone()
         .unwrap_or_else(|| "session".into());
-    let garbage = [
-        ("no credentials", Credential::Anonymous),
+    // How a request may try to pass: nothing, garbage, and a real session logged out
+    // (sent with its own user agent, so that only the log-out can refuse it).
+    let mut ways: Vec<(&str, Credential, Option<String>)> = vec![
+        ("no credentials", Credential::Anonymous, None),
         (
             "a garbage session cookie",
             Credential::Cookie {
                 name: cookie_name,
                 value: "msa-audit-garbage-session".into(),
             },
+            None,
         ),
         (
             "a garbage bearer token",
             Credential::Bearer("msa_audit_garbage_token.eyJhbGciOiJub25lIn0.e30.".into()),
+            None,
         ),
     ];
+    if let Ok(session) = fresh_session(probe, "logged out").await
+        && probe
+            .auth
+            .log_out(&probe.target, &session)
+            .await
+            .is_some_and(|exchange| granted(&exchange))
+    {
+        ways.push((
+            "a logged-out session",
+            session.credential,
+            Some(session.user_agent),
+        ));
+    }
     let mut probed = 0;
     for op in probe
         .probed_operations()
@@ -241,8 +258,11 @@ pub async fn required(probe: &mut Probe) -> Vec<Check> {
         let path = sample::path(&op, &id.to_string());
         let body = sample::body(&op, &probe.ids);
         probed += 1;
-        for (how, credential) in &garbage {
+        for (how, credential, agent) in &ways {
             let mut request = Request::new(op.method.clone(), path.clone()).credential(credential);
+            if let Some(agent) = agent {
+                request = request.user_agent(agent);
+            }
             for (name, value) in sample::required_headers(&op) {
                 request = request.header(name, &value);
             }
@@ -260,7 +280,14 @@ pub async fn required(probe: &mut Probe) -> Vec<Check> {
         return vec![check.not_tested("the dictionary guards no operation")];
     }
     if check.outcome == crate::api::owasp::Outcome::Pass {
-        check.note(format!("{probed} guarded operations, each refused 3 ways"));
+        check.note(format!(
+            "{probed} guarded operations, each refused {} ways ({})",
+            ways.len(),
+            ways.iter()
+                .map(|(how, ..)| *how)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     vec![check]
 }
