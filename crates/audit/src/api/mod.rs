@@ -66,6 +66,8 @@ pub struct Probe {
     pub account_a: Account,
     /// Objects user A owns, by the collection path they live under.
     pub owned: BTreeMap<String, i64>,
+    /// Objects the administrator made for the function-level checks, likewise.
+    pub made_by_admin: BTreeMap<String, i64>,
     /// Ids seen in public lists, by the field name that refers to them (`product_id`).
     pub ids: Ids,
     pub progress: Progress,
@@ -134,7 +136,7 @@ pub async fn run(config: Config, progress: Progress, today: String) -> Result<Re
         .into_iter()
         .map(|item| {
             let mine: Vec<Check> = checks.iter().filter(|c| c.item == item).cloned().collect();
-            let outcome = owasp::verdict(&mine.iter().collect::<Vec<_>>());
+            let outcome = owasp::verdict(&mine);
             ItemReport {
                 id: item,
                 name: item.name(),
@@ -255,6 +257,7 @@ impl Probe {
             admin,
             account_a,
             owned: BTreeMap::new(),
+            made_by_admin: BTreeMap::new(),
             ids: Ids::default(),
             progress,
         };
@@ -403,7 +406,7 @@ impl Report {
         }
         let _ = writeln!(out);
         for item in &self.items {
-            owasp::render_item(&mut out, item.id, &item.checks.iter().collect::<Vec<_>>());
+            owasp::render_item(&mut out, item.id, &item.checks);
         }
         let failed = self
             .items

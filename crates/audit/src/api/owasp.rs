@@ -144,7 +144,7 @@ impl Check {
 }
 
 /// An item's verdict: failed if any check failed, passed if any ran and none failed.
-pub fn verdict(checks: &[&Check]) -> Outcome {
+pub fn verdict(checks: &[Check]) -> Outcome {
     if checks.iter().any(|c| c.outcome == Outcome::Fail) {
         Outcome::Fail
     } else if checks.iter().any(|c| c.outcome == Outcome::Pass) {
@@ -163,7 +163,7 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
 }
 
 /// Text for one item and its checks.
-pub fn render_item(out: &mut String, item: Item, checks: &[&Check]) {
+pub fn render_item(out: &mut String, item: Item, checks: &[Check]) {
     let outcome = verdict(checks);
     let _ = writeln!(
         out,

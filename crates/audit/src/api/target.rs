@@ -311,7 +311,7 @@ impl Target {
     /// Sends `request`. A 429 with a short `Retry-After` is waited out and the request sent
     /// again (a few times): the checks probe the API, not the rate limiter in front of it.
     pub async fn send(&self, request: Request) -> Exchange {
-        let mut exchange = self.exchange(request.clone()).await;
+        let mut exchange = self.exchange(&request).await;
         for _ in 0..PACING_RETRIES {
             let wait = exchange
                 .header("retry-after")
@@ -320,7 +320,7 @@ impl Target {
             match (request.pace, exchange.status_code(), wait) {
                 (true, 429, Some(seconds)) => {
                     tokio::time::sleep(Duration::from_secs(seconds.max(1))).await;
-                    exchange = self.exchange(request.clone()).await;
+                    exchange = self.exchange(&request).await;
                 }
                 _ => break,
             }
@@ -329,7 +329,7 @@ impl Target {
         exchange
     }
 
-    async fn exchange(&self, request: Request) -> Exchange {
+    async fn exchange(&self, request: &Request) -> Exchange {
         // Only a path may follow the base: the request goes nowhere else.
         let path = if request.path.starts_with('/') {
             request.path.clone()
@@ -355,7 +355,7 @@ impl Target {
             None => builder,
         };
         let mut exchange = Exchange {
-            method: request.method,
+            method: request.method.clone(),
             path,
             status: None,
             headers: HeaderMap::new(),

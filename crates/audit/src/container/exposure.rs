@@ -115,11 +115,32 @@ pub fn runtime_sockets(root: &Root, mounts: &[Mount]) -> Vec<Finding> {
     findings
 }
 
-pub fn host_namespaces(root: &Root, processes: &[Process]) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let pid_namespace = root.link("/proc/self/ns/pid");
+/// Which PID namespace the processes are in, read once for the inventory and the finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidNamespace {
+    /// `/proc/self/ns/pid`'s target, if readable.
+    pub link: Option<String>,
+    pub kernel_threads: usize,
+    pub visible: usize,
+    /// The host's: the kernel's initial namespace, or kernel threads in sight.
+    pub host: bool,
+}
+
+pub fn pid_namespace(root: &Root, processes: &[Process]) -> PidNamespace {
+    let link = root.link("/proc/self/ns/pid");
     let kernel_threads = processes.iter().filter(|p| p.is_kernel_thread()).count();
-    if pid_namespace.as_deref() == Some(HOST_PID_NAMESPACE) || kernel_threads > 0 {
+    PidNamespace {
+        host: link.as_deref() == Some(HOST_PID_NAMESPACE)
+            || super::procfs::sees_host_pid_namespace(processes),
+        link,
+        kernel_threads,
+        visible: processes.len(),
+    }
+}
+
+pub fn host_namespaces(root: &Root, pid: &PidNamespace) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if pid.host {
         let mut finding = Finding::new(
             "namespace.host-pid",
             Severity::High,
@@ -127,10 +148,10 @@ pub fn host_namespaces(root: &Root, processes: &[Process]) -> Vec<Finding> {
         )
         .fix("Do not run with --pid=host (hostPID: true)")
         .evidence(format!(
-            "{} processes visible, {kernel_threads} of them kernel threads",
-            processes.len()
+            "{} processes visible, {} of them kernel threads",
+            pid.visible, pid.kernel_threads
         ));
-        if let Some(namespace) = pid_namespace {
+        if let Some(namespace) = &pid.link {
             finding = finding.evidence(format!("/proc/self/ns/pid -> {namespace}"));
         }
         findings.push(finding);
@@ -397,7 +418,8 @@ mod tests {
             b"Inter-|   Receive\n face |bytes\n    lo: 1 2\n  eth0: 1 2\n",
         );
         let own = [process(1), process(7)];
-        assert!(host_namespaces(&Root::new(dir.path()), &own).is_empty());
+        let root = Root::new(dir.path());
+        assert!(host_namespaces(&root, &pid_namespace(&root, &own)).is_empty());
         write(
             dir.path(),
             "/proc/net/dev",
@@ -407,7 +429,8 @@ mod tests {
         kthreadd.status.name = Some("kthreadd".into());
         kthreadd.status.kernel_thread = Some(true);
         kthreadd.executable = Executable::None;
-        let findings = host_namespaces(&Root::new(dir.path()), &[process(1), kthreadd]);
+        let seen = [process(1), kthreadd];
+        let findings = host_namespaces(&root, &pid_namespace(&root, &seen));
         let ids: Vec<_> = findings.iter().map(|f| f.id).collect();
         assert_eq!(ids, ["namespace.host-pid", "namespace.host-network"]);
         assert!(findings[1].evidence[0].ends_with("docker0, veth1a2b"));

@@ -69,6 +69,7 @@ pub fn inspect(root: &Path, today: Date) -> Report {
         .map(|text| mounts::parse(&text))
         .unwrap_or_default();
     let processes = procfs::processes(&root.join("/proc"));
+    let pid_namespace = exposure::pid_namespace(&root, &processes);
     let runtime = runtime::detect(&root, &mounts);
     let in_container = runtime.kind != runtime::Kind::None;
     let (privilege, mut findings) = privilege::inspect(&root, &mounts, in_container);
@@ -76,20 +77,13 @@ pub fn inspect(root: &Path, today: Date) -> Report {
     findings.extend(os_finding);
     findings.extend(exposure::runtime_sockets(&root, &mounts));
     if in_container {
-        findings.extend(exposure::host_namespaces(&root, &processes));
+        findings.extend(exposure::host_namespaces(&root, &pid_namespace));
         findings.extend(exposure::host_mounts(&mounts));
         findings.extend(exposure::writable_root(&mounts));
     }
     findings.extend(exposure::environment_secrets(&root, &processes));
     findings.extend(exposure::deleted_executables(&processes));
-    let mut processes = inventory(&root, &processes);
-    processes.hidepid = mounts::at(&mounts, "/proc").and_then(|proc| {
-        proc.super_options
-            .split(',')
-            .chain(proc.options.iter().map(String::as_str))
-            .find(|option| option.starts_with("hidepid="))
-            .map(str::to_owned)
-    });
+    let processes = inventory(&root, &processes, pid_namespace.host, hidepid(&mounts));
     Report {
         tool: "msa audit container",
         version: env!("CARGO_PKG_VERSION"),
@@ -104,7 +98,12 @@ pub fn inspect(root: &Path, today: Date) -> Report {
     }
 }
 
-fn inventory(root: &Root, processes: &[Process]) -> Inventory {
+fn inventory(
+    root: &Root,
+    processes: &[Process],
+    host_pid_namespace: bool,
+    hidepid: Option<String>,
+) -> Inventory {
     let users = root.read("/etc/passwd").unwrap_or_default();
     let user_name = |uid: u32| {
         users.lines().find_map(|line| {
@@ -137,10 +136,20 @@ fn inventory(root: &Root, processes: &[Process]) -> Inventory {
             .iter()
             .filter(|process| process.executable == Executable::Unknown)
             .count(),
-        host_pid_namespace: procfs::sees_host_pid_namespace(processes),
-        hidepid: None,
+        host_pid_namespace,
+        hidepid,
         list,
     }
+}
+
+/// The `hidepid=` option of `/proc`, if it is mounted with one.
+fn hidepid(mounts: &[mounts::Mount]) -> Option<String> {
+    let proc = mounts::at(mounts, "/proc")?;
+    proc.super_options
+        .split(',')
+        .chain(proc.options.iter().map(String::as_str))
+        .find(|option| option.starts_with("hidepid="))
+        .map(str::to_owned)
 }
 
 impl Report {

@@ -135,10 +135,7 @@ fn read_process(proc: &Path, pid: u32) -> Process {
 /// Whether the processes seen are the host's: only in the host PID namespace does a
 /// process see the kernel's threads (kthreadd is pid 2 there).
 pub fn sees_host_pid_namespace(processes: &[Process]) -> bool {
-    processes
-        .iter()
-        .any(|process| process.pid == 2 && process.status.name.as_deref() == Some("kthreadd"))
-        || processes.iter().any(Process::is_kernel_thread)
+    processes.iter().any(Process::is_kernel_thread)
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ async fn created_by_admin(
     check: &mut Check,
 ) -> Option<i64> {
     let admin = probe.admin.clone()?;
-    if let Some(id) = probe.owned.get(&format!("admin:{collection}")).copied() {
+    if let Some(id) = probe.made_by_admin.get(collection).copied() {
         return Some(id);
     }
     let create = probe
@@ -138,7 +138,7 @@ async fn created_by_admin(
     let id = created
         .json()
         .and_then(|body| sample::ids_in(&body, &singular).first().copied())?;
-    probe.owned.insert(format!("admin:{collection}"), id);
+    probe.made_by_admin.insert(collection.to_owned(), id);
     if let Some(delete) = probe.operations.iter().find(|op| {
         op.method == Method::DELETE && collection_of(&op.path).as_deref() == Some(collection)
     }) {

@@ -529,7 +529,7 @@ async fn request_forgery(probe: &Probe, operations: &[Operation]) -> Check {
                 .send(with_value(probe, &op, &slot, &json!(url)))
                 .await;
             check.requests += 1;
-            let leaked = ["SSH-", "ami-id", "root:x:0:0", "instance-id"]
+            let leaked = ["SSH-", "ami-id", PASSWD_LINE, "instance-id"]
                 .iter()
                 .any(|sign| exchange.body.contains(sign));
             if broke(&exchange) || leaked {
