@@ -2,8 +2,9 @@
 //!
 //! [`container`] inspects the environment a process runs in, reading only what any process
 //! may read (`/proc`, `/sys`, a few files), so that it works inside a `FROM scratch` image
-//! where there is no `ps`, no shell and no other tool. [`report`] is how every audit tells
-//! what it found.
+//! where there is no `ps`, no shell and no other tool; [`report`] holds its findings.
+//! [`api`] probes a running deployment from outside, item by item of the OWASP API
+//! Security Top 10.
 
 pub mod api;
 pub mod container;

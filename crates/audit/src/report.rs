@@ -1,5 +1,6 @@
-//! Findings and how they are told: a readable report for people, JSON for machines, and an
-//! exit status for pipelines. Shared by every audit so that their reports read alike.
+//! Findings and how they are told: severities, a readable list for people and the tally
+//! and worst severity that set the exit status. The container audit reports in these
+//! terms; the API audit files its checks under OWASP items instead ([`crate::api::owasp`]).
 
 use std::fmt::Write as _;
 

@@ -14,7 +14,10 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 
 use crate::AppState;
-use crate::authn::ClientAddr;
+
+/// Where the request comes from: the client address, as established by [`establish`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
 
 /// An address block such as `10.0.0.0/8` or `::1/128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use http::header::{HOST, LOCATION, STRICT_TRANSPORT_SECURITY};
 use http::{HeaderValue, StatusCode};
 use kit::Problem;
-use kit::health::Readiness;
-use kit::tls::CertificateFiles;
+use kit::serving::health::Readiness;
+use kit::serving::tls::CertificateFiles;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Where and with what certificate the gateway serves HTTPS.
@@ -42,12 +42,19 @@ pub fn https(app: Router) -> Router {
 
 /// The plain HTTP port when exposed: probes still answer (an orchestrator may not speak
 /// TLS), everything else is sent to the same host on `https_port`.
-pub fn redirect(https_port: u16, readiness: Readiness, stack: &kit::http::Stack) -> Router {
+pub fn redirect(
+    https_port: u16,
+    readiness: Readiness,
+    stack: &kit::serving::http::Stack,
+) -> Router {
     let app = Router::new()
         .fallback(to_https)
         .with_state(https_port)
-        .merge(kit::health::routes(readiness, stack));
-    kit::http::layers(app, stack)
+        .merge(kit::serving::health::routes(
+            readiness,
+            stack.draining.clone(),
+        ));
+    kit::serving::http::layers(app, stack)
 }
 
 async fn to_https(State(port): State<u16>, request: Request) -> Response {

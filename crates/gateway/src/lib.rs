@@ -1,11 +1,12 @@
 //! The gateway: the one door into the shop, and the trust boundary.
 //!
-//! A request passes the common stack of `kit::http` (request id, problem+json errors,
+//! A request passes the common stack of `kit::serving::http` (request id, problem+json errors,
 //! timeout, body limit); its client address is established and rate-limited
 //! ([`client_ip`], [`limits`]). The demo API ([`demo`]), health and the API dictionary
-//! ([`openapi`]) are public. Everything under `/api/v1` is authenticated first ([`authn`]:
-//! session cookie, API key or anonymous), then either handled here ([`auth`]: accounts,
-//! sessions, keys) or checked against the route policy ([`policy`]) and forwarded by
+//! ([`openapi`]) are public. Everything under `/api/v1` is authenticated first
+//! ([`access::authn`]: session cookie, API key or anonymous), then either handled here
+//! ([`access::auth`]: accounts, sessions, keys) or checked against the route policy
+//! ([`access::policy`]) and forwarded by
 //! [`proxy`] with a freshly signed identity token for the service that owns the resource.
 
 use std::net::SocketAddr;
@@ -16,18 +17,17 @@ use anyhow::Context;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use kit::client::{Calls, Upstream};
-use kit::db::{Database, Pool};
-use kit::health::Readiness;
-use kit::http::{Serving, Stack};
+use kit::calling::client::{Calls, Upstream};
+use kit::calling::resilience::CallPolicy;
 use kit::identity::CallSigner;
-use kit::metrics::{LabelledCounter, Metrics};
-use kit::resilience::CallPolicy;
-use kit::server::Server;
-use kit::shutdown::CancellationToken;
+use kit::observing::metrics::{LabelledCounter, Metrics};
+use kit::serving::health::Readiness;
+use kit::serving::http::{Serving, Stack};
+use kit::serving::server::Server;
+use kit::serving::shutdown::CancellationToken;
+use kit::storing::db::{Database, Pool};
 
-mod auth;
-mod authn;
+mod access;
 mod client_ip;
 mod cors;
 mod demo;
@@ -35,21 +35,18 @@ mod docs;
 mod edge;
 mod limits;
 mod openapi;
-mod policy;
 mod proxy;
-mod scopes;
-mod secret;
-mod sessions;
+mod resource;
 mod store;
 mod telemetry;
 
+pub use access::sessions::SessionPolicy;
 pub use client_ip::Cidr;
 pub use cors::parse_origin;
 pub use edge::{PlainHttp, Tls};
 pub use limits::RateLimits;
-pub use sessions::SessionPolicy;
 
-use proxy::Resource;
+use resource::Resource;
 
 pub const SERVICE: &str = "gateway";
 
@@ -105,7 +102,7 @@ impl AppState {
     }
 }
 
-static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
     postgres: sqlx::migrate!("./migrations/postgres"),
 };
@@ -114,7 +111,7 @@ static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 pub async fn build(config: Config) -> anyhow::Result<Server> {
-    let pool = kit::db::open(&config.database, &MIGRATIONS)
+    let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("gateway database")?;
     let stack = Stack::new(SERVICE, config.serving).at_edge();
@@ -122,7 +119,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let calls = Calls::new(config.calls, stack.metrics.clone());
     let upstream = |name, url: &str| calls.upstream(name, url).signed_by(config.signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
-    let (auth, auth_api) = auth::routes().split_for_parts();
+    let (auth, auth_api) = access::auth::routes().split_for_parts();
     let state = AppState {
         users: upstream("users", &config.users_url),
         products: upstream("products", &config.products_url),
@@ -151,8 +148,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     );
     let https = match &config.tls {
         Some(tls) => {
-            let tls_config = kit::tls::server_config(&tls.files)?;
-            let listener = kit::server::bind_listener(SERVICE, tls.listen).await?;
+            let tls_config = kit::serving::tls::server_config(&tls.files)?;
+            let listener = kit::serving::server::bind_listener(SERVICE, tls.listen).await?;
             Some((listener, tls_config))
         }
         None => None,
@@ -187,20 +184,26 @@ fn router(
     let api = proxy::routes()
         .merge(auth)
         .route("/metrics", get(telemetry::metrics))
-        .layer(from_fn_with_state(state.clone(), authn::authenticate));
+        .layer(from_fn_with_state(
+            state.clone(),
+            access::authn::authenticate,
+        ));
     let app = api
         .route("/openapi.json", get(openapi::serve))
         .merge(demo)
         .merge(docs::routes())
         .layer(from_fn_with_state(state.clone(), client_ip::establish))
         .with_state(state)
-        .merge(kit::health::routes(readiness, stack));
+        .merge(kit::serving::health::routes(
+            readiness,
+            stack.draining.clone(),
+        ));
     // Outside authentication and rate limits: a preflight carries no credentials.
     let app = match cors {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    kit::http::layers(app, stack)
+    kit::serving::http::layers(app, stack)
 }
 
 async fn purge_sessions(pool: Pool, policy: SessionPolicy, shutdown: CancellationToken) {

@@ -15,8 +15,8 @@ use tokio::sync::OnceCell;
 use utoipa::openapi::OpenApi;
 
 use crate::AppState;
-use crate::policy;
-use crate::proxy::{PREFIX, Resource};
+use crate::access::policy;
+use crate::resource::{PREFIX, Resource};
 
 pub struct PublicApi {
     own: OpenApi,
@@ -25,7 +25,7 @@ pub struct PublicApi {
 
 impl PublicApi {
     pub fn new(mut own: OpenApi) -> Arc<Self> {
-        own.info = kit::http::openapi_info(
+        own.info = kit::serving::http::openapi_info(
             "msa-shop public API",
             "The shop's public API, served by the gateway: the demo routes and /api/v1.",
         );
@@ -74,7 +74,7 @@ async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
         document.merge(published);
     }
     let mut document = serde_json::to_value(&document).map_err(|_| "gateway")?;
-    kit::http::document_problems(&mut document);
+    kit::serving::http::document_problems(&mut document);
     document_security(&mut document);
     keep_reachable_schemas(&mut document);
     serde_json::to_vec(&document).map_err(|_| "gateway")
@@ -88,7 +88,7 @@ fn document_security(document: &mut Value) {
         "session": {
             "type": "apiKey",
             "in": "cookie",
-            "name": crate::sessions::COOKIE_NAME,
+            "name": crate::access::sessions::COOKIE_NAME,
             "description": "The session cookie set by POST /api/v1/auth/login."
         },
         "apiKey": {

@@ -11,36 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Extension, Router};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use kit::client::Upstream;
-use kit::http::MAX_BODY_BYTES;
+use kit::calling::client::Upstream;
+use kit::serving::http::MAX_BODY_BYTES;
 use kit::{ApiError, Problem};
 
 use crate::AppState;
-use crate::authn::{ClientAddr, Identity};
-use crate::policy;
-
-/// The public API's version prefix.
-pub const PREFIX: &str = "/api/v1";
-
-/// A resource published through the gateway, and the service that owns it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    Users,
-    Products,
-    Orders,
-}
-
-impl Resource {
-    pub const ALL: [Self; 3] = [Self::Users, Self::Products, Self::Orders];
-
-    pub fn segment(self) -> &'static str {
-        match self {
-            Self::Users => "users",
-            Self::Products => "products",
-            Self::Orders => "orders",
-        }
-    }
-}
+use crate::access::identity::Identity;
+use crate::access::policy;
+use crate::client_ip::ClientAddr;
+use crate::resource::{PREFIX, Resource};
 
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
@@ -78,7 +57,7 @@ const NOT_FORWARDED: [&str; 21] = [
     "authorization",
     "cookie",
     kit::identity::TOKEN_HEADER,
-    // The gateway starts its own trace for every request from outside (see kit::trace).
+    // The gateway starts its own trace for every request from outside (see kit::observing::trace).
     "traceparent",
     "tracestate",
     "baggage",
@@ -155,13 +134,7 @@ async fn forward(
         }
     };
     let mut outgoing = upstream
-        .request_acting_for(
-            parts.method.clone(),
-            &target,
-            &identity.principal,
-            identity.role,
-            &identity.scopes,
-        )
+        .request_acting_for(parts.method.clone(), &target, &identity.actor)
         .body(body);
     for (name, value) in &parts.headers {
         if forwardable(name) {

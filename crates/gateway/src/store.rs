@@ -1,6 +1,6 @@
 //! The gateway's database: sessions and API keys, found by the hash of their secret.
 
-use kit::db::Pool;
+use kit::storing::db::Pool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {

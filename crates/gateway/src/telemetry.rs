@@ -9,8 +9,8 @@ use kit::identity::Role;
 use kit::{ApiError, ApiResult};
 
 use crate::AppState;
-use crate::authn::Identity;
-use crate::{policy, scopes};
+use crate::access::identity::Identity;
+use crate::access::{policy, scopes};
 
 pub async fn metrics(
     State(app): State<AppState>,
@@ -21,8 +21,8 @@ pub async fn metrics(
         Role::Admin => {}
         _ => return Err(ApiError::Forbidden),
     }
-    if !identity.scopes.iter().any(|scope| scope == scopes::METRICS) {
-        return Err(policy::insufficient_scope(scopes::METRICS));
+    if !identity.holds(&scopes::METRICS) {
+        return Err(policy::insufficient_scope(&scopes::METRICS));
     }
-    Ok(kit::metrics::serve(State(app.metrics)).await)
+    Ok(kit::observing::metrics::serve(State(app.metrics)).await)
 }

@@ -7,7 +7,7 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-use crate::client::UpstreamError;
+use crate::calling::failure::UpstreamError;
 use crate::problem::Problem;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -55,6 +55,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::BadRequest(detail.into())
+    }
+
+    /// 422 for input that parses but breaks a rule of the domain; `detail` says which.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::unprocessable("validation-failed", detail)
     }
 
     pub fn unprocessable(slug: &'static str, detail: impl Into<String>) -> Self {

@@ -1,33 +1,30 @@
 //! The shared service kit: mechanisms every msa-shop service needs, and no business rules.
 //!
-//! A request into any service passes through the same stack ([`http::layers`]): a request id
-//! is taken or minted ([`request_id`]), the request is logged, panics and timeouts become
-//! RFC 9457 problems ([`problem`]), and any error response that is not yet a problem is
-//! turned into one, so that clients see one error format everywhere. Handlers read the
-//! caller from one extractor ([`identity::Caller`]), talk to other services through
-//! [`client::Upstream`], and to their own database through a pool opened by [`db::open`].
+//! It is grouped by concern, one folder each:
+//! - [`serving`]: the common request stack ([`serving::http::layers`]), the server and its
+//!   shutdown, health probes, TLS, paging, detached tasks;
+//! - [`calling`]: calls to other services, with deadlines, retries, breakers and limits
+//!   ([`calling::client::Upstream`]);
+//! - [`identity`]: the signed identity token every request carries, and the caller it names
+//!   ([`identity::Caller`]);
+//! - [`observing`]: logs, metrics, traces and request ids;
+//! - [`storing`]: the database pool and its migrations ([`storing::db::open`]).
+//!
+//! A request into any service passes the same stack: a request id is taken or minted, the
+//! request is logged, panics and timeouts become RFC 9457 problems ([`problem`]), and any
+//! error response that is not yet a problem is turned into one ([`error`]), so that clients
+//! see one error format everywhere.
 
-pub mod client;
-pub mod db;
+pub mod calling;
 pub mod error;
 pub mod files;
-pub mod health;
 pub mod hex;
-pub mod http;
 pub mod identity;
-pub mod metrics;
-pub mod pagination;
+pub mod observing;
 pub mod problem;
-pub mod request_id;
-pub mod resilience;
-pub mod server;
-pub mod shutdown;
-pub mod task;
-pub mod telemetry;
+pub mod serving;
+pub mod storing;
 pub mod time;
-pub mod tls;
-pub mod token;
-pub mod trace;
 
 pub use error::{ApiError, ApiResult};
 pub use problem::Problem;

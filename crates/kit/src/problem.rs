@@ -5,7 +5,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::request_id;
+use crate::observing::request_id;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -11,9 +11,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::any;
 use http::{Method, StatusCode};
-use kit::client::{Calls, Upstream, UpstreamError};
-use kit::metrics::Metrics;
-use kit::resilience::CallPolicy;
+use kit::calling::client::{Calls, Upstream};
+use kit::calling::failure::UpstreamError;
+use kit::calling::resilience::CallPolicy;
+use kit::observing::metrics::Metrics;
 use tokio::sync::Notify;
 
 /// What the scripted server does with request number `n` (0-based).

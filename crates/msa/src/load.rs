@@ -104,7 +104,7 @@ impl Shared {
 }
 
 pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let client = kit::client::builder()
+    let client = kit::calling::transport::builder()
         .no_proxy()
         .user_agent("msa-load/1.0")
         .timeout(Duration::from_secs(30))
@@ -120,7 +120,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         order_percent: args.order_percent,
         window: Mutex::new(Window::default()),
         sequence: AtomicU64::new(0),
-        run: kit::request_id::mint()[..8].to_owned(),
+        run: kit::observing::request_id::mint()[..8].to_owned(),
     });
     let mode = if args.rate == 0 {
         format!("closed loop, {} connections", args.connections)
@@ -328,7 +328,7 @@ async fn session(
         .to_owned();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse()?);
-    Ok(kit::client::builder()
+    Ok(kit::calling::transport::builder()
         .no_proxy()
         .user_agent("msa-load/1.0")
         .timeout(Duration::from_secs(30))

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kit::telemetry::LogFormat;
+use kit::observing::telemetry::LogFormat;
 
 mod audit;
 mod load;
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
 }
 
 fn start_logging(service: &'static str, settings: &Settings) -> LogFormat {
-    kit::telemetry::init(service, &settings.log_level, settings.log_format);
+    kit::observing::telemetry::init(service, &settings.log_level, settings.log_format);
     settings.log_format
 }
 
@@ -121,7 +121,7 @@ fn in_runtime(format: LogFormat, work: impl Future<Output = anyhow::Result<()>>)
 }
 
 fn run_load(args: load::LoadArgs) -> ExitCode {
-    kit::telemetry::init("msa", "warn", LogFormat::Text);
+    kit::observing::telemetry::init("msa", "warn", LogFormat::Text);
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(load::run(args)));
@@ -143,7 +143,8 @@ fn probe(url: &str, timeout_ms: u64) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let healthy = runtime.block_on(async {
-        let client = kit::client::http_client(std::time::Duration::from_millis(timeout_ms));
+        let client =
+            kit::calling::transport::http_client(std::time::Duration::from_millis(timeout_ms));
         client
             .get(url)
             .send()

@@ -1,7 +1,7 @@
 //! `msa serve <role>`: one service in this process, until SIGINT/SIGTERM, or until the
 //! supervising `msa up` goes away.
 
-use kit::shutdown::CancellationToken;
+use kit::serving::shutdown::CancellationToken;
 use tokio::io::AsyncReadExt;
 
 use crate::settings::{Role, Settings};
@@ -12,7 +12,7 @@ use crate::settings::{Role, Settings};
 pub const SUPERVISED_ENV: &str = "MSA_SUPERVISED";
 
 pub async fn run(role: Role, settings: Settings) -> anyhow::Result<()> {
-    let shutdown = kit::shutdown::on_signal();
+    let shutdown = kit::serving::shutdown::on_signal();
     if std::env::var_os(SUPERVISED_ENV).is_some() {
         watch_supervisor(shutdown.clone());
     }

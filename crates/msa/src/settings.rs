@@ -8,11 +8,11 @@ use std::time::Duration;
 use clap::Args;
 use gateway::PlainHttp;
 use gateway::{RateLimits, SessionPolicy};
-use kit::db::Database;
+use kit::identity::token::TokenSigner;
 use kit::identity::{CallSigner, PublicKeys};
-use kit::telemetry::LogFormat;
-use kit::tls::{CertificateFiles, LocalCa};
-use kit::token::TokenSigner;
+use kit::observing::telemetry::LogFormat;
+use kit::serving::tls::{CertificateFiles, LocalCa};
+use kit::storing::db::Database;
 
 use crate::tuning::Tuning;
 
@@ -397,7 +397,7 @@ impl Settings {
             kit::files::ensure_private_dir(&self.data_dir)?;
             kit::files::ensure_private_dir(&self.data_dir.join("keys"))?;
         }
-        let key = kit::token::load_or_generate_key(&path)?;
+        let key = kit::identity::token::load_or_generate_key(&path)?;
         Ok(CallSigner::new(TokenSigner::new(issuer.name(), key)))
     }
 
@@ -409,7 +409,7 @@ impl Settings {
         };
         match configured {
             Some(text) => {
-                kit::token::parse_public_key(text).map_err(|reason| {
+                kit::identity::token::parse_public_key(text).map_err(|reason| {
                     anyhow::anyhow!("the public key of {} is unusable: {reason}", issuer.name())
                 })?;
                 Ok(text.trim().to_owned())
@@ -467,7 +467,7 @@ impl Settings {
             // A placement makes at most three calls in a row, and no request outlives the
             // request timeout: past both, no pending order can still have a live request.
             pending_grace: (self.call_timeout() * 20)
-                .max(kit::http::REQUEST_TIMEOUT + Duration::from_secs(5)),
+                .max(kit::serving::http::REQUEST_TIMEOUT + Duration::from_secs(5)),
             shared_database: self.orders_shared_database,
             trust: self.trust()?,
             signer: self.signer(Issuer::Orders)?,

@@ -12,8 +12,8 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kit::shutdown::CancellationToken;
-use kit::telemetry::LogFormat;
+use kit::observing::telemetry::LogFormat;
+use kit::serving::shutdown::CancellationToken;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -21,7 +21,7 @@ use tokio::process::{Child, Command};
 
 use crate::serve::SUPERVISED_ENV;
 use crate::settings::{Role, Settings};
-use kit::tls::{CertificateFiles, LocalCa};
+use kit::serving::tls::{CertificateFiles, LocalCa};
 
 /// How long a child may drain after SIGTERM before it is killed; with the children's own
 /// drain deadline below it, and the whole stop within 10 s.
@@ -51,7 +51,7 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
     let settings = settings.with_public_keys()?;
     let tls = settings.tls_files()?;
 
-    let shutdown = kit::shutdown::on_signal();
+    let shutdown = kit::serving::shutdown::on_signal();
     let exe = std::env::current_exe().context("Failed to find the msa executable")?;
     {
         let mut out = std::io::stdout().lock();
@@ -270,7 +270,7 @@ async fn relay_lines(name: &'static str, format: LogFormat, stream: impl AsyncRe
 
 /// Polls every service's `/readyz` until all answer 200.
 async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
-    let client = kit::client::http_client(Duration::from_millis(500));
+    let client = kit::calling::transport::http_client(Duration::from_millis(500));
     let deadline = Instant::now() + READY_TIMEOUT;
     for role in Role::ALL {
         let url = format!("{}/readyz", settings.url(role));

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use kit::http::Serving;
-use kit::resilience::CallPolicy;
+use kit::calling::resilience::CallPolicy;
+use kit::serving::http::Serving;
 
 #[derive(Debug, Clone, Args)]
 pub struct Tuning {
@@ -44,7 +44,7 @@ pub struct Tuning {
     pub max_upstream_calls: u32,
 
     /// Requests each service serves at once; more are refused with 503 and Retry-After.
-    #[arg(long, env = "MSA_MAX_IN_FLIGHT", default_value_t = kit::http::DEFAULT_MAX_IN_FLIGHT as u32,
+    #[arg(long, env = "MSA_MAX_IN_FLIGHT", default_value_t = kit::serving::http::DEFAULT_MAX_IN_FLIGHT as u32,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight: u32,
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rand::Rng;
+use rand::RngExt;
 use serde_json::{Value, json};
 use support::{Shop, child_serving, json_of, login, start, stop};
 

@@ -241,7 +241,7 @@ async fn no_password_token_cookie_or_key_reaches_the_logs_even_at_debug() {
         &["--log-level", "debug", "--log-format", "json"],
     );
     let base = shop.gateway.clone();
-    let anonymous = kit::client::builder()
+    let anonymous = kit::calling::transport::builder()
         .no_proxy()
         .user_agent("e2e-browser")
         .build()

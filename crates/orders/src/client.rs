@@ -3,8 +3,11 @@
 
 use http::{Method, StatusCode};
 use kit::Problem;
-use kit::client::{Upstream, UpstreamError};
+use kit::calling::client::Upstream;
+use kit::calling::failure::UpstreamError;
 use serde::{Deserialize, Serialize};
+
+use crate::domain::OrderLine;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct UserSummary {
@@ -20,9 +23,29 @@ pub struct ProductSummary {
     pub price_cents: i64,
 }
 
+/// What order-service asks product-service to hold: every line of one order, or nothing.
+#[derive(Debug, Serialize)]
+struct ReserveRequest<'a> {
+    order_id: i64,
+    items: &'a [OrderLine],
+}
+
+/// What product-service holds for an order. An answer with any other status does not
+/// decode, and the call fails as an unreadable answer: nothing is settled on a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationStatus {
+    /// The stock is taken for the order.
+    Held,
+    /// It was taken, and given back.
+    Released,
+    /// Nothing was ever taken for the order.
+    None,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reservation {
-    pub status: String,
+    pub status: ReservationStatus,
     pub items: Vec<ReservedItem>,
 }
 
@@ -59,15 +82,12 @@ impl Clients {
     pub async fn reserve(
         &self,
         order_id: i64,
-        items: &[(i64, i64)],
+        lines: &[OrderLine],
     ) -> Result<ReserveOutcome, UpstreamError> {
-        let body = serde_json::json!({
-            "order_id": order_id,
-            "items": items
-                .iter()
-                .map(|(product_id, quantity)| serde_json::json!({"product_id": product_id, "quantity": quantity}))
-                .collect::<Vec<_>>(),
-        });
+        let body = ReserveRequest {
+            order_id,
+            items: lines,
+        };
         let response = self
             .products
             .send_idempotent(

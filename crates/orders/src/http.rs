@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::future::try_join_all;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use kit::identity::Caller;
-use kit::pagination::Keyset;
+use kit::serving::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -14,10 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::domain::{IdempotencyKey, NewOrder};
-use crate::saga;
+use crate::domain::{IdempotencyKey, NewOrder, OrderLine};
+use crate::saga::{self, Placement};
 use crate::store;
-use crate::views::{DetailedItem, OrderDetails, OrderPage, OrderView};
+use crate::views::{OrderDetails, OrderPage, OrderView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -70,21 +70,28 @@ async fn place_order(
         .to_str()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))
         .and_then(|raw| IdempotencyKey::parse(raw).map_err(ApiError::BadRequest))?;
-    let items: Vec<(i64, i64)> = body
+    let lines: Vec<OrderLine> = body
         .items
         .iter()
-        .map(|item| (item.product_id, item.quantity))
+        .map(|item| OrderLine::new(item.product_id, item.quantity))
         .collect();
-    let order = NewOrder::parse(user_id, &items)
-        .map_err(|detail| ApiError::unprocessable("validation-failed", detail))?;
+    let order = NewOrder::parse(user_id, &lines).map_err(ApiError::invalid)?;
     // Detached: a placement runs to its end even if the caller hangs up or times out
     // meanwhile, so its Idempotency-Key ends answered, never stuck `in_flight`.
     let scope = caller.scope_key();
-    kit::task::spawn_detached(async move { saga::place(&app, &scope, &key, &order).await })
+    let placement =
+        kit::serving::task::spawn_detached(
+            async move { saga::place(&app, &scope, &key, &order).await },
+        )
         .await
         .map_err(|error| {
             ApiError::Internal(anyhow::anyhow!("order placement task failed: {error}"))
-        })?
+        })??;
+    Ok(match placement {
+        Placement::Confirmed { order_id, body } => created(order_id, body),
+        Placement::Replayed { status, body } => replay(status, body),
+        Placement::Refused(problem) => problem.into_response(),
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -157,27 +164,7 @@ async fn get_order(
                 .map(|item| app.clients.product(item.product_id))
         ),
     )?;
-    let view = OrderView::new(&order, &items);
-    Ok(Json(OrderDetails {
-        order_id: view.order_id,
-        status: view.status,
-        user,
-        items: view
-            .items
-            .into_iter()
-            .zip(products)
-            .map(|(item, product)| DetailedItem {
-                product_id: item.product_id,
-                product,
-                quantity: item.quantity,
-                unit_price_cents: item.unit_price_cents,
-                line_total_cents: item.line_total_cents,
-            })
-            .collect(),
-        total_cents: view.total_cents,
-        created_at: view.created_at,
-        updated_at: view.updated_at,
-    }))
+    Ok(Json(OrderDetails::new(&order, &items, user, products)))
 }
 
 /// Cancel one of your confirmed orders and return its stock. Cancelling twice is harmless.
@@ -208,4 +195,40 @@ async fn visible_order(app: &AppState, caller: &Caller, id: i64) -> ApiResult<st
         .await?
         .filter(|order| caller.may_access_user(order.user_id))
         .ok_or(ApiError::NotFound("order"))
+}
+
+fn created(order_id: i64, body: String) -> Response {
+    let location = HeaderValue::from_str(&format!("/orders/{order_id}"))
+        .expect("BUG: a path of digits is a valid header value");
+    let mut response = (StatusCode::CREATED, [(header::LOCATION, location)], body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The stored answer of the first request with this key, marked as a replay. A stored
+/// problem names this request's id (the one in the header, which a client quotes) and
+/// keeps the first request's id beside it, where an operator finds the original outcome.
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = if status.is_success() {
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    } else {
+        let stored: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let first_request_id = stored["request_id"].clone();
+        Problem::from_body(status, &stored)
+            .with("first_request_id", first_request_id)
+            .into_response()
+    };
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
 }

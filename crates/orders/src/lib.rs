@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use kit::client::Calls;
-use kit::db::{Database, Pool};
-use kit::health::Readiness;
-use kit::http::{Serving, Stack};
+use kit::calling::client::Calls;
+use kit::calling::resilience::CallPolicy;
 use kit::identity::{CallSigner, GATEWAY, Gate, PublicKeys};
-use kit::resilience::CallPolicy;
-use kit::server::Server;
+use kit::serving::health::Readiness;
+use kit::serving::http::{Serving, Stack};
+use kit::serving::server::Server;
+use kit::storing::db::{Database, Pool};
 
 mod client;
 mod domain;
@@ -33,7 +33,7 @@ mod views;
 
 pub const SERVICE: &str = "orders";
 
-static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
     postgres: sqlx::migrate!("./migrations/postgres"),
 };
@@ -70,7 +70,7 @@ pub struct AppState {
     pool: Pool,
     clients: client::Clients,
     /// Orders by how their placement ended: confirmed, refused, failed, settled, cancelled.
-    outcomes: kit::metrics::LabelledCounter,
+    outcomes: kit::observing::metrics::LabelledCounter,
     /// Orders whose placement ended while they were still `pending` (the release could not
     /// reach product-service): no request runs for them any more, so the next recovery
     /// pass settles them without waiting out the grace.
@@ -88,7 +88,7 @@ impl AppState {
 /// Opens the database, seeds the demo order on first start, binds the server and arranges
 /// for the recovery pass to run beside it.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
-    let pool = kit::db::open(&config.database, &MIGRATIONS)
+    let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("order-service database")?;
     seed::demo_order(&pool).await?;
@@ -131,7 +131,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
-    kit::http::service(
+    kit::serving::http::service(
         http::routes().with_state(state),
         readiness,
         "msa-shop order-service",

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kit::shutdown::CancellationToken;
+use kit::serving::shutdown::CancellationToken;
 
 use crate::{AppState, saga, store};
 

@@ -9,15 +9,25 @@
 //! [`settle`] finishes the job later. Stock is therefore never held for an order that is
 //! not confirmed, for longer than one recovery pass.
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use kit::{ApiError, ApiResult, Problem};
 
 use crate::AppState;
-use crate::client::ReserveOutcome;
+use crate::client::{ReservationStatus, ReserveOutcome};
 use crate::domain::{IdempotencyKey, NewOrder, OrderStatus};
-use crate::store::{self, KeyClaim, StoredAnswer};
+use crate::store::{self, KeyClaim, StoredAnswer, UnitPrice};
 use crate::views::OrderView;
+
+/// How a placement ended, for [`crate::http`] to answer with. Each answer is also what a
+/// retry with the same Idempotency-Key gets.
+pub enum Placement {
+    /// Confirmed by this request: the order's id and its view as JSON, stored with the key.
+    Confirmed { order_id: i64, body: String },
+    /// A retry of a request that already finished: its stored answer.
+    Replayed { status: u16, body: String },
+    /// Refused for good (unknown user, out of stock), and stored with the key.
+    Refused(Problem),
+}
 
 /// How a placement ended when it did not confirm an order.
 enum Failure {
@@ -47,7 +57,7 @@ pub async fn place(
     scope: &str,
     key: &IdempotencyKey,
     order: &NewOrder,
-) -> ApiResult<Response> {
+) -> ApiResult<Placement> {
     let now = kit::time::now_unix();
     match store::claim_key(&app.pool, scope, key.as_str(), &order.fingerprint(), now).await? {
         KeyClaim::Claimed => {}
@@ -63,7 +73,7 @@ pub async fn place(
                 "this Idempotency-Key was already used for a different request",
             ));
         }
-        KeyClaim::Replay { status, body } => return Ok(replay(status, body)),
+        KeyClaim::Replay { status, body } => return Ok(Placement::Replayed { status, body }),
     }
     let result = run(app, scope, key, order).await;
     let outcome = match &result {
@@ -73,7 +83,7 @@ pub async fn place(
     };
     app.outcomes.inc("result", outcome);
     match result {
-        Ok(response) => Ok(response),
+        Ok(placement) => Ok(placement),
         Err(Failure::Final(problem)) => {
             let body = serde_json::to_string(&problem).unwrap_or_default();
             let answer = StoredAnswer {
@@ -83,7 +93,7 @@ pub async fn place(
                 body: &body,
             };
             store::finish_key(&app.pool, &answer).await?;
-            Ok(problem.into_response())
+            Ok(Placement::Refused(problem))
         }
         Err(Failure::Retryable(error)) => {
             if let Err(cause) = store::release_key(&app.pool, scope, key.as_str()).await {
@@ -99,7 +109,7 @@ async fn run(
     scope: &str,
     key: &IdempotencyKey,
     order: &NewOrder,
-) -> Result<Response, Failure> {
+) -> Result<Placement, Failure> {
     if app
         .clients
         .user(order.user_id)
@@ -120,7 +130,7 @@ async fn run(
     store::link_key(&app.pool, scope, key.as_str(), pending.id).await?;
     tracing::info!(order.id = pending.id, "order pending; reserving stock");
 
-    let reservation = match app.clients.reserve(pending.id, &order.items).await {
+    let reservation = match app.clients.reserve(pending.id, &order.lines).await {
         Ok(ReserveOutcome::Held(reservation)) => reservation,
         Ok(ReserveOutcome::Refused(problem)) => {
             store::transition(
@@ -141,10 +151,13 @@ async fn run(
         }
     };
 
-    let prices: Vec<(i64, i64)> = reservation
+    let prices: Vec<UnitPrice> = reservation
         .items
         .iter()
-        .map(|item| (item.product_id, item.unit_price_cents))
+        .map(|item| UnitPrice {
+            product_id: item.product_id,
+            unit_price_cents: item.unit_price_cents,
+        })
         .collect();
     let total_cents = reservation
         .items
@@ -153,7 +166,7 @@ async fn run(
         .sum();
     let confirmed_at = kit::time::now_unix();
     let mut row = pending.clone();
-    row.status = OrderStatus::Confirmed.as_str().to_owned();
+    row.status = OrderStatus::Confirmed;
     row.total_cents = total_cents;
     row.updated_at = confirmed_at;
     let items: Vec<store::ItemRow> = reservation
@@ -185,7 +198,10 @@ async fn run(
     {
         Ok(true) => {
             tracing::info!(order.id = pending.id, total_cents, "order confirmed");
-            Ok(created(pending.id, body))
+            Ok(Placement::Confirmed {
+                order_id: pending.id,
+                body,
+            })
         }
         Ok(false) => {
             // Recovery settled the order while we waited for product-service.
@@ -237,7 +253,8 @@ async fn compensate(app: &AppState, order_id: i64) {
 /// Idempotency-Key is freed so a retry places it anew.
 pub async fn settle(app: &AppState, order_id: i64) -> anyhow::Result<()> {
     let held = app.clients.reservation(order_id).await?;
-    if held.status == "held" {
+    let released = held.status == ReservationStatus::Held;
+    if released {
         app.clients.release(order_id).await?;
     }
     store::transition(
@@ -250,11 +267,7 @@ pub async fn settle(app: &AppState, order_id: i64) -> anyhow::Result<()> {
     .await?;
     store::release_keys_of(&app.pool, order_id).await?;
     app.outcomes.inc("result", "settled");
-    tracing::info!(
-        order.id = order_id,
-        released = held.status == "held",
-        "settled pending order"
-    );
+    tracing::info!(order.id = order_id, released, "settled pending order");
     Ok(())
 }
 
@@ -264,7 +277,7 @@ pub async fn cancel(app: &AppState, order_id: i64) -> ApiResult<()> {
     let order = store::find(&app.pool, order_id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    match OrderStatus::from_stored(&order.status) {
+    match order.status {
         OrderStatus::Cancelled => return Ok(()),
         OrderStatus::Confirmed => {}
         OrderStatus::Pending => {
@@ -292,40 +305,4 @@ pub async fn cancel(app: &AppState, order_id: i64) -> ApiResult<()> {
     app.outcomes.inc("result", "cancelled");
     tracing::info!(order.id = order_id, "order cancelled; stock released");
     Ok(())
-}
-
-fn created(order_id: i64, body: String) -> Response {
-    let location = HeaderValue::from_str(&format!("/orders/{order_id}"))
-        .expect("BUG: a path of digits is a valid header value");
-    let mut response = (StatusCode::CREATED, [(header::LOCATION, location)], body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-/// The stored answer of the first request with this key, marked as a replay. A stored
-/// problem names this request's id (the one in the header, which a client quotes) and
-/// keeps the first request's id beside it, where an operator finds the original outcome.
-fn replay(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = if status.is_success() {
-        let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        response
-    } else {
-        let stored: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let first_request_id = stored["request_id"].clone();
-        Problem::from_body(status, &stored)
-            .with("first_request_id", first_request_id)
-            .into_response()
-    };
-    response
-        .headers_mut()
-        .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }

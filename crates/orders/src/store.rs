@@ -1,7 +1,7 @@
 //! The orders, order_items and idempotency_keys tables: the only code that talks to
 //! order-service's database.
 
-use kit::db::Pool;
+use kit::storing::db::Pool;
 use sqlx::Any;
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
@@ -10,7 +10,8 @@ use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
 pub struct OrderRow {
     pub id: i64,
     pub user_id: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     pub total_cents: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -36,7 +37,7 @@ pub async fn insert_pending(
     explicit_id: Option<i64>,
     now: i64,
 ) -> Result<OrderRow, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     // The id column is named only when given: PostgreSQL generates an id only when the
     // column is left out, SQLite also for NULL.
     let statement = if explicit_id.is_some() {
@@ -57,11 +58,11 @@ pub async fn insert_pending(
         query = query.bind(id);
     }
     let row: OrderRow = query.fetch_one(&mut *tx).await?;
-    for &(product_id, quantity) in &order.items {
+    for line in &order.lines {
         sqlx::query("INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
             .bind(row.id)
-            .bind(product_id)
-            .bind(quantity)
+            .bind(line.product_id)
+            .bind(line.quantity)
             .execute(&mut *tx)
             .await?;
     }
@@ -153,18 +154,25 @@ pub async fn list_after(
     .await
 }
 
+/// The price product-service reserved one product of an order at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPrice {
+    pub product_id: i64,
+    pub unit_price_cents: i64,
+}
+
 /// Confirms a pending order at the prices product-service reserved at, and stores the
 /// answer for its idempotency key in the same transaction, so a retry can never see a
 /// confirmed order without its answer or the reverse. `Ok(false)`: it was not pending.
 pub async fn confirm(
     pool: &Pool,
     order_id: i64,
-    prices: &[(i64, i64)],
+    prices: &[UnitPrice],
     total_cents: i64,
     answer: Option<&StoredAnswer<'_>>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     let updated = sqlx::query(
         "UPDATE orders SET status = 'confirmed', total_cents = $1, updated_at = $2
          WHERE id = $3 AND status = 'pending'",
@@ -178,13 +186,13 @@ pub async fn confirm(
     if updated == 0 {
         return Ok(false);
     }
-    for &(product_id, unit_price_cents) in prices {
+    for price in prices {
         sqlx::query(
             "UPDATE order_items SET unit_price_cents = $1 WHERE order_id = $2 AND product_id = $3",
         )
-        .bind(unit_price_cents)
+        .bind(price.unit_price_cents)
         .bind(order_id)
-        .bind(product_id)
+        .bind(price.product_id)
         .execute(&mut *tx)
         .await?;
     }
@@ -253,7 +261,7 @@ pub async fn claim_key(
     fingerprint: &str,
     now: i64,
 ) -> Result<KeyClaim, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     let existing: Option<KeyRow> = sqlx::query_as(
         "SELECT fingerprint, state, response_status, response_body, created_at
          FROM idempotency_keys WHERE scope = $1 AND key = $2",
@@ -388,13 +396,13 @@ pub async fn purge_keys(pool: &Pool, now: i64) -> Result<u64, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kit::db::Database;
+    use kit::storing::db::Database;
 
     const DAY: i64 = KEY_RETENTION_SECONDS;
 
     async fn database() -> (tempfile::TempDir, Pool) {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let pool = kit::db::open(
+        let pool = kit::storing::db::open(
             &Database::sqlite_in(dir.path(), "orders"),
             &crate::MIGRATIONS,
         )

@@ -44,7 +44,7 @@ impl OrderView {
         Self {
             order_id: order.id,
             user_id: order.user_id,
-            status: OrderStatus::from_stored(&order.status),
+            status: order.status,
             items: items.iter().map(ItemView::from).collect(),
             total_cents: order.total_cents,
             created_at: kit::time::rfc3339(order.created_at),
@@ -74,6 +74,37 @@ pub struct OrderDetails {
     pub total_cents: i64,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl OrderDetails {
+    /// The order with `user` and `products` as their services answered, `products` in
+    /// the order of `items`.
+    pub fn new(
+        order: &OrderRow,
+        items: &[ItemRow],
+        user: Option<UserSummary>,
+        products: Vec<Option<ProductSummary>>,
+    ) -> Self {
+        Self {
+            order_id: order.id,
+            status: order.status,
+            user,
+            items: items
+                .iter()
+                .zip(products)
+                .map(|(item, product)| DetailedItem {
+                    product_id: item.product_id,
+                    product,
+                    quantity: item.quantity,
+                    unit_price_cents: item.unit_price_cents,
+                    line_total_cents: item.quantity * item.unit_price_cents,
+                })
+                .collect(),
+            total_cents: order.total_cents,
+            created_at: kit::time::rfc3339(order.created_at),
+            updated_at: kit::time::rfc3339(order.updated_at),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -130,42 +130,110 @@ impl Sort {
     }
 }
 
+/// One line of an order to hold stock for: a product and how many units of it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    pub product_id: i64,
+    pub quantity: i64,
+}
+
 /// A reservation request after validation: distinct products in ascending id order, each
 /// with a quantity in range. Ascending order makes concurrent reservations lock rows in the
 /// same order on databases with row locks, so they cannot deadlock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRequest {
     pub order_id: i64,
-    pub items: Vec<(i64, i64)>,
+    pub lines: Vec<OrderLine>,
 }
 
 impl ReservationRequest {
-    pub fn parse(order_id: i64, items: &[(i64, i64)]) -> Result<Self, String> {
+    pub fn parse(order_id: i64, lines: &[OrderLine]) -> Result<Self, String> {
         if order_id <= 0 {
             return Err("order_id must be positive".to_owned());
         }
-        if items.is_empty() || items.len() > MAX_ITEMS {
+        if lines.is_empty() || lines.len() > MAX_ITEMS {
             return Err(format!("an order holds 1 to {MAX_ITEMS} items"));
         }
-        let mut sorted: Vec<(i64, i64)> = items.to_vec();
+        let mut sorted = lines.to_vec();
         sorted.sort_unstable();
         for window in sorted.windows(2) {
-            if window[0].0 == window[1].0 {
-                return Err(format!("product {} is listed twice", window[0].0));
+            if window[0].product_id == window[1].product_id {
+                return Err(format!("product {} is listed twice", window[0].product_id));
             }
         }
-        for &(product_id, quantity) in &sorted {
-            if product_id <= 0 {
+        for line in &sorted {
+            if line.product_id <= 0 {
                 return Err("product_id must be positive".to_owned());
             }
-            if !(1..=MAX_QUANTITY).contains(&quantity) {
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
                 return Err(format!("quantity must be between 1 and {MAX_QUANTITY}"));
             }
         }
         Ok(Self {
             order_id,
-            items: sorted,
+            lines: sorted,
         })
+    }
+}
+
+/// Where one reserved line stands: its units are off the shelf for the order, or were
+/// given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldStatus {
+    Held,
+    Released,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Released => "released",
+        }
+    }
+}
+
+/// A status the database holds that this version does not know. Reading it is an error
+/// (logged, answered with an opaque 500), never a guess: a wrong guess moves stock.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown reservation status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for HoldStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(stored: String) -> Result<Self, Self::Error> {
+        [Self::Held, Self::Released]
+            .into_iter()
+            .find(|status| status.as_str() == stored)
+            .ok_or(UnknownStatus(stored))
+    }
+}
+
+/// What is recorded for an order as a whole: every line held, all given back, or nothing
+/// ever taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationStatus {
+    Held,
+    Released,
+    None,
+}
+
+impl ReservationStatus {
+    /// The status of an order whose lines stand as `lines` say.
+    pub fn of(lines: impl IntoIterator<Item = HoldStatus>) -> Self {
+        let mut lines = lines.into_iter().peekable();
+        if lines.peek().is_none() {
+            Self::None
+        } else if lines.all(|line| line == HoldStatus::Held) {
+            Self::Held
+        } else {
+            Self::Released
+        }
     }
 }
 
@@ -192,18 +260,41 @@ mod tests {
         }
     }
 
+    fn line(product_id: i64, quantity: i64) -> OrderLine {
+        OrderLine {
+            product_id,
+            quantity,
+        }
+    }
+
     #[test]
     fn reservations_are_sorted_and_checked() {
-        let request = ReservationRequest::parse(7, &[(102, 1), (101, 2)]);
-        assert_eq!(request.map(|r| r.items), Ok(vec![(101, 2), (102, 1)]));
+        let request = ReservationRequest::parse(7, &[line(102, 1), line(101, 2)]);
+        assert_eq!(
+            request.map(|r| r.lines),
+            Ok(vec![line(101, 2), line(102, 1)])
+        );
         assert!(ReservationRequest::parse(7, &[]).is_err());
-        assert!(ReservationRequest::parse(0, &[(1, 1)]).is_err());
-        assert!(ReservationRequest::parse(7, &[(1, 1), (1, 2)]).is_err());
-        assert!(ReservationRequest::parse(7, &[(1, 0)]).is_err());
-        assert!(ReservationRequest::parse(7, &[(1, MAX_QUANTITY + 1)]).is_err());
-        assert!(ReservationRequest::parse(7, &[(-1, 1)]).is_err());
-        let too_many: Vec<_> = (1..=51).map(|id| (id, 1)).collect();
+        assert!(ReservationRequest::parse(0, &[line(1, 1)]).is_err());
+        assert!(ReservationRequest::parse(7, &[line(1, 1), line(1, 2)]).is_err());
+        assert!(ReservationRequest::parse(7, &[line(1, 0)]).is_err());
+        assert!(ReservationRequest::parse(7, &[line(1, MAX_QUANTITY + 1)]).is_err());
+        assert!(ReservationRequest::parse(7, &[line(-1, 1)]).is_err());
+        let too_many: Vec<_> = (1..=51).map(|id| line(id, 1)).collect();
         assert!(ReservationRequest::parse(7, &too_many).is_err());
+    }
+
+    #[test]
+    fn an_order_is_held_only_while_every_line_is() {
+        use HoldStatus::{Held, Released};
+        assert_eq!(ReservationStatus::of([]), ReservationStatus::None);
+        assert_eq!(ReservationStatus::of([Held, Held]), ReservationStatus::Held);
+        assert_eq!(
+            ReservationStatus::of([Held, Released]),
+            ReservationStatus::Released
+        );
+        assert!(HoldStatus::try_from("held".to_owned()).is_ok());
+        assert!(HoldStatus::try_from("lost".to_owned()).is_err());
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! product-service's HTTP surface: the catalogue (public through the gateway) and the
-//! stock reservations order-service makes (`/internal/...`, never published).
+//! product-service's catalogue over HTTP, public through the gateway. The stock
+//! reservations order-service makes are in [`crate::reservations`].
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use kit::identity::{Caller, ORDERS};
+use kit::identity::Caller;
+use kit::serving::pagination::Numbered;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,9 +15,9 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::{
-    Description, Price, ProductChanges, ProductDraft, ProductName, ReservationRequest, Sort, Stock,
+    Description, MAX_PRICE_CENTS, Price, ProductChanges, ProductDraft, ProductName, Sort, Stock,
 };
-use crate::store::{self, ProductRow, ReservationLine, Reserved};
+use crate::store::{self, ProductRow};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,12 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
             patch_product,
             delete_product
         ))
-        .routes(routes!(reserve))
-        .routes(routes!(get_reservation, release))
-}
-
-fn invalid(detail: String) -> ApiError {
-    ApiError::unprocessable("validation-failed", detail)
 }
 
 /// A new product, or the full replacement of one (`PUT`).
@@ -54,10 +49,10 @@ pub struct ProductInput {
 impl ProductInput {
     fn parse(self) -> ApiResult<ProductDraft> {
         Ok(ProductDraft {
-            name: ProductName::parse(&self.name).map_err(invalid)?,
-            description: Description::parse(&self.description).map_err(invalid)?,
-            price: Price::parse(self.price_cents).map_err(invalid)?,
-            stock: Stock::parse(self.stock).map_err(invalid)?,
+            name: ProductName::parse(&self.name).map_err(ApiError::invalid)?,
+            description: Description::parse(&self.description).map_err(ApiError::invalid)?,
+            price: Price::parse(self.price_cents).map_err(ApiError::invalid)?,
+            stock: Stock::parse(self.stock).map_err(ApiError::invalid)?,
         })
     }
 }
@@ -162,51 +157,64 @@ async fn list_products(
     _caller: Caller,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<ProductPage>> {
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
-    let page = params.page.unwrap_or(1);
-    if !(1..=100_000).contains(&page) {
-        return Err(ApiError::bad_request("page must be between 1 and 100000"));
-    }
-    for price in [params.min_price, params.max_price].into_iter().flatten() {
-        if !(0..=crate::domain::MAX_PRICE_CENTS).contains(&price) {
-            return Err(ApiError::bad_request(format!(
-                "price filters must be between 0 and {}",
-                crate::domain::MAX_PRICE_CENTS
-            )));
-        }
-    }
-    let sort = match params.sort.as_deref() {
-        None => Sort::IdAsc,
-        Some(raw) => Sort::parse(raw).map_err(ApiError::BadRequest)?,
-    };
-    let q = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    if q.is_some_and(|q| q.chars().count() > 100) {
-        return Err(ApiError::bad_request("q must be at most 100 characters"));
-    }
-    let pattern = q.map(|q| format!("%{}%", escape_like(q)));
-    let mut rows = store::list(
+    let query = params.parse()?;
+    let rows = store::list(
         &app.pool,
         &store::ListFilter {
-            name_pattern: pattern.as_deref(),
-            min_price: params.min_price,
-            max_price: params.max_price,
-            sort,
-            limit: i64::from(limit) + 1,
-            offset: i64::from(page - 1) * i64::from(limit),
+            name_pattern: query.name_pattern.as_deref(),
+            min_price: query.min_price,
+            max_price: query.max_price,
+            sort: query.sort,
+            limit: query.paging.fetch(),
+            offset: query.paging.offset(),
         },
     )
     .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let (rows, next_page) = query.paging.page(rows);
     Ok(Json(ProductPage {
         items: rows.into_iter().map(ProductView::from).collect(),
-        page,
-        limit,
-        next_page: more.then_some(page + 1),
+        page: query.paging.page,
+        limit: query.paging.limit,
+        next_page,
     }))
+}
+
+/// A product search as the list parameters ask for it, every value checked.
+struct ProductQuery {
+    /// A LIKE pattern matching the search text anywhere in the name.
+    name_pattern: Option<String>,
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+    sort: Sort,
+    paging: Numbered,
+}
+
+impl ListParams {
+    fn parse(self) -> ApiResult<ProductQuery> {
+        let paging = Numbered::parse(self.page, self.limit)?;
+        for price in [self.min_price, self.max_price].into_iter().flatten() {
+            if !(0..=MAX_PRICE_CENTS).contains(&price) {
+                return Err(ApiError::bad_request(format!(
+                    "price filters must be between 0 and {MAX_PRICE_CENTS}"
+                )));
+            }
+        }
+        let sort = match self.sort.as_deref() {
+            None => Sort::IdAsc,
+            Some(raw) => Sort::parse(raw).map_err(ApiError::BadRequest)?,
+        };
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        if q.is_some_and(|q| q.chars().count() > 100) {
+            return Err(ApiError::bad_request("q must be at most 100 characters"));
+        }
+        Ok(ProductQuery {
+            name_pattern: q.map(|q| format!("%{}%", escape_like(q))),
+            min_price: self.min_price,
+            max_price: self.max_price,
+            sort,
+            paging,
+        })
+    }
 }
 
 /// `%` and `_` in a search are literal characters, not wildcards.
@@ -319,19 +327,23 @@ async fn patch_product(
             .as_deref()
             .map(ProductName::parse)
             .transpose()
-            .map_err(invalid)?,
+            .map_err(ApiError::invalid)?,
         description: body
             .description
             .as_deref()
             .map(Description::parse)
             .transpose()
-            .map_err(invalid)?,
+            .map_err(ApiError::invalid)?,
         price: body
             .price_cents
             .map(Price::parse)
             .transpose()
-            .map_err(invalid)?,
-        stock: body.stock.map(Stock::parse).transpose().map_err(invalid)?,
+            .map_err(ApiError::invalid)?,
+        stock: body
+            .stock
+            .map(Stock::parse)
+            .transpose()
+            .map_err(ApiError::invalid)?,
     };
     apply(&app, id, &headers, changes).await
 }
@@ -352,152 +364,5 @@ async fn delete_product(
             "product-reserved",
             "open orders hold this product; cancel them first",
         )),
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveItem {
-    product_id: i64,
-    quantity: i64,
-}
-
-/// Stock to take for one order: all items or none.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveInput {
-    order_id: i64,
-    items: Vec<ReserveItem>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ReservationItem {
-    product_id: i64,
-    quantity: i64,
-    /// The price at the moment of reservation: what the order is charged.
-    unit_price_cents: i64,
-}
-
-/// What product-service holds for an order: `held`, `released`, or `none`.
-#[derive(Serialize, ToSchema)]
-pub struct ReservationView {
-    order_id: i64,
-    status: &'static str,
-    items: Vec<ReservationItem>,
-}
-
-impl ReservationView {
-    fn new(order_id: i64, lines: Vec<ReservationLine>) -> Self {
-        let status = match lines.first() {
-            None => "none",
-            Some(_) if lines.iter().all(|l| l.status == "held") => "held",
-            Some(_) => "released",
-        };
-        Self {
-            order_id,
-            status,
-            items: lines
-                .into_iter()
-                .map(|line| ReservationItem {
-                    product_id: line.product_id,
-                    quantity: line.quantity,
-                    unit_price_cents: line.unit_price_cents,
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Reserve stock for an order, all or nothing. Idempotent by order id.
-#[utoipa::path(post, path = "/internal/reservations", tag = "internal",
-    request_body = ReserveInput,
-    responses((status = 201, body = ReservationView), (status = 200, body = ReservationView),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn reserve(
-    State(app): State<AppState>,
-    caller: Caller,
-    Json(body): Json<ReserveInput>,
-) -> ApiResult<(StatusCode, Json<ReservationView>)> {
-    only_orders(&caller)?;
-    let items: Vec<(i64, i64)> = body
-        .items
-        .iter()
-        .map(|item| (item.product_id, item.quantity))
-        .collect();
-    let request = ReservationRequest::parse(body.order_id, &items).map_err(invalid)?;
-    let reserved = store::reserve(&app.pool, &request, kit::time::now_unix()).await?;
-    let outcome = match &reserved {
-        Reserved::Held { fresh: true, .. } => "held",
-        Reserved::Held { fresh: false, .. } => "repeated",
-        Reserved::OutOfStock { .. } => "out_of_stock",
-        _ => "refused",
-    };
-    app.reservations.inc("outcome", outcome);
-    match reserved {
-        Reserved::Held { lines, fresh } => {
-            let status = if fresh {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(ReservationView::new(request.order_id, lines))))
-        }
-        Reserved::Mismatch => Err(ApiError::conflict(
-            "reservation-mismatch",
-            "this order already holds a reservation with other items",
-        )),
-        Reserved::AlreadyReleased => Err(ApiError::conflict(
-            "reservation-released",
-            "this order's reservation was released and cannot be taken again",
-        )),
-        Reserved::UnknownProduct(product_id) => Err(ApiError::unprocessable(
-            "unknown-product",
-            format!("product {product_id} does not exist"),
-        )),
-        Reserved::OutOfStock {
-            product_id,
-            available,
-        } => Err(ApiError::Conflict {
-            slug: "out-of-stock",
-            detail: format!("product {product_id} has only {available} in stock"),
-            extra: Some(serde_json::json!({ "product_id": product_id, "available": available })),
-        }),
-    }
-}
-
-/// What is held for an order (used to settle orders after a crash).
-#[utoipa::path(get, path = "/internal/reservations/{order_id}", tag = "internal",
-    params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
-async fn get_reservation(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(order_id): Path<i64>,
-) -> ApiResult<Json<ReservationView>> {
-    only_orders(&caller)?;
-    let lines = store::reservation(&app.pool, order_id).await?;
-    Ok(Json(ReservationView::new(order_id, lines)))
-}
-
-/// Release what an order holds. Idempotent: releasing again changes nothing.
-#[utoipa::path(delete, path = "/internal/reservations/{order_id}", tag = "internal",
-    params(("order_id" = i64, Path)), responses((status = 200, body = ReservationView)))]
-async fn release(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(order_id): Path<i64>,
-) -> ApiResult<Json<ReservationView>> {
-    only_orders(&caller)?;
-    let lines = store::release(&app.pool, order_id, kit::time::now_unix()).await?;
-    app.reservations.inc("outcome", "released");
-    Ok(Json(ReservationView::new(order_id, lines)))
-}
-
-/// Stock is reserved and released by order-service alone, with its own signed token; to
-/// anyone else these routes do not exist.
-fn only_orders(caller: &Caller) -> ApiResult<()> {
-    if caller.is_service(ORDERS) {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("route"))
     }
 }

@@ -1,7 +1,8 @@
 //! product-service: owns the catalogue, stock and stock reservations.
 //!
-//! Catalogue requests arrive through the gateway; reservations arrive from order-service on
-//! `/internal/reservations`. Handlers in [`http`] parse input into [`domain`] types and call
+//! Catalogue requests arrive through the gateway ([`http`]); reservations arrive from
+//! order-service on `/internal/reservations` ([`reservations`]). Handlers parse input into
+//! [`domain`] types and call
 //! [`store`], where every stock movement happens in one transaction together with the
 //! reservation row that explains it. It calls no other service.
 
@@ -9,20 +10,21 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
-use kit::db::{Database, Pool};
-use kit::health::Readiness;
-use kit::http::{Serving, Stack};
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
-use kit::server::Server;
+use kit::serving::health::Readiness;
+use kit::serving::http::{Serving, Stack};
+use kit::serving::server::Server;
+use kit::storing::db::{Database, Pool};
 
 mod domain;
 mod http;
+mod reservations;
 mod seed;
 mod store;
 
 pub const SERVICE: &str = "products";
 
-static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
     postgres: sqlx::migrate!("./migrations/postgres"),
 };
@@ -41,12 +43,12 @@ pub struct Config {
 pub struct AppState {
     pool: Pool,
     /// Counts reservations by outcome: held, refused, released.
-    reservations: kit::metrics::LabelledCounter,
+    reservations: kit::observing::metrics::LabelledCounter,
 }
 
 /// Opens the database, seeds the demo catalogue on first start, and binds the server.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
-    let pool = kit::db::open(&config.database, &MIGRATIONS)
+    let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
@@ -72,8 +74,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
-    kit::http::service(
-        http::routes().with_state(state),
+    kit::serving::http::service(
+        http::routes()
+            .merge(reservations::routes())
+            .with_state(state),
         readiness,
         "msa-shop product-service",
         gate,

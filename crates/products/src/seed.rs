@@ -2,7 +2,7 @@
 //! Phone (102), with one Phone held for the demo order 9001 (Alice's), so that stock and
 //! reservations agree with order-service's seed from the first moment.
 
-use kit::db::Pool;
+use kit::storing::db::Pool;
 
 use crate::domain::{Description, Price, ProductDraft, ProductName, Stock};
 use crate::store;
@@ -20,7 +20,7 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = kit::time::now_unix();
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     for (id, name, description, price, stock, held) in DEMO_PRODUCTS {
         let draft = ProductDraft {
             name: ProductName::parse(name).map_err(anyhow::Error::msg)?,
@@ -34,7 +34,7 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
         }
     }
     tx.commit().await?;
-    kit::db::sync_id_sequence(pool, "products").await?;
+    kit::storing::db::sync_id_sequence(pool, "products").await?;
     tracing::info!("seeded the demo catalogue");
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! The products and reservations tables: the only code that talks to product-service's
 //! database. Stock moves only inside a transaction that also records why it moved.
 
-use kit::db::Pool;
+use kit::storing::db::Pool;
 use sqlx::{Any, Transaction};
 
-use crate::domain::{ProductChanges, ProductDraft, ReservationRequest, Sort};
+use crate::domain::{
+    HoldStatus, OrderLine, ProductChanges, ProductDraft, ReservationRequest, Sort,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProductRow {
@@ -155,7 +157,7 @@ pub async fn update(
 
 /// Deletes a product that no held reservation refers to. `Ok(None)`: no such product.
 pub async fn delete_unreserved(pool: &Pool, id: i64) -> Result<Option<bool>, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -185,7 +187,8 @@ pub struct ReservationLine {
     pub product_id: i64,
     pub quantity: i64,
     pub unit_price_cents: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: HoldStatus,
 }
 
 /// What reserving came to.
@@ -227,19 +230,16 @@ pub async fn reserve(
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reserved, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     let existing = lines(&mut tx, request.order_id).await?;
     if !existing.is_empty() {
-        if existing.iter().any(|line| line.status != "held") {
+        if existing.iter().any(|line| line.status != HoldStatus::Held) {
             return Ok(Reserved::AlreadyReleased);
         }
-        let same = existing.len() == request.items.len()
-            && existing
-                .iter()
-                .zip(&request.items)
-                .all(|(line, &(product_id, quantity))| {
-                    line.product_id == product_id && line.quantity == quantity
-                });
+        let same = existing.len() == request.lines.len()
+            && existing.iter().zip(&request.lines).all(|(held, wanted)| {
+                held.product_id == wanted.product_id && held.quantity == wanted.quantity
+            });
         return Ok(if same {
             Reserved::Held {
                 lines: existing,
@@ -249,7 +249,11 @@ pub async fn reserve(
             Reserved::Mismatch
         });
     }
-    for &(product_id, quantity) in &request.items {
+    for &OrderLine {
+        product_id,
+        quantity,
+    } in &request.lines
+    {
         let taken: Option<i64> = sqlx::query_scalar(
             "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
              WHERE id = $3 AND stock >= $1 RETURNING price_cents",
@@ -322,11 +326,11 @@ pub async fn release(
     order_id: i64,
     now: i64,
 ) -> Result<Vec<ReservationLine>, sqlx::Error> {
-    let mut tx = kit::db::begin_write(pool).await?;
+    let mut tx = kit::storing::db::begin_write(pool).await?;
     let held: Vec<ReservationLine> = lines(&mut tx, order_id)
         .await?
         .into_iter()
-        .filter(|line| line.status == "held")
+        .filter(|line| line.status == HoldStatus::Held)
         .collect();
     for line in &held {
         sqlx::query(

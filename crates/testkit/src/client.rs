@@ -26,7 +26,7 @@ impl Client {
                 reqwest::header::HeaderValue::from_str(value).expect("a header value"),
             );
         }
-        let http = kit::client::builder()
+        let http = kit::calling::transport::builder()
             .no_proxy()
             .user_agent(user_agent)
             .default_headers(defaults)

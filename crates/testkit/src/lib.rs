@@ -12,12 +12,12 @@ use std::sync::Once;
 use std::time::Duration;
 
 use gateway::{RateLimits, SessionPolicy};
-use kit::db::Database;
+use kit::calling::resilience::CallPolicy;
+use kit::identity::token::TokenSigner;
 use kit::identity::{CallSigner, GATEWAY, ORDERS, PublicKeys};
-use kit::resilience::CallPolicy;
-use kit::server::Server;
-use kit::shutdown::CancellationToken;
-use kit::token::TokenSigner;
+use kit::serving::server::Server;
+use kit::serving::shutdown::CancellationToken;
+use kit::storing::db::Database;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -143,7 +143,7 @@ pub struct Options {
     /// Calls between services; the gateway's deadline is four times this one's.
     pub calls: CallPolicy,
     /// Load shedding and the shutdown sequence of every service.
-    pub serving: kit::http::Serving,
+    pub serving: kit::serving::http::Serving,
 }
 
 impl Default for Options {
@@ -161,7 +161,7 @@ impl Default for Options {
             cors_origin: "https://shop.example.com",
             plain_http: gateway::PlainHttp::Serve,
             calls: CallPolicy::default().with_timeout(CALL_TIMEOUT),
-            serving: kit::http::Serving::default(),
+            serving: kit::serving::http::Serving::default(),
         }
     }
 }
@@ -222,12 +222,13 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
         let signer = |issuer: &str| {
             let path = data_dir.path().join(format!("{issuer}.key"));
-            let key = kit::token::load_or_generate_key(&path).expect("a key file can be written");
+            let key = kit::identity::token::load_or_generate_key(&path)
+                .expect("a key file can be written");
             CallSigner::new(TokenSigner::new(issuer, key))
         };
         let mut app = Self {
             gateway: String::new(),
-            http: kit::client::builder()
+            http: kit::calling::transport::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -277,9 +278,9 @@ impl TestApp {
     }
 
     /// The local CA of this test system, with the gateway's certificate for localhost.
-    pub fn local_ca(&self) -> kit::tls::LocalCa {
+    pub fn local_ca(&self) -> kit::serving::tls::LocalCa {
         let names = ["localhost", "127.0.0.1"].map(str::to_owned);
-        kit::tls::LocalCa::ensure(&self.data_dir.path().join("tls"), &names)
+        kit::serving::tls::LocalCa::ensure(&self.data_dir.path().join("tls"), &names)
             .expect("a local CA can be created")
             .0
     }
@@ -521,9 +522,12 @@ impl TestApp {
         principal: &kit::identity::Principal,
         role: kit::identity::Role,
     ) -> reqwest::RequestBuilder {
-        let token = self
-            .gateway_signer
-            .token(service.name(), principal, role, &[]);
+        let actor = kit::identity::Actor {
+            principal: principal.clone(),
+            role,
+            scopes: Vec::new(),
+        };
+        let token = self.gateway_signer.token(service.name(), &actor);
         self.http
             .request(method, format!("{}{path}", self.service_url(service)))
             .header(kit::identity::TOKEN_HEADER, token)

@@ -18,7 +18,6 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::{Email, Password, Role};
-use crate::http::invalid;
 use crate::store;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -106,7 +105,7 @@ async fn change_password(
     if caller.user_id() != Some(id) {
         return Err(ApiError::NotFound("user"));
     }
-    let new_password = Password::parse(change.new_password).map_err(invalid)?;
+    let new_password = Password::parse(change.new_password).map_err(ApiError::invalid)?;
     let stored = store::credentials_by_id(&app.pool, id)
         .await?
         .map(|account| account.password_hash);

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use http::{StatusCode, header};
 use kit::error::ResultExt;
 use kit::identity::{Caller, Role as CallerRole};
-use kit::pagination::Keyset;
+use kit::serving::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -22,7 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_user, list_users))
         .routes(routes!(get_user, update_user, delete_user))
-        .merge(crate::credentials::routes())
 }
 
 /// A new account. The password is hashed at once and never stored or returned in clear.
@@ -90,10 +89,6 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-pub(crate) fn invalid(detail: String) -> ApiError {
-    ApiError::unprocessable("validation-failed", detail)
-}
-
 /// Create a user (administrators; visitors register through `/api/v1/auth/register`).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 403, body = Problem),
@@ -109,9 +104,9 @@ async fn create_user(
         _ => return Err(ApiError::Forbidden),
     };
     let user = NewUser {
-        email: Email::parse(&body.email).map_err(invalid)?,
-        name: UserName::parse(&body.name).map_err(invalid)?,
-        password: Password::parse(body.password).map_err(invalid)?,
+        email: Email::parse(&body.email).map_err(ApiError::invalid)?,
+        name: UserName::parse(&body.name).map_err(ApiError::invalid)?,
+        password: Password::parse(body.password).map_err(ApiError::invalid)?,
     };
     let password_hash = app.hasher.hash(&user.password).await?;
     let row = store::insert(
@@ -191,13 +186,13 @@ async fn update_user(
             .as_deref()
             .map(Email::parse)
             .transpose()
-            .map_err(invalid)?,
+            .map_err(ApiError::invalid)?,
         name: body
             .name
             .as_deref()
             .map(UserName::parse)
             .transpose()
-            .map_err(invalid)?,
+            .map_err(ApiError::invalid)?,
         role: body.role,
     };
     let row = store::update(

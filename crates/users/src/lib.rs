@@ -1,7 +1,7 @@
 //! user-service: owns users and their credentials.
 //!
 //! A request arrives from the gateway (or, later, from order-service with its own signed
-//! token), passes the common stack of `kit::http`, and reaches a handler in [`http`] that
+//! token), passes the common stack of `kit::serving::http`, and reaches a handler in [`http`] that
 //! parses the body into [`domain`] types, hashes passwords on a bounded blocking pool
 //! ([`password`]) and reads or writes the `users` table through [`store`]. It calls no
 //! other service.
@@ -11,11 +11,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use axum::Router;
-use kit::db::{Database, Pool};
-use kit::health::Readiness;
-use kit::http::{Serving, Stack};
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
-use kit::server::Server;
+use kit::serving::health::Readiness;
+use kit::serving::http::{Serving, Stack};
+use kit::serving::server::Server;
+use kit::storing::db::{Database, Pool};
 
 mod credentials;
 mod domain;
@@ -26,7 +26,7 @@ mod store;
 
 pub const SERVICE: &str = "users";
 
-static MIGRATIONS: kit::db::Migrations = kit::db::Migrations {
+static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
     postgres: sqlx::migrate!("./migrations/postgres"),
 };
@@ -55,7 +55,7 @@ pub struct AppState {
 
 /// Opens the database, seeds the demo users on first start, and binds the server.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
-    let pool = kit::db::open(&config.database, &MIGRATIONS)
+    let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
@@ -79,8 +79,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
 /// The complete application: API routes, health, the OpenAPI document and the common stack.
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {
     let readiness = Readiness::new().database(state.pool.clone());
-    kit::http::service(
-        http::routes().with_state(state),
+    kit::serving::http::service(
+        http::routes()
+            .merge(credentials::routes())
+            .with_state(state),
         readiness,
         "msa-shop user-service",
         gate,

@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use kit::db::Pool;
-use rand::Rng;
+use kit::storing::db::Pool;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 
 use crate::domain::{Password, Role};
@@ -64,7 +64,7 @@ pub async fn demo_users(pool: &Pool, hasher: &Hasher, data_dir: &Path) -> anyhow
         .with_context(|| format!("Failed to seed demo user {email}"))?;
     }
     tx.commit().await?;
-    kit::db::sync_id_sequence(pool, "users").await?;
+    kit::storing::db::sync_id_sequence(pool, "users").await?;
     tracing::info!(
         file = %data_dir.join(CREDENTIALS_FILE).display(),
         "seeded demo users; their passwords are in the credentials file"

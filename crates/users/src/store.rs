@@ -1,6 +1,6 @@
 //! The users table: the only code that talks to user-service's database.
 
-use kit::db::Pool;
+use kit::storing::db::Pool;
 
 /// A stored user, as read back from the database.
 #[derive(Debug, Clone, sqlx::FromRow)]

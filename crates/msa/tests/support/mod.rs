@@ -124,7 +124,7 @@ pub fn credentials(data_dir: &Path) -> Value {
 /// A client holding a fresh session of demo account `email`.
 pub async fn login(gateway: &str, data_dir: &Path, email: &str) -> reqwest::Client {
     let password = credentials(data_dir)[email].clone();
-    let answer = kit::client::builder()
+    let answer = kit::calling::transport::builder()
         .no_proxy()
         .user_agent("e2e-browser")
         .build()
@@ -154,7 +154,7 @@ pub fn client_with(headers: &[(&str, &str)]) -> reqwest::Client {
             value.parse().expect("a header value"),
         );
     }
-    kit::client::builder()
+    kit::calling::transport::builder()
         .no_proxy()
         .user_agent("e2e-browser")
         .default_headers(defaults)

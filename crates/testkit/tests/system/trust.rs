@@ -1,8 +1,8 @@
 //! No zone is trusted: a service answers only requests that carry a valid identity token
 //! from an issuer it trusts, whoever can reach its port.
 
-use kit::identity::{GATEWAY, ORDERS, Principal, Role, TOKEN_HEADER};
-use kit::token::{Claims, TokenSigner};
+use kit::identity::token::{Claims, TokenSigner};
+use kit::identity::{Actor, GATEWAY, ORDERS, Principal, Role, TOKEN_HEADER};
 use reqwest::{Method, StatusCode};
 use testkit::{ALICE, BOB, Service, TestApp, assert_problem};
 
@@ -28,7 +28,7 @@ fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
 
 /// The gateway's own signing key, as an attacker who stole nothing does not have it.
 fn gateway_key(app: &TestApp) -> TokenSigner {
-    let key = kit::token::load_or_generate_key(&app.data_dir.path().join("gateway.key"))
+    let key = kit::identity::token::load_or_generate_key(&app.data_dir.path().join("gateway.key"))
         .expect("the gateway key of the test system");
     TokenSigner::new(GATEWAY, key)
 }
@@ -53,7 +53,7 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
     let stranger_dir = tempfile::tempdir().expect("tempdir");
     let stranger = TokenSigner::new(
         GATEWAY,
-        kit::token::load_or_generate_key(&stranger_dir.path().join("k")).expect("key"),
+        kit::identity::token::load_or_generate_key(&stranger_dir.path().join("k")).expect("key"),
     );
     let gateway = gateway_key(&app);
     for (service, path) in ROUTES {
@@ -127,9 +127,11 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
     // order-service's key cannot vouch for a user: a service speaks only for itself.
     let forged = app.orders_signer.token(
         Service::Users.name(),
-        &Principal::User(ALICE),
-        Role::Admin,
-        &[],
+        &Actor {
+            principal: Principal::User(ALICE),
+            role: Role::Admin,
+            scopes: Vec::new(),
+        },
     );
     let response = get_with(&app, Service::Users, "/users", Some(&forged)).await;
     assert_problem(response, StatusCode::UNAUTHORIZED).await;

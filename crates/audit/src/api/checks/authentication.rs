@@ -7,8 +7,9 @@ use http::Method;
 use super::{broke, granted};
 use crate::api::identity::{self, Session};
 use crate::api::owasp::{Check, Item};
+use crate::api::probe::Probe;
+use crate::api::sample;
 use crate::api::target::{Credential, Request};
-use crate::api::{Probe, sample};
 
 /// A browser's user agent: what a thief replaying a stolen cookie would send.
 const OTHER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
@@ -252,7 +253,7 @@ pub async fn required(probe: &mut Probe) -> Vec<Check> {
         probe
             .progress
             .note(&format!("authentication required: {}", op.label()));
-        let id = crate::api::collection_of(&op.path)
+        let id = crate::api::probe::collection_of(&op.path)
             .and_then(|c| probe.owned.get(&c).copied())
             .unwrap_or(1);
         let path = sample::path(&op, &id.to_string());

@@ -8,7 +8,8 @@ use http::Method;
 use super::{broke, granted};
 use crate::api::dictionary::Operation;
 use crate::api::owasp::{Check, Item, Outcome};
-use crate::api::{Probe, collection_of, sample};
+use crate::api::probe::{Probe, collection_of};
+use crate::api::sample;
 
 pub fn is_administrative(op: &Operation, operations: &[Operation]) -> bool {
     if op.public {
@@ -134,7 +135,7 @@ async fn created_by_admin(
         .send_as(&admin, &create, collection.to_owned(), body)
         .await;
     check.requests += 1;
-    let singular = sample::singular(crate::api::last_segment(collection));
+    let singular = sample::singular(crate::api::probe::last_segment(collection));
     let id = created
         .json()
         .and_then(|body| sample::ids_in(&body, &singular).first().copied())?;

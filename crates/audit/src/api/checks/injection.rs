@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::{broke, granted};
 use crate::api::dictionary::Operation;
 use crate::api::owasp::{Check, Item, Outcome};
+use crate::api::probe::{Probe, collection_of};
+use crate::api::sample;
 use crate::api::target::{Exchange, Request};
-use crate::api::{Probe, collection_of, sample};
 
 /// Injected as a string wherever a string goes.
 const PAYLOADS: [&str; 9] = [
@@ -295,7 +296,7 @@ async fn result_sets(probe: &Probe, operations: &[Operation], check: &mut Check)
         .iter()
         .filter(|op| op.method == Method::GET && !op.has_path_parameters())
     {
-        let singular = sample::singular(crate::api::last_segment(&op.path));
+        let singular = sample::singular(crate::api::probe::last_segment(&op.path));
         for parameter in op.parameters.iter().filter(|p| {
             p.location == "query"
                 && p.schema.get("enum").is_none()

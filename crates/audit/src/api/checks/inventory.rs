@@ -5,8 +5,8 @@
 use http::Method;
 
 use super::{broke, granted};
-use crate::api::Probe;
 use crate::api::owasp::{Check, Item, Outcome};
+use crate::api::probe::Probe;
 
 const LEFTOVERS: [&str; 16] = [
     "/.env",

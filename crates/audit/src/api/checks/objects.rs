@@ -5,7 +5,8 @@ use http::Method;
 
 use super::{broke, granted};
 use crate::api::owasp::{Check, Item, Outcome};
-use crate::api::{Probe, collection_of, sample};
+use crate::api::probe::{Probe, collection_of};
+use crate::api::sample;
 
 /// Query parameters that pick whose objects a list shows.
 const OWNER_FILTERS: [&str; 5] = ["user_id", "owner_id", "customer_id", "account_id", "user"];
@@ -119,7 +120,7 @@ async fn foreign_filters(probe: &mut Probe) -> Check {
         let path = format!("{}?{}={a_id}", op.path, filter.name);
         let exchange = probe.send_as(&probe.b, &op, path, None).await;
         check.requests += 1;
-        let singular = sample::singular(crate::api::last_segment(&op.path));
+        let singular = sample::singular(crate::api::probe::last_segment(&op.path));
         let shown = exchange
             .json()
             .map(|body| sample::ids_in(&body, &singular))

@@ -9,8 +9,9 @@ use super::{broke, granted};
 use crate::api::dictionary::Operation;
 use crate::api::identity::{self, Account};
 use crate::api::owasp::{Check, Item, Outcome};
+use crate::api::probe::{Probe, collection_of};
+use crate::api::sample;
 use crate::api::target::Request;
-use crate::api::{Probe, collection_of, sample};
 
 /// Fields that would make the sender an administrator, when no schema names them.
 fn privileges() -> Value {

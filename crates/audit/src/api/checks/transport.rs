@@ -7,8 +7,8 @@ use std::time::Duration;
 use http::Method;
 
 use super::granted;
-use crate::api::Probe;
 use crate::api::owasp::{Check, Item, Outcome};
+use crate::api::probe::Probe;
 use crate::api::target::{Exchange, Request, Target};
 
 const FOREIGN_ORIGIN: &str = "https://msa-audit.evil.example";

@@ -1,0 +1,167 @@
+//! Who is at the door: every request to `/api/v1` is authenticated once, here, by an API
+//! key (`Authorization: Bearer`), a session cookie, or as an anonymous visitor.
+//!
+//! An API key that does not check out is refused outright (a program should hear that its
+//! key is wrong). A session cookie that does not check out is dropped, the browser told to
+//! forget it, and the request goes on as anonymous; routes that need a login then answer
+//! 401.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use kit::identity::{Actor, Principal, Role};
+use kit::{ApiError, Problem};
+
+use crate::AppState;
+use crate::access::identity::{Identity, Via};
+use crate::access::scopes;
+use crate::access::sessions::{self, ClientFingerprint, Verdict};
+use crate::client_ip::ClientAddr;
+use crate::store;
+
+/// Middleware: authenticates the request and stores its [`Identity`] for the handlers.
+pub async fn authenticate(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let ClientAddr(ip) = *request
+        .extensions()
+        .get::<ClientAddr>()
+        .expect("BUG: the client address is established before authentication");
+    let headers = request.headers();
+    // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
+    // by the browser; an unusable key is refused, since a program asked to be someone.
+    let (identity, forget_cookie) = if headers.contains_key(AUTHORIZATION) {
+        match by_api_key(&app, headers).await {
+            Ok(identity) => (identity, false),
+            Err(error) => return error.into_response(),
+        }
+    } else {
+        match sessions::token_from(headers) {
+            None => (Identity::anonymous(), false),
+            Some(token) => {
+                match by_session(&app, token, &ClientFingerprint::of(headers, ip)).await {
+                    Ok(Some(identity)) => (identity, false),
+                    Ok(None) => (Identity::anonymous(), true),
+                    Err(error) => return error.into_response(),
+                }
+            }
+        }
+    };
+    let authenticated = identity.via != Via::Anonymous;
+    request.extensions_mut().insert(identity);
+    let mut response = next.run(request).await;
+    if authenticated {
+        // An answer for one person must not be kept by a shared cache or the browser.
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if forget_cookie && !response.headers().contains_key(SET_COOKIE) {
+        response.headers_mut().insert(
+            SET_COOKIE,
+            HeaderValue::from_str(&sessions::clear_cookie())
+                .expect("BUG: the cookie text is static ASCII"),
+        );
+    }
+    response
+}
+
+async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= 128);
+    let Some(presented) = presented else {
+        return Err(bad_key("Send an API key as `Authorization: Bearer <key>`."));
+    };
+    let key = store::find_key(&app.pool, &crate::access::secret::digest(presented)).await?;
+    let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
+        tracing::warn!(
+            security_event = "api-key-refused",
+            "an unknown or revoked API key was presented"
+        );
+        return Err(bad_key("This API key is not valid, or has been revoked."));
+    };
+    app.limits.allow_key(key.id)?;
+    store::touch_key(&app.pool, key.id, kit::time::now_unix()).await?;
+    let role = stored_role(&key.role);
+    Ok(Identity {
+        actor: Actor {
+            principal: Principal::User(key.user_id),
+            role,
+            scopes: scopes::parse_stored(&key.scopes),
+        },
+        via: Via::ApiKey(key.id),
+    })
+}
+
+/// The role a session or key was issued with; one this version does not know is read as
+/// the least privilege of a logged-in user, as user-service reads its own roles.
+fn stored_role(stored: &str) -> Role {
+    Role::parse(stored).unwrap_or(Role::Customer)
+}
+
+fn bad_key(detail: &str) -> ApiError {
+    let mut problem = Problem::typed(
+        StatusCode::UNAUTHORIZED,
+        "invalid-api-key",
+        "Invalid API key",
+        detail,
+    );
+    problem.headers.insert(
+        http::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"msa-shop\""),
+    );
+    ApiError::Problem(Box::new(problem))
+}
+
+/// The identity behind a session token; `None` when the session is over or was never.
+async fn by_session(
+    app: &AppState,
+    token: &str,
+    client: &ClientFingerprint,
+) -> Result<Option<Identity>, ApiError> {
+    let Some(session) =
+        store::find_session(&app.pool, &crate::access::secret::digest(token)).await?
+    else {
+        return Ok(None);
+    };
+    let now = kit::time::now_unix();
+    match sessions::judge(&session, client, now, &app.sessions) {
+        Verdict::Valid { touch } => {
+            if touch {
+                store::touch_session(&app.pool, session.id, now).await?;
+            }
+            let role = stored_role(&session.role);
+            Ok(Some(Identity {
+                actor: Actor {
+                    principal: Principal::User(session.user_id),
+                    role,
+                    scopes: scopes::granted_to(role),
+                },
+                via: Via::Session(session.id),
+            }))
+        }
+        Verdict::Expired => {
+            store::delete_session(&app.pool, session.id).await?;
+            Ok(None)
+        }
+        Verdict::Replayed { what_changed } => {
+            store::delete_session(&app.pool, session.id).await?;
+            tracing::warn!(
+                security_event = "session-replayed",
+                user_id = session.user_id,
+                session_id = session.id,
+                what_changed,
+                "a session cookie was presented by another client; the session is revoked"
+            );
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Calls to other services: one pooled keep-alive client per process, a deadline on every
+//! call, the request id passed on, and transport failures turned into 503/504 problems.
+//!
+//! Every call passes its upstream's guard: a concurrency limit (more calls in flight are
+//! refused at once, never queued), a circuit breaker, and for idempotent calls retries
+//! with jittered backoff, paid from a retry budget, within the call's one deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use tokio::sync::Semaphore;
+
+use crate::calling::failure::{Refusal, UpstreamError};
+use crate::calling::resilience::{
+    Admission, BreakerState, CallPolicy, CircuitBreaker, RetryBudget, Transition,
+};
+use crate::calling::transport;
+use crate::identity::{Actor, CallSigner, TOKEN_HEADER};
+use crate::observing::metrics::{CallOutcome, Metrics};
+use crate::observing::request_id::{self, X_REQUEST_ID};
+
+/// Everything a process needs to call other services: one pooled client, the call policy
+/// and the metrics that count the outcomes. Each [`Upstream`] made from it gets its own
+/// breaker, retry budget and concurrency limit.
+#[derive(Clone)]
+pub struct Calls {
+    http: reqwest::Client,
+    policy: CallPolicy,
+    metrics: Metrics,
+}
+
+impl Calls {
+    pub fn new(policy: CallPolicy, metrics: Metrics) -> Self {
+        Self {
+            http: transport::client_with(policy.timeout, policy.connect_timeout),
+            policy,
+            metrics,
+        }
+    }
+
+    pub fn upstream(&self, service: &'static str, base_url: &str) -> Upstream {
+        self.metrics
+            .set_breaker_state(service, BreakerState::Closed.as_gauge());
+        Upstream {
+            service,
+            base_url: base_url.trim_end_matches('/').into(),
+            http: self.http.clone(),
+            signer: None,
+            guard: Arc::new(Guard {
+                breaker: CircuitBreaker::new(&self.policy),
+                budget: RetryBudget::new(self.policy.retry_ratio),
+                in_flight: Semaphore::new(self.policy.max_concurrent.max(1)),
+            }),
+            policy: self.policy,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The protections of one upstream, shared by all clones of its [`Upstream`].
+#[derive(Debug)]
+struct Guard {
+    breaker: CircuitBreaker,
+    budget: RetryBudget,
+    in_flight: Semaphore,
+}
+
+/// A service this process calls, by name and base URL.
+#[derive(Clone)]
+pub struct Upstream {
+    service: &'static str,
+    base_url: Arc<str>,
+    http: reqwest::Client,
+    signer: Option<CallSigner>,
+    guard: Arc<Guard>,
+    policy: CallPolicy,
+    metrics: Metrics,
+}
+
+impl Upstream {
+    /// Signs every call with an identity token for this upstream, minted by `signer`.
+    pub fn signed_by(mut self, signer: CallSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    /// A request to `path` carrying the current request id, in which this process speaks
+    /// for itself.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let token = self
+            .signer
+            .as_ref()
+            .map(|signer| signer.own_token(self.service));
+        self.request_with_token(method, path, token)
+    }
+
+    /// A request to `path` in which this process vouches for another actor, such as the
+    /// gateway forwarding a logged-in user's request.
+    pub fn request_acting_for(
+        &self,
+        method: Method,
+        path: &str,
+        actor: &Actor,
+    ) -> reqwest::RequestBuilder {
+        let token = self
+            .signer
+            .as_ref()
+            .map(|signer| signer.token(self.service, actor));
+        self.request_with_token(method, path, token)
+    }
+
+    fn request_with_token(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<String>,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(id) = request_id::current() {
+            builder = builder.header(&X_REQUEST_ID, id);
+        }
+        if let Some(traceparent) = crate::observing::trace::outgoing_header() {
+            builder = builder.header(&crate::observing::trace::TRACEPARENT, traceparent);
+        }
+        if let Some(token) = token {
+            builder = builder.header(TOKEN_HEADER, token);
+        }
+        builder
+    }
+
+    /// Sends a request through the guard; any answer with a status is returned, transport
+    /// failures are mapped. Requests with an idempotent method are retried.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.send_guarded(request, None).await
+    }
+
+    /// Like [`Self::send`], for a request that is safe to repeat whatever its method (the
+    /// callee deduplicates it, as product-service does reservations by order id).
+    pub async fn send_idempotent(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        self.send_guarded(request, Some(true)).await
+    }
+
+    /// One attempt, outside breaker and budget: for readiness checks, which must report
+    /// the upstream as it is, not as the breaker last saw it.
+    pub async fn probe(&self, path: &str) -> Result<reqwest::Response, UpstreamError> {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|error| UpstreamError::from_transport(self.service, &error))
+    }
+
+    async fn send_guarded(
+        &self,
+        request: reqwest::RequestBuilder,
+        idempotent: Option<bool>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let started = tokio::time::Instant::now();
+        let result = self.call(request, idempotent).await;
+        let outcome = match &result {
+            Ok(response) if is_overloaded(response.status()) => CallOutcome::Overloaded,
+            Ok(_) => CallOutcome::Answered,
+            Err(error) => outcome(error),
+        };
+        self.metrics.record_call(self.service, outcome);
+        if !matches!(outcome, CallOutcome::ShortCircuited | CallOutcome::Shed) {
+            self.metrics
+                .record_call_latency(self.service, started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        idempotent: Option<bool>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let Ok(_permit) = self.guard.in_flight.try_acquire() else {
+            return Err(self.refused(Refusal::Shed, Duration::from_secs(1)));
+        };
+        let mut request = request.build().map_err(|_| UpstreamError::Invalid {
+            service: self.service,
+        })?;
+        let retryable = idempotent.unwrap_or_else(|| request.method().is_idempotent());
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.policy.timeout;
+        self.guard.budget.deposit();
+        let mut attempt = 0;
+        loop {
+            if let Admission::Refused(retry_after) = self.guard.breaker.admit() {
+                self.report_breaker();
+                return Err(self.refused(Refusal::BreakerOpen, retry_after));
+            }
+            // The body is in memory for every call we make; a streamed one cannot be
+            // repeated, and is sent once.
+            let again = if retryable { request.try_clone() } else { None };
+            *request.timeout_mut() =
+                Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let attempt_started = tokio::time::Instant::now();
+            let result = self
+                .http
+                .execute(request)
+                .await
+                .map_err(|error| UpstreamError::from_transport(self.service, &error));
+            let failed = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(_) => true,
+            };
+            self.breaker_result(!failed);
+            let worth_repeating = match &result {
+                Ok(response) => matches!(
+                    response.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                ),
+                Err(UpstreamError::Unavailable { .. }) => true,
+                Err(_) => false,
+            };
+            attempt += 1;
+            let Some(next) = again.filter(|_| worth_repeating && attempt <= self.policy.retries)
+            else {
+                return result;
+            };
+            let wait = self.policy.backoff_before(attempt);
+            // Retry only when another attempt as long as this one still fits in the
+            // deadline: an upstream that took seconds to refuse would otherwise turn a
+            // clear 503 into a 504.
+            let now = tokio::time::Instant::now();
+            if now + wait + (now - attempt_started) >= deadline {
+                return result;
+            }
+            let allowed = self.guard.budget.withdraw();
+            self.metrics.record_retry(self.service, allowed);
+            if !allowed {
+                return result;
+            }
+            tokio::time::sleep(wait).await;
+            request = next;
+        }
+    }
+
+    fn refused(&self, reason: Refusal, retry_after: Duration) -> UpstreamError {
+        UpstreamError::Refused {
+            service: self.service,
+            reason,
+            retry_after,
+        }
+    }
+
+    fn breaker_result(&self, success: bool) {
+        match self.guard.breaker.record(success) {
+            Transition::None => {}
+            Transition::Opened => {
+                self.metrics.record_breaker_opened(self.service);
+                tracing::warn!(upstream = self.service, "circuit breaker opened");
+            }
+            Transition::Closed => {
+                tracing::info!(upstream = self.service, "circuit breaker closed");
+            }
+        }
+        self.report_breaker();
+    }
+
+    fn report_breaker(&self) {
+        self.metrics
+            .set_breaker_state(self.service, self.guard.breaker.state().as_gauge());
+    }
+
+    /// Reads a JSON body, mapping a body that breaks off or does not parse.
+    pub async fn read_json<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, UpstreamError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| UpstreamError::from_transport(self.service, &error))?;
+        serde_json::from_slice(&bytes).map_err(|_| UpstreamError::Invalid {
+            service: self.service,
+        })
+    }
+
+    /// `GET path` as JSON; `Ok(None)` on 404, an error on any other non-success status.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, UpstreamError> {
+        let response = self.send(self.request(Method::GET, path)).await?;
+        match response.status() {
+            status if status.is_success() => self.read_json(response).await.map(Some),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(self.unexpected(status)),
+        }
+    }
+
+    /// The error for an answer whose status the caller did not expect. An upstream that is
+    /// itself overloaded or cut off from its dependencies passes that on as 503/504.
+    pub fn unexpected(&self, status: StatusCode) -> UpstreamError {
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => UpstreamError::Unavailable {
+                service: self.service,
+            },
+            StatusCode::GATEWAY_TIMEOUT => UpstreamError::Timeout {
+                service: self.service,
+            },
+            status => UpstreamError::Status {
+                service: self.service,
+                status,
+            },
+        }
+    }
+}
+
+fn is_overloaded(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+/// How a failed call is counted.
+fn outcome(error: &UpstreamError) -> CallOutcome {
+    match error {
+        UpstreamError::Unavailable { .. } => CallOutcome::Unavailable,
+        UpstreamError::Timeout { .. } => CallOutcome::Timeout,
+        UpstreamError::Refused {
+            reason: Refusal::Shed,
+            ..
+        } => CallOutcome::Shed,
+        UpstreamError::Refused {
+            reason: Refusal::BreakerOpen,
+            ..
+        } => CallOutcome::ShortCircuited,
+        UpstreamError::Status { .. } | UpstreamError::Invalid { .. } => CallOutcome::Answered,
+    }
+}

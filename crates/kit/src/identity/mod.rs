@@ -1,0 +1,291 @@
+//! Who is calling: established once per request from the signed identity token, and the
+//! one place handlers learn the caller's identity.
+//!
+//! Every request into a service must carry a token ([`TOKEN_HEADER`]) signed by a caller
+//! the service trusts and meant for this service ([`crate::identity::token`]). [`Gate::check`] runs
+//! before any handler and refuses everything else with 401, except the probes in
+//! [`UNAUTHENTICATED_PATHS`]. Nothing about where a request came from (address, port,
+//! network) counts: a process next to the service with no token is a stranger.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::error::ApiError;
+use crate::identity::token::{Claims, TokenSigner, TokenVerifier};
+use crate::problem::Problem;
+
+pub mod actor;
+pub mod options;
+pub mod token;
+
+pub use actor::{Access, Actor, Principal, Role, Scope};
+
+/// The header that carries the identity token between processes. A client's copy never
+/// passes the gateway: it sets this header itself on every forwarded request.
+pub const TOKEN_HEADER: &str = "x-msa-identity";
+
+/// The issuer names of the processes that sign tokens; a verifier knows each key by one.
+pub const GATEWAY: &str = "gateway";
+pub const ORDERS: &str = "orders";
+
+/// How long a minted token lives: long enough for one call, far too short to be worth
+/// stealing from a log.
+pub const TOKEN_LIFETIME_SECONDS: i64 = 30;
+
+/// Probes that orchestrators call without credentials; they reveal nothing but liveness.
+pub const UNAUTHENTICATED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The caller of a request, as the token vouches for it: the actor it speaks for, and
+/// who signed that word. Everything about the actor reads through (`caller.user_id()`).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// Who signed the token: `gateway`, or the service that made the call.
+    pub issuer: String,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Actor;
+
+    fn deref(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+impl Caller {
+    /// The caller's claims, checked for a coherent principal, role and scopes.
+    fn from_claims(claims: Claims) -> Option<Self> {
+        let principal = Principal::parse(&claims.sub)?;
+        let role = Role::parse(&claims.role)?;
+        // Only the gateway, which authenticated them, vouches for people: a service's key
+        // never turns into a user's (or an administrator's) word.
+        let from_gateway = claims.iss == GATEWAY;
+        let coherent = match &principal {
+            Principal::Anonymous => role == Role::Anonymous && from_gateway,
+            Principal::User(_) => matches!(role, Role::Customer | Role::Admin) && from_gateway,
+            // A service speaks only for itself, and only with its own key.
+            Principal::Service(name) => role == Role::Service && *name == claims.iss,
+        };
+        // Our signers write well-formed scopes only: anything else is not our token.
+        let scopes = claims
+            .scopes
+            .iter()
+            .map(|scope| Scope::parse(scope))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        coherent.then_some(Self {
+            actor: Actor {
+                principal,
+                role,
+                scopes,
+            },
+            issuer: claims.iss,
+        })
+    }
+
+    /// A stable key naming the caller, used to scope state such as idempotency keys so that
+    /// one caller can never see or collide with another's.
+    pub fn scope_key(&self) -> String {
+        self.actor.principal.subject()
+    }
+
+    /// Whether the call is made by service `name` itself, signed with its own key.
+    pub fn is_service(&self, name: &str) -> bool {
+        matches!(&self.actor.principal, Principal::Service(own) if own == name)
+            && self.issuer == name
+    }
+
+    /// Whether the token was signed by `issuer` (the gateway, for requests from outside).
+    pub fn signed_by(&self, issuer: &str) -> bool {
+        self.issuer == issuer
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // The gate puts it there; a route outside the gate has no caller and serves no one.
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)
+    }
+}
+
+/// The public keys of the processes that sign identity tokens, by issuer name, as
+/// distributed by configuration.
+#[derive(Debug, Clone, Default)]
+pub struct PublicKeys(std::collections::BTreeMap<String, String>);
+
+impl PublicKeys {
+    pub fn with(mut self, issuer: &str, public_key: impl Into<String>) -> Self {
+        self.0.insert(issuer.to_owned(), public_key.into());
+        self
+    }
+
+    /// The gate of service `audience`, which trusts exactly `issuers`: who may call whom is
+    /// decided by the service, the keys that prove it by configuration.
+    pub fn gate(&self, audience: &str, issuers: &[&str]) -> anyhow::Result<Gate> {
+        let mut verifier = TokenVerifier::new(audience);
+        for issuer in issuers {
+            let key = self.0.get(*issuer).ok_or_else(|| {
+                anyhow::anyhow!("{audience} needs the public key of {issuer} to verify its calls")
+            })?;
+            verifier = verifier
+                .trust(*issuer, key)
+                .map_err(|error| anyhow::anyhow!("the public key of {issuer}: {error}"))?;
+        }
+        Ok(Gate::new(verifier))
+    }
+}
+
+/// Checks the identity token of every request into a service.
+#[derive(Clone)]
+pub struct Gate {
+    verifier: Arc<TokenVerifier>,
+}
+
+impl Gate {
+    pub fn new(verifier: TokenVerifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+        }
+    }
+
+    /// Middleware: verifies the token, then hands the request on with its [`Caller`].
+    pub async fn check(State(gate): State<Self>, mut request: Request, next: Next) -> Response {
+        if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
+            return next.run(request).await;
+        }
+        let token = request
+            .headers()
+            .get(TOKEN_HEADER)
+            .and_then(|value| value.to_str().ok());
+        let Some(token) = token else {
+            return refuse("no identity token");
+        };
+        let caller = match gate.verifier.verify(token, crate::time::now_unix()) {
+            Ok(claims) => match Caller::from_claims(claims) {
+                Some(caller) => caller,
+                None => return refuse("incoherent identity token"),
+            },
+            Err(error) => return refuse(&error.to_string()),
+        };
+        request.extensions_mut().insert(caller);
+        next.run(request).await
+    }
+}
+
+fn refuse(reason: &str) -> Response {
+    tracing::warn!(
+        security_event = "identity-token-refused",
+        reason,
+        "refused a request without a valid identity token"
+    );
+    Problem::typed(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "Unauthenticated",
+        "This service answers only requests that carry a valid identity token.",
+    )
+    .into_response()
+}
+
+/// Signs the calls a process makes on its own behalf, one short-lived token per call.
+#[derive(Debug, Clone)]
+pub struct CallSigner {
+    signer: Arc<TokenSigner>,
+}
+
+impl CallSigner {
+    pub fn new(signer: TokenSigner) -> Self {
+        Self {
+            signer: Arc::new(signer),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.signer.issuer()
+    }
+
+    /// The key that verifies this signer's tokens, as configuration text.
+    pub fn public_key(&self) -> String {
+        self.signer.public_key()
+    }
+
+    /// A token for `audience` that speaks for `actor`.
+    pub fn token(&self, audience: &str, actor: &Actor) -> String {
+        let now = crate::time::now_unix();
+        self.signer.sign(Claims {
+            iss: String::new(),
+            aud: audience.to_owned(),
+            sub: actor.principal.subject(),
+            role: actor.role.as_str().to_owned(),
+            scopes: actor.scopes.iter().map(Scope::to_string).collect(),
+            rid: crate::observing::request_id::current().unwrap_or_default(),
+            iat: now,
+            exp: now + TOKEN_LIFETIME_SECONDS,
+        })
+    }
+
+    /// A token for `audience` in which this process speaks for itself.
+    pub fn own_token(&self, audience: &str) -> String {
+        self.token(audience, &Actor::service(self.signer.issuer()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, role: &str, iss: &str) -> Claims {
+        Claims {
+            iss: iss.to_owned(),
+            aud: "users".to_owned(),
+            sub: sub.to_owned(),
+            role: role.to_owned(),
+            scopes: Vec::new(),
+            rid: String::new(),
+            iat: 0,
+            exp: 1,
+        }
+    }
+
+    #[test]
+    fn coherent_claims_make_a_caller() {
+        let caller = Caller::from_claims(claims("user:7", "customer", "gateway"));
+        assert_eq!(caller.map(|c| c.user_id()), Some(Some(7)));
+        let orders = Caller::from_claims(claims("service:orders", "service", "orders"));
+        assert!(orders.is_some_and(|c| c.is_service("orders")));
+    }
+
+    #[test]
+    fn incoherent_claims_are_refused() {
+        for (sub, role, iss) in [
+            ("anonymous", "admin", "gateway"),
+            ("user:7", "service", "gateway"),
+            ("user:0", "customer", "gateway"),
+            ("user:x", "customer", "gateway"),
+            // The gateway cannot speak as order-service, nor order-service as the gateway.
+            ("service:orders", "service", "gateway"),
+            ("service:", "service", ""),
+            ("root", "admin", "gateway"),
+            ("user:7", "superuser", "gateway"),
+            // Only the gateway vouches for people.
+            ("user:7", "admin", "orders"),
+            ("anonymous", "anonymous", "orders"),
+        ] {
+            assert!(
+                Caller::from_claims(claims(sub, role, iss)).is_none(),
+                "{sub} as {role} from {iss} was accepted"
+            );
+        }
+    }
+}

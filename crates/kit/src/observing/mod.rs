@@ -1,0 +1,8 @@
+//! Seeing what a service does: log set-up ([`telemetry`]), OpenMetrics counters and
+//! histograms ([`metrics`]), W3C trace context with OTLP export ([`trace`]), and the
+//! request id that ties a request's log lines together ([`request_id`]).
+
+pub mod metrics;
+pub mod request_id;
+pub mod telemetry;
+pub mod trace;

@@ -1,0 +1,95 @@
+//! The settings every service reads to serve: where it listens and keeps its files, and
+//! how it protects itself under load and while stopping. Each is a flag or an `MSA_*`
+//! environment variable with a documented default; `msa` flattens these groups into every
+//! command that runs a service, and tests start from the same defaults.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::serving::http::{DEFAULT_MAX_IN_FLIGHT, Serving};
+
+/// The ports the services listen on unless told otherwise, and where the others look for
+/// them: one list, so that a default is written once.
+pub mod ports {
+    pub const USERS: u16 = 5001;
+    pub const PRODUCTS: u16 = 5002;
+    pub const ORDERS: u16 = 5003;
+    pub const GATEWAY: u16 = 8080;
+    pub const GATEWAY_TLS: u16 = 8443;
+}
+
+/// Where a service listens and keeps its data.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Where it runs")]
+pub struct Place {
+    /// Address every service listens on.
+    #[arg(long, env = "MSA_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Directory of the databases (one SQLite file per service) and generated secrets.
+    #[arg(long, env = "MSA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl Place {
+    pub fn listen(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.host, port)
+    }
+
+    /// The base URL at which a service listening on `port` here is reached.
+    pub fn url(&self, port: u16) -> String {
+        let host = match self.host {
+            // A wildcard address is where to listen, not where to connect.
+            IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        format!("http://{host}:{port}")
+    }
+}
+
+/// Load shedding, the shutdown sequence and trace export.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Serving")]
+pub struct ServingOptions {
+    /// Requests each service serves at once; more are refused with 503 and Retry-After.
+    #[arg(long, env = "MSA_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// Milliseconds a stopping service goes on serving while `/readyz` already fails, so
+    /// that a load balancer stops sending it requests first (about 5000 on Kubernetes).
+    #[arg(long, env = "MSA_SHUTDOWN_DELAY_MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub shutdown_delay_ms: u64,
+
+    /// OpenTelemetry collector (OTLP over HTTP, such as http://collector:4318) to which
+    /// every service sends its trace spans; off when unset.
+    #[arg(long, env = "MSA_OTLP_ENDPOINT", value_parser = parse_endpoint)]
+    pub otlp_endpoint: Option<String>,
+}
+
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text).map_err(|error| error.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http:// or https:// URL with a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the URL".to_owned());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+impl ServingOptions {
+    pub fn serving(&self) -> Serving {
+        Serving {
+            max_in_flight: self.max_in_flight as usize,
+            shutdown_delay: Duration::from_millis(self.shutdown_delay_ms),
+            otlp_endpoint: self.otlp_endpoint.clone(),
+        }
+    }
+}
