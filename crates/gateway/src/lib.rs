@@ -37,6 +37,7 @@ mod limits;
 mod openapi;
 mod proxy;
 mod resource;
+mod settings;
 mod store;
 mod telemetry;
 
@@ -45,6 +46,7 @@ pub use client_ip::Cidr;
 pub use cors::parse_origin;
 pub use edge::{PlainHttp, Tls};
 pub use limits::RateLimits;
+pub use settings::{KeyFile, Options, PlainHttpMode, Settings, TlsFiles};
 
 use resource::Resource;
 

@@ -3,17 +3,18 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use kit::observing::telemetry::LogFormat;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use kit::observing::telemetry::{LogFormat, LogOptions};
 
 mod audit;
+mod handover;
 mod load;
 mod serve;
 mod settings;
 mod supervisor;
-mod tuning;
 
-use settings::{Role, Settings};
+use serve::Service;
+use settings::{KeysSettings, UpSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,8 +31,9 @@ struct Cli {
 enum Command {
     /// Run the whole shop on this machine: every service as a supervised child process.
     Up {
+        // Boxed, as `Serve` is: settings are far larger than the other commands' arguments.
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<UpSettings>,
         /// Delete the databases and demo credentials first, and start from fresh demo data.
         #[arg(long)]
         reset: bool,
@@ -40,7 +42,7 @@ enum Command {
     /// services on other hosts (creating the signing keys first if they do not exist).
     Keys {
         #[command(flatten)]
-        settings: Settings,
+        settings: KeysSettings,
     },
     /// Ask a service whether it is ready (or alive), for container health checks: exits 0
     /// when URL answers 2xx within the timeout, 1 otherwise. Needs no shell or curl.
@@ -59,28 +61,30 @@ enum Command {
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Run one service in this process.
-    Serve {
-        /// Which service to run.
-        #[arg(value_enum)]
-        role: Role,
-        #[command(flatten)]
-        settings: Settings,
-    },
+    #[command(subcommand)]
+    Serve(Box<Service>),
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    match cli.command {
         Command::Up { settings, reset } => {
-            let format = start_logging("msa", &settings);
-            in_runtime(format, supervisor::up(settings, reset))
+            let format = start_logging("msa", &settings.log);
+            // The command line as given: each child gets the part of it that it reads.
+            let given = matches
+                .subcommand_matches("up")
+                .expect("BUG: clap parsed the up command from its own matches")
+                .clone();
+            in_runtime(format, supervisor::up(*settings, given, reset))
         }
         Command::Keys { settings } => {
-            let format = start_logging("msa", &settings);
+            let format = start_logging("msa", &settings.log);
             in_runtime(format, async move { print_public_keys(&settings) })
         }
-        Command::Serve { role, settings } => {
-            let format = start_logging(role.name(), &settings);
-            in_runtime(format, serve::run(role, settings))
+        Command::Serve(service) => {
+            let format = start_logging(service.name(), service.log());
+            in_runtime(format, serve::run(*service))
         }
         // The tools below run no service: no service logging, no shared runtime.
         Command::Probe { url, timeout_ms } => probe(&url, timeout_ms),
@@ -89,9 +93,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn start_logging(service: &'static str, settings: &Settings) -> LogFormat {
-    kit::observing::telemetry::init(service, &settings.log_level, settings.log_format);
-    settings.log_format
+fn start_logging(service: &'static str, log: &LogOptions) -> LogFormat {
+    kit::observing::telemetry::init(service, &log.log_level, log.log_format);
+    log.log_format
 }
 
 /// Runs a service's work to its end on a multi-threaded runtime, and reports its error once.
@@ -159,12 +163,12 @@ fn probe(url: &str, timeout_ms: u64) -> ExitCode {
     }
 }
 
-fn print_public_keys(settings: &Settings) -> anyhow::Result<()> {
+fn print_public_keys(settings: &KeysSettings) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    for issuer in settings::Issuer::ALL {
-        let variable = format!("MSA_{}_PUBLIC_KEY", issuer.name().to_uppercase());
-        writeln!(out, "{variable}={}", settings.public_key(issuer)?)?;
+    for (issuer, key) in settings.public_keys()? {
+        let variable = format!("MSA_{}_PUBLIC_KEY", issuer.to_uppercase());
+        writeln!(out, "{variable}={key}")?;
     }
     Ok(())
 }

@@ -1,26 +1,79 @@
-//! `msa serve <role>`: one service in this process, until SIGINT/SIGTERM, or until the
-//! supervising `msa up` goes away.
+//! `msa serve <service>`: one service in this process, until SIGINT/SIGTERM, or until the
+//! supervising `msa up` goes away. Each service parses only the settings it reads, so its
+//! `--help` lists those alone.
 
+use clap::Subcommand;
+use kit::observing::telemetry::LogOptions;
 use kit::serving::shutdown::CancellationToken;
 use tokio::io::AsyncReadExt;
-
-use crate::settings::{Role, Settings};
 
 /// Set by `msa up` for its children: stdin is then a pipe from the supervisor, and its end
 /// means the supervisor died, even by SIGKILL, so the child stops instead of living on as
 /// an orphan that holds its port.
 pub const SUPERVISED_ENV: &str = "MSA_SUPERVISED";
 
-pub async fn run(role: Role, settings: Settings) -> anyhow::Result<()> {
+#[derive(Debug, Subcommand)]
+pub enum Service {
+    /// user-service: accounts and their credentials.
+    Users {
+        #[command(flatten)]
+        log: LogOptions,
+        #[command(flatten)]
+        settings: users::Settings,
+    },
+    /// product-service: the catalogue, stock and stock reservations.
+    Products {
+        #[command(flatten)]
+        log: LogOptions,
+        #[command(flatten)]
+        settings: products::Settings,
+    },
+    /// order-service: orders, placed through a saga with product-service.
+    Orders {
+        #[command(flatten)]
+        log: LogOptions,
+        #[command(flatten)]
+        settings: orders::Settings,
+    },
+    /// The gateway: the one public entry point, and the trust boundary.
+    Gateway {
+        #[command(flatten)]
+        log: LogOptions,
+        #[command(flatten)]
+        settings: gateway::Settings,
+    },
+}
+
+impl Service {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Users { .. } => users::SERVICE,
+            Self::Products { .. } => products::SERVICE,
+            Self::Orders { .. } => orders::SERVICE,
+            Self::Gateway { .. } => gateway::SERVICE,
+        }
+    }
+
+    pub fn log(&self) -> &LogOptions {
+        match self {
+            Self::Users { log, .. }
+            | Self::Products { log, .. }
+            | Self::Orders { log, .. }
+            | Self::Gateway { log, .. } => log,
+        }
+    }
+}
+
+pub async fn run(service: Service) -> anyhow::Result<()> {
     let shutdown = kit::serving::shutdown::on_signal();
     if std::env::var_os(SUPERVISED_ENV).is_some() {
         watch_supervisor(shutdown.clone());
     }
-    let server = match role {
-        Role::Users => users::build(settings.users()?).await?,
-        Role::Products => products::build(settings.products()?).await?,
-        Role::Orders => orders::build(settings.orders()?).await?,
-        Role::Gateway => gateway::build(settings.gateway()?).await?,
+    let server = match service {
+        Service::Users { settings, .. } => users::build(settings.config()?).await?,
+        Service::Products { settings, .. } => products::build(settings.config()?).await?,
+        Service::Orders { settings, .. } => orders::build(settings.config()?).await?,
+        Service::Gateway { settings, .. } => gateway::build(settings.config()?).await?,
     };
     server.run(shutdown).await
 }

@@ -12,6 +12,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use clap::ArgMatches;
 use kit::observing::telemetry::LogFormat;
 use kit::serving::shutdown::CancellationToken;
 use nix::sys::signal::{Signal, kill};
@@ -19,9 +20,10 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::handover;
 use crate::serve::SUPERVISED_ENV;
-use crate::settings::{Role, Settings};
-use kit::serving::tls::{CertificateFiles, LocalCa};
+use crate::settings::{Role, UpSettings};
+use gateway::TlsFiles;
 
 /// How long a child may drain after SIGTERM before it is killed; with the children's own
 /// drain deadline below it, and the whole stop within 10 s.
@@ -41,15 +43,32 @@ const RESETTABLE: [&str; 5] = [
     "demo-credentials.json",
 ];
 
-pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
+/// Runs the shop until SIGINT/SIGTERM. `given` is what the operator typed after `msa up`,
+/// which each child receives in the part that it reads ([`handover`]).
+pub async fn up(settings: UpSettings, given: ArgMatches, reset: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    let data_dir = &settings.place.data_dir;
     if reset {
-        reset_data(&settings.data_dir)?;
+        reset_data(data_dir)?;
     }
-    kit::files::ensure_private_dir(&settings.data_dir)?;
+    kit::files::ensure_private_dir(data_dir)?;
     check_ports_free(&settings)?;
-    let settings = settings.with_public_keys()?;
-    let tls = settings.tls_files()?;
+    // Decided here once: the children need not each read (or race to create) the key
+    // files, and each finds the others where this process starts them.
+    let mut decided: Vec<(&str, String)> = settings
+        .public_keys()?
+        .into_iter()
+        .map(|(issuer, key)| match issuer {
+            kit::identity::GATEWAY => ("gateway_public_key", key),
+            _ => ("orders_public_key", key),
+        })
+        .collect();
+    decided.extend([
+        ("users_url", settings.url(Role::Users)),
+        ("products_url", settings.url(Role::Products)),
+        ("orders_url", settings.url(Role::Orders)),
+    ]);
+    let tls = settings.gateway_settings().tls_files()?;
 
     let shutdown = kit::serving::shutdown::on_signal();
     let exe = std::env::current_exe().context("Failed to find the msa executable")?;
@@ -58,22 +77,23 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
         let _ = writeln!(
             out,
             "Starting users, products, orders and gateway (data in {})...",
-            settings.data_dir.display()
+            data_dir.display()
         );
         let _ = out.flush();
     }
     let children: Vec<_> = Role::ALL
         .into_iter()
         .map(|role| {
+            let handed = handover::invocation(&given, role, &decided);
             let mut command = Command::new(&exe);
-            for other in Role::ALL {
-                command.env_remove(Settings::database_url_env(other));
+            for name in &handed.remove_env {
+                command.env_remove(name);
             }
-            command.envs(settings.secret_env(role));
             command
+                .envs(&handed.set_env)
                 .arg("serve")
                 .arg(role.name())
-                .args(settings.to_args())
+                .args(&handed.args)
                 .env(SUPERVISED_ENV, "1")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -85,7 +105,7 @@ pub async fn up(settings: Settings, reset: bool) -> anyhow::Result<()> {
             tokio::spawn(supervise(
                 role,
                 command,
-                settings.log_format,
+                settings.log.log_format,
                 shutdown.clone(),
             ))
         })
@@ -137,7 +157,7 @@ fn reset_data(data_dir: &Path) -> anyhow::Result<()> {
 
 /// Fails fast, naming the flag to change, instead of letting a child crash-loop on a port
 /// another program holds.
-fn check_ports_free(settings: &Settings) -> anyhow::Result<()> {
+fn check_ports_free(settings: &UpSettings) -> anyhow::Result<()> {
     let mut listeners: Vec<(&str, String, std::net::SocketAddr)> = Role::ALL
         .into_iter()
         .map(|role| {
@@ -148,11 +168,11 @@ fn check_ports_free(settings: &Settings) -> anyhow::Result<()> {
             )
         })
         .collect();
-    if !settings.no_tls {
+    if !settings.gateway.no_tls {
         listeners.push((
             "gateway (HTTPS)",
             "tls-port".to_owned(),
-            std::net::SocketAddr::new(settings.host, settings.tls_port),
+            settings.place.listen(settings.gateway.tls_port),
         ));
     }
     for (name, flag, addr) in listeners {
@@ -269,7 +289,7 @@ async fn relay_lines(name: &'static str, format: LogFormat, stream: impl AsyncRe
 }
 
 /// Polls every service's `/readyz` until all answer 200.
-async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
+async fn wait_until_ready(settings: &UpSettings) -> anyhow::Result<()> {
     let client = kit::calling::transport::http_client(Duration::from_millis(500));
     let deadline = Instant::now() + READY_TIMEOUT;
     for role in Role::ALL {
@@ -292,15 +312,11 @@ async fn wait_until_ready(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_table(
-    settings: &Settings,
-    tls: Option<&(CertificateFiles, Option<LocalCa>, bool)>,
-    elapsed: Duration,
-) {
+fn print_table(settings: &UpSettings, tls: Option<&TlsFiles>, elapsed: Duration) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\nmsa-shop is up in {} ms\n", elapsed.as_millis());
     let _ = writeln!(out, "  {:<10} {:<28} ROLE", "SERVICE", "ADDRESS");
-    let https = tls.map(|_| format!("https://localhost:{}", settings.tls_port));
+    let https = tls.map(|_| format!("https://localhost:{}", settings.gateway.tls_port));
     if let Some(https) = &https {
         let _ = writeln!(
             out,
@@ -310,7 +326,9 @@ fn print_table(
     }
     for role in [Role::Gateway, Role::Users, Role::Products, Role::Orders] {
         let what = match role {
-            Role::Gateway if settings.plain_http() == gateway::PlainHttp::Serve => {
+            Role::Gateway
+                if settings.gateway_settings().plain_http() == gateway::PlainHttp::Serve =>
+            {
                 "public entry point over plain HTTP (for this machine)"
             }
             Role::Gateway => "plain HTTP: redirects to HTTPS",
@@ -325,8 +343,13 @@ fn print_table(
             settings.url(role)
         );
     }
-    if let Some((files, ca, created)) = tls {
-        match ca {
+    if let Some(TlsFiles {
+        files,
+        local_ca,
+        created,
+    }) = tls
+    {
+        match local_ca {
             Some(ca) => {
                 let _ = writeln!(
                     out,
@@ -345,8 +368,12 @@ fn print_table(
     let _ = writeln!(
         out,
         "\n  data: {}   demo passwords: {}\n  stop: Ctrl-C\n",
-        settings.data_dir.display(),
-        settings.data_dir.join("demo-credentials.json").display()
+        settings.place.data_dir.display(),
+        settings
+            .place
+            .data_dir
+            .join("demo-credentials.json")
+            .display()
     );
     let _ = out.flush();
 }

@@ -28,10 +28,16 @@ mod http;
 mod recovery;
 mod saga;
 mod seed;
+mod settings;
 mod store;
 mod views;
 
+pub use settings::{KeyFile, Options, Settings};
+
 pub const SERVICE: &str = "orders";
+
+/// The signers whose identity tokens this service accepts.
+pub const TRUSTED: [&str; 1] = [GATEWAY];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
@@ -103,7 +109,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .upstream("products", &config.products_url)
             .signed_by(config.signer.clone()),
     };
-    let gate = config.trust.gate(SERVICE, &[GATEWAY])?;
+    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
     let state = AppState {
         pool: pool.clone(),
         clients,

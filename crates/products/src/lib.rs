@@ -20,9 +20,15 @@ mod domain;
 mod http;
 mod reservations;
 mod seed;
+mod settings;
 mod store;
 
+pub use settings::{Options, Settings};
+
 pub const SERVICE: &str = "products";
+
+/// The signers whose identity tokens this service accepts.
+pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
@@ -52,7 +58,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
+    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let reservations = stack.metrics.labelled_counter(

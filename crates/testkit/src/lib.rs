@@ -11,13 +11,12 @@ use std::net::SocketAddr;
 use std::sync::Once;
 use std::time::Duration;
 
-use gateway::{RateLimits, SessionPolicy};
-use kit::calling::resilience::CallPolicy;
-use kit::identity::token::TokenSigner;
+use gateway::{PlainHttpMode, RateLimits};
+use kit::calling::options::CallOptions;
 use kit::identity::{CallSigner, GATEWAY, ORDERS, PublicKeys};
+use kit::serving::options::{Place, ServingOptions};
 use kit::serving::server::Server;
 use kit::serving::shutdown::CancellationToken;
-use kit::storing::db::Database;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -111,13 +110,12 @@ impl Backing {
         Self::Postgres { server, prefix }
     }
 
-    fn database(&self, dir: &std::path::Path, service: &str) -> Database {
+    /// The database URL of `service`; none for SQLite, whose file the service's own
+    /// settings place in the data directory.
+    fn database_url(&self, service: &str) -> Option<String> {
         match self {
-            Self::Sqlite => Database::sqlite_in(dir, service),
-            Self::Postgres { server, prefix } => {
-                Database::postgres(&format!("{server}/{prefix}_{service}"), 5)
-                    .expect("BUG: the URL was checked when the databases were made")
-            }
+            Self::Sqlite => None,
+            Self::Postgres { server, prefix } => Some(format!("{server}/{prefix}_{service}")),
         }
     }
 }
@@ -131,37 +129,42 @@ fn server_part(url: &str) -> String {
     }
 }
 
-/// What a test may change about the system it starts.
+/// What a test may change about the system it starts. Everything else is each service's
+/// default settings, as an operator gets them, and what they derive.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub rates: RateLimits,
-    pub sessions: SessionPolicy,
     /// The one browser origin allowed cross-origin calls.
     pub cors_origin: &'static str,
     /// What the gateway's plain HTTP port does (HTTPS is always served too).
-    pub plain_http: gateway::PlainHttp,
-    /// Calls between services; the gateway's deadline is four times this one's.
-    pub calls: CallPolicy,
+    pub plain_http: PlainHttpMode,
+    /// Calls between services; each service derives its deadlines from these.
+    pub calls: CallOptions,
     /// Load shedding and the shutdown sequence of every service.
-    pub serving: kit::serving::http::Serving,
+    pub serving: ServingOptions,
+}
+
+/// The defaults of a settings group; the `MSA_*` environment of a test run counts, as it
+/// would for `msa`.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    kit::serving::options::defaults()
+        .unwrap_or_else(|error| panic!("the MSA_* environment does not parse: {error}"))
 }
 
 impl Default for Options {
     fn default() -> Self {
+        let mut calls: CallOptions = defaults();
+        calls.call_timeout_ms = CALL_TIMEOUT.as_millis() as u64;
         Self {
             // Every test client shares 127.0.0.1: limits are high unless a test lowers them.
             rates: RateLimits {
                 per_address: 100_000,
                 per_key: 100_000,
             },
-            sessions: SessionPolicy {
-                idle: Duration::from_secs(30 * 60),
-                lifetime: Duration::from_secs(12 * 3600),
-            },
             cors_origin: "https://shop.example.com",
-            plain_http: gateway::PlainHttp::Serve,
-            calls: CallPolicy::default().with_timeout(CALL_TIMEOUT),
-            serving: kit::serving::http::Serving::default(),
+            plain_http: PlainHttpMode::Serve,
+            calls,
+            serving: defaults(),
         }
     }
 }
@@ -206,10 +209,6 @@ fn init_logs() {
     });
 }
 
-fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 impl TestApp {
     /// Starts users and products, then orders (which calls both, products through the
     /// chaos proxy), then the gateway, each on an ephemeral port.
@@ -220,11 +219,11 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         init_logs();
         let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
+        // The keys the services themselves generate on first start, where they look for
+        // them: the test signs with the very keys they trust.
         let signer = |issuer: &str| {
-            let path = data_dir.path().join(format!("{issuer}.key"));
-            let key = kit::identity::token::load_or_generate_key(&path)
-                .expect("a key file can be written");
-            CallSigner::new(TokenSigner::new(issuer, key))
+            kit::identity::options::signer(issuer, None, data_dir.path())
+                .expect("a key file can be written")
         };
         let mut app = Self {
             gateway: String::new(),
@@ -261,7 +260,7 @@ impl TestApp {
         app.start(Service::Gateway).await;
         app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
         // A gateway that only redirects to HTTPS has no plain API to log in through.
-        if app.options.plain_http == gateway::PlainHttp::Serve {
+        if app.options.plain_http == PlainHttpMode::Serve {
             app.admin = app.login_demo(ADMIN).await;
         }
         app
@@ -293,68 +292,64 @@ impl TestApp {
     }
 
     async fn build(&self, service: Service) -> anyhow::Result<Server> {
-        let listen = self.addrs.get(&service).copied().unwrap_or_else(any_port);
-        let dir = self.data_dir.path();
+        let port = self.addrs.get(&service).map_or(0, SocketAddr::port);
+        let place = Place {
+            host: std::net::Ipv4Addr::LOCALHOST.into(),
+            data_dir: self.data_dir.path().to_owned(),
+        };
+        let database_url = self.backing.database_url(service.name());
+        // Four services of each of the tests running at once share one PostgreSQL server.
+        let max_connections = 5;
         match service {
             Service::Users => {
-                users::build(users::Config {
-                    listen,
-                    database: self.backing.database(dir, "users"),
-                    data_dir: dir.to_owned(),
-                    hash_concurrency: 2,
-                    trust: self.trust(),
-                    serving: self.options.serving.clone(),
-                })
-                .await
+                let mut settings: users::Settings = defaults();
+                settings.place = place;
+                settings.own.users_port = port;
+                settings.own.users_database_url = database_url;
+                settings.pool.database_max_connections = max_connections;
+                settings.serving = self.options.serving.clone();
+                users::build(settings.config()?).await
             }
             Service::Products => {
-                products::build(products::Config {
-                    listen,
-                    database: self.backing.database(dir, "products"),
-                    trust: self.trust(),
-                    serving: self.options.serving.clone(),
-                })
-                .await
+                let mut settings: products::Settings = defaults();
+                settings.place = place;
+                settings.own.products_port = port;
+                settings.own.products_database_url = database_url;
+                settings.pool.database_max_connections = max_connections;
+                settings.serving = self.options.serving.clone();
+                products::build(settings.config()?).await
             }
             Service::Orders => {
-                orders::build(orders::Config {
-                    listen,
-                    database: self.backing.database(dir, "orders"),
-                    users_url: self.service_url(Service::Users),
-                    products_url: self.products_link().url(),
-                    calls: self.options.calls,
-                    serving: self.options.serving.clone(),
-                    recovery_interval: RECOVERY_INTERVAL,
-                    // Above the longest placement (two call deadlines in a row), so a
-                    // recovery pass never settles an order whose request is still running.
-                    pending_grace: CALL_TIMEOUT * 3,
-                    shared_database: false,
-                    trust: self.trust(),
-                    signer: self.orders_signer.clone(),
-                })
-                .await
+                let mut settings: orders::Settings = defaults();
+                settings.place = place;
+                settings.own.orders_port = port;
+                settings.own.orders_database_url = database_url;
+                settings.own.recovery_interval_s = RECOVERY_INTERVAL.as_secs();
+                settings.pool.database_max_connections = max_connections;
+                settings.serving = self.options.serving.clone();
+                settings.calls = self.options.calls.clone();
+                settings.users.users_url = Some(self.service_url(Service::Users));
+                settings.products.products_url = Some(self.products_link().url());
+                orders::build(settings.config()?).await
             }
             Service::Gateway => {
-                gateway::build(gateway::Config {
-                    listen,
-                    users_url: self.service_url(Service::Users),
-                    products_url: self.service_url(Service::Products),
-                    orders_url: self.service_url(Service::Orders),
-                    calls: self.options.calls.with_timeout(CALL_TIMEOUT * 4),
-                    serving: self.options.serving.clone(),
-                    database: self.backing.database(dir, "gateway"),
-                    signer: self.gateway_signer.clone(),
-                    sessions: self.options.sessions,
-                    rates: self.options.rates,
-                    trusted_proxies: Vec::new(),
-                    cors_origins: vec![http::HeaderValue::from_static(self.options.cors_origin)],
-                    tls: Some(gateway::Tls {
-                        listen: self.tls_addr.unwrap_or_else(any_port),
-                        files: self.local_ca().server,
-                    }),
-                    plain_http: self.options.plain_http,
-                })
-                .await
+                let mut settings: gateway::Settings = defaults();
+                settings.place = place;
+                settings.own.gateway_port = port;
+                settings.own.tls_port = self.tls_addr.map_or(0, |addr| addr.port());
+                settings.own.plain_http = self.options.plain_http;
+                settings.own.rate_per_address = self.options.rates.per_address;
+                settings.own.rate_per_key = self.options.rates.per_key;
+                settings.own.cors_origins =
+                    vec![http::HeaderValue::from_static(self.options.cors_origin)];
+                settings.own.gateway_database_url = database_url;
+                settings.pool.database_max_connections = max_connections;
+                settings.serving = self.options.serving.clone();
+                settings.calls = self.options.calls.clone();
+                settings.users.users_url = Some(self.service_url(Service::Users));
+                settings.products.products_url = Some(self.service_url(Service::Products));
+                settings.orders.orders_url = Some(self.service_url(Service::Orders));
+                gateway::build(settings.config()?).await
             }
         }
     }

@@ -4,7 +4,7 @@
 //! token), passes the common stack of `kit::serving::http`, and reaches a handler in [`http`] that
 //! parses the body into [`domain`] types, hashes passwords on a bounded blocking pool
 //! ([`password`]) and reads or writes the `users` table through [`store`]. It calls no
-//! other service.
+//! other service. What it reads at start is [`Settings`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,9 +22,15 @@ mod domain;
 mod http;
 mod password;
 mod seed;
+mod settings;
 mod store;
 
+pub use settings::{Options, Settings};
+
 pub const SERVICE: &str = "users";
+
+/// The signers whose identity tokens this service accepts.
+pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
@@ -60,7 +66,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let gate = config.trust.gate(SERVICE, &[GATEWAY, ORDERS])?;
+    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let app = router(

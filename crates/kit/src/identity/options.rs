@@ -36,9 +36,15 @@ impl TrustOptions {
         }
     }
 
-    /// The public key of `issuer`: as configured, else derived from its key file at the
-    /// default place in `data_dir` (created there on first use, as on one laptop).
-    pub fn public_key(&self, issuer: &str, data_dir: &Path) -> anyhow::Result<String> {
+    /// The public key of `issuer`: as configured, else derived from its signing key in
+    /// `key_file`, or at the default place in `data_dir` (created there on first use, as on
+    /// one laptop).
+    pub fn public_key(
+        &self,
+        issuer: &str,
+        key_file: Option<&Path>,
+        data_dir: &Path,
+    ) -> anyhow::Result<String> {
         match self.configured(issuer) {
             Some(text) => {
                 crate::identity::token::parse_public_key(text).map_err(|reason| {
@@ -46,16 +52,18 @@ impl TrustOptions {
                 })?;
                 Ok(text.trim().to_owned())
             }
-            None => Ok(signer(issuer, None, data_dir)?.public_key()),
+            None => Ok(signer(issuer, key_file, data_dir)?.public_key()),
         }
     }
 
-    /// Every issuer's public key, for a service to pick those it trusts from.
-    pub fn keys(&self, data_dir: &Path) -> anyhow::Result<PublicKeys> {
-        ISSUERS
-            .into_iter()
-            .try_fold(PublicKeys::default(), |keys, issuer| {
-                Ok(keys.with(issuer, self.public_key(issuer, data_dir)?))
+    /// The public keys of `issuers`, the callers a service trusts. A service does not know
+    /// where another process keeps its key: an issuer with a key file of its own has its
+    /// public key configured (as `msa up` and the deployments do).
+    pub fn keys(&self, issuers: &[&str], data_dir: &Path) -> anyhow::Result<PublicKeys> {
+        issuers
+            .iter()
+            .try_fold(PublicKeys::default(), |keys, &issuer| {
+                Ok(keys.with(issuer, self.public_key(issuer, None, data_dir)?))
             })
     }
 }

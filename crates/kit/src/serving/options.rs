@@ -93,3 +93,12 @@ impl ServingOptions {
         }
     }
 }
+
+/// A settings group as the environment and its defaults give it, with no command line:
+/// where tests start from, so that they run with what an operator would get. Fails only
+/// for an `MSA_*` variable that does not parse.
+pub fn defaults<T: clap::Args + clap::FromArgMatches>() -> Result<T, clap::Error> {
+    let matches =
+        T::augment_args(clap::Command::new("defaults")).try_get_matches_from(["defaults"])?;
+    T::from_arg_matches(&matches)
+}

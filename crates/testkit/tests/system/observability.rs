@@ -164,9 +164,9 @@ async fn a_scraper_key_reads_the_gateway_metrics_and_nothing_else() {
 async fn one_order_is_one_trace_from_the_gateway_to_every_service() {
     let collector = testkit::collector::Collector::start().await;
     let app = TestApp::spawn_with(testkit::Options {
-        serving: kit::serving::http::Serving {
+        serving: kit::serving::options::ServingOptions {
             otlp_endpoint: Some(collector.url()),
-            ..kit::serving::http::Serving::default()
+            ..testkit::Options::default().serving
         },
         ..testkit::Options::default()
     })
@@ -227,9 +227,9 @@ async fn without_a_collector_nothing_is_exported_and_nothing_fails() {
         format!("http://{}", listener.local_addr().expect("an address"))
     };
     let app = TestApp::spawn_with(testkit::Options {
-        serving: kit::serving::http::Serving {
+        serving: kit::serving::options::ServingOptions {
             otlp_endpoint: Some(gone),
-            ..kit::serving::http::Serving::default()
+            ..testkit::Options::default().serving
         },
         ..testkit::Options::default()
     })

@@ -132,9 +132,9 @@ async fn a_graceful_stop_lets_in_flight_requests_finish() {
 #[tokio::test]
 async fn a_dead_upstream_trips_the_breaker_and_calls_fail_fast_until_it_returns() {
     let mut app = TestApp::spawn_with(testkit::Options {
-        calls: kit::calling::resilience::CallPolicy {
+        calls: kit::calling::options::CallOptions {
             breaker_failures: 3,
-            breaker_cooldown: Duration::from_millis(300),
+            breaker_cooldown_ms: 300,
             ..testkit::Options::default().calls
         },
         ..testkit::Options::default()
@@ -207,9 +207,9 @@ async fn a_dead_upstream_trips_the_breaker_and_calls_fail_fast_until_it_returns(
 #[tokio::test]
 async fn beyond_its_limit_a_service_sheds_requests_but_still_answers_probes() {
     let app = TestApp::spawn_with(testkit::Options {
-        serving: kit::serving::http::Serving {
+        serving: kit::serving::options::ServingOptions {
             max_in_flight: 1,
-            ..kit::serving::http::Serving::default()
+            ..testkit::Options::default().serving
         },
         ..testkit::Options::default()
     })
@@ -273,9 +273,9 @@ async fn beyond_its_limit_a_service_sheds_requests_but_still_answers_probes() {
 async fn a_stopping_service_reports_not_ready_while_it_still_serves() {
     let delay = Duration::from_secs(2);
     let mut app = TestApp::spawn_with(testkit::Options {
-        serving: kit::serving::http::Serving {
-            shutdown_delay: delay,
-            ..kit::serving::http::Serving::default()
+        serving: kit::serving::options::ServingOptions {
+            shutdown_delay_ms: delay.as_millis() as u64,
+            ..testkit::Options::default().serving
         },
         ..testkit::Options::default()
     })

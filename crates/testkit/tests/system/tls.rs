@@ -120,7 +120,7 @@ async fn tls_1_1_and_older_are_refused() {
 #[tokio::test]
 async fn exposed_plain_http_redirects_everything_but_probes_to_https() {
     let options = Options {
-        plain_http: gateway::PlainHttp::RedirectToHttps,
+        plain_http: gateway::PlainHttpMode::Redirect,
         ..Options::default()
     };
     let app = TestApp::spawn_with(options).await;

@@ -28,7 +28,8 @@ fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
 
 /// The gateway's own signing key, as an attacker who stole nothing does not have it.
 fn gateway_key(app: &TestApp) -> TokenSigner {
-    let key = kit::identity::token::load_or_generate_key(&app.data_dir.path().join("gateway.key"))
+    let path = kit::identity::options::default_key_file(app.data_dir.path(), GATEWAY);
+    let key = kit::identity::token::load_or_generate_key(&path)
         .expect("the gateway key of the test system");
     TokenSigner::new(GATEWAY, key)
 }
