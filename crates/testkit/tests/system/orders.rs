@@ -4,22 +4,7 @@ use std::collections::BTreeMap;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::{ALICE, BOB, Client, DEMO_ORDER, LAPTOP, PHONE, TestApp, assert_problem};
-
-/// A new customer account, and a session of it.
-async fn register_and_login(app: &TestApp, email: &str) -> Client {
-    let password = "a long passphrase for tests";
-    let registered = app
-        .anonymous()
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/register",
-            &json!({"email": email, "name": "Test", "password": password}),
-        )
-        .await;
-    assert_eq!(registered.status(), StatusCode::ACCEPTED);
-    app.session_of(email, password, "test-browser/1.0").await
-}
+use testkit::{ALICE, BOB, DEMO_ORDER, LAPTOP, PHONE, TestApp, assert_problem};
 
 #[tokio::test]
 async fn the_demo_order_comes_back_with_its_user_and_products() {
@@ -147,7 +132,7 @@ async fn orders_for_unknown_users_or_products_are_refused_and_hold_nothing() {
     let app = TestApp::spawn().await;
     let before = app.stock_ledger().await;
     // A session can outlive its account: an order from it names a user who is gone.
-    let gone = register_and_login(&app, "gone@example.com").await;
+    let gone = app.register_and_login("gone@example.com").await;
     let id = gone.get_json("/api/v1/auth/session").await["user_id"].clone();
     let deleted = app
         .request(Method::DELETE, &format!("/api/v1/users/{id}"))

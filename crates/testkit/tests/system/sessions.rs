@@ -9,16 +9,6 @@ use testkit::{ALICE, BOB, Client, SESSION_COOKIE, TestApp, assert_problem, sessi
 
 const ALICE_EMAIL: &str = "alice@example.com";
 
-async fn register(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.anonymous()
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/register",
-            &json!({"email": email, "name": "Someone", "password": password}),
-        )
-        .await
-}
-
 #[tokio::test]
 async fn login_sets_a_hardened_cookie_with_a_new_token_each_time() {
     let app = TestApp::spawn().await;
@@ -194,8 +184,8 @@ async fn a_wrong_password_and_an_unknown_email_answer_alike_in_similar_time() {
     );
 
     // Registration tells nothing either: a taken email gets the same answer as a new one.
-    let new = register(&app, "new@example.com", "a long passphrase").await;
-    let taken = register(&app, ALICE_EMAIL, "a long passphrase").await;
+    let new = app.register("new@example.com", "a long passphrase").await;
+    let taken = app.register(ALICE_EMAIL, "a long passphrase").await;
     assert_eq!(new.status(), StatusCode::ACCEPTED);
     assert_eq!(refusal(new).await, refusal(taken).await);
 }
@@ -217,7 +207,7 @@ async fn passwords_follow_asvs_length_not_composition_and_are_never_truncated() 
     .map(|(i, (password, accepted))| (i, password, accepted))
     {
         let email = format!("p{i}@example.com");
-        let response = register(&app, &email, password).await;
+        let response = app.register(&email, password).await;
         let expected = if accepted {
             StatusCode::ACCEPTED
         } else {
@@ -231,7 +221,7 @@ async fn passwords_follow_asvs_length_not_composition_and_are_never_truncated() 
         .chars()
         .take(128)
         .collect();
-    let registered = register(&app, "long@example.com", &long).await;
+    let registered = app.register("long@example.com", &long).await;
     assert_eq!(registered.status(), StatusCode::ACCEPTED);
     let login = app.login("long@example.com", &long, "ua").await;
     assert_eq!(login.status(), StatusCode::OK);
@@ -247,7 +237,7 @@ async fn a_password_change_ends_the_other_sessions() {
     let new_password = "the second long passphrase";
     let email = "changer@example.com";
     assert_eq!(
-        register(&app, email, old_password).await.status(),
+        app.register(email, old_password).await.status(),
         StatusCode::ACCEPTED
     );
     let here = app.session_of(email, old_password, "browser-here").await;

@@ -4,19 +4,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::{Service, TestApp, assert_problem};
 
-async fn register(app: &TestApp, email: &str, name: &str) -> Value {
-    let response = app
-        .send_json(
-            Method::POST,
-            "/api/v1/users",
-            &json!({"email": email, "name": name, "password": "a long passphrase"}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let id = response.json::<Value>().await.expect("JSON")["id"].clone();
-    app.get_json(&format!("/api/v1/users/{id}")).await
-}
-
 #[tokio::test]
 async fn demo_users_are_seeded_with_generated_passwords_in_a_private_file() {
     let app = TestApp::spawn().await;
@@ -118,7 +105,7 @@ async fn users_are_created_read_listed_changed_and_deleted() {
 #[tokio::test]
 async fn emails_are_unique_regardless_of_case() {
     let app = TestApp::spawn().await;
-    register(&app, "dave@example.com", "Dave").await;
+    app.create_user("dave@example.com", "Dave").await;
     let duplicate = app
         .send_json(
             Method::POST,
@@ -146,7 +133,8 @@ async fn emails_are_unique_regardless_of_case() {
 async fn the_user_list_pages_with_a_cursor() {
     let app = TestApp::spawn().await;
     for i in 0..3 {
-        register(&app, &format!("user{i}@example.com"), &format!("User {i}")).await;
+        app.create_user(&format!("user{i}@example.com"), &format!("User {i}"))
+            .await;
     }
     let first = app.get_json("/api/v1/users?limit=4").await;
     assert_eq!(first["items"].as_array().map(Vec::len), Some(4));
@@ -209,7 +197,7 @@ async fn bad_registrations_are_refused_and_create_nothing() {
 #[tokio::test]
 async fn users_survive_a_restart_of_their_service() {
     let mut app = TestApp::spawn().await;
-    let erin = register(&app, "erin@example.com", "Erin").await;
+    let erin = app.create_user("erin@example.com", "Erin").await;
     app.restart(Service::Users).await;
     assert_eq!(
         app.get_json(&format!("/api/v1/users/{}", erin["id"])).await,
