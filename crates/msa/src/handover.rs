@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory};
 
-use crate::settings::Role;
+use crate::settings::{Role, UpSettings};
 
 /// The command line and environment changes of one child process.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,26 @@ pub struct Invocation {
     pub set_env: BTreeMap<String, String>,
     /// Secrets of other services, inherited from `msa up`'s environment otherwise.
     pub remove_env: Vec<String>,
+}
+
+/// The values `msa up` decides itself, by argument id: the public keys, derived once here so
+/// that the children need not each read (or race to create) the key files, and where each
+/// service is reached, so that each finds the others where this process starts them.
+pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut decided = Vec::new();
+    for (issuer, key) in settings.public_keys()? {
+        let id = match issuer {
+            kit::identity::GATEWAY => "gateway_public_key",
+            _ => "orders_public_key",
+        };
+        decided.push((id, key));
+    }
+    decided.extend([
+        ("users_url", settings.url(Role::Users)),
+        ("products_url", settings.url(Role::Products)),
+        ("orders_url", settings.url(Role::Orders)),
+    ]);
+    Ok(decided)
 }
 
 /// The clap command of `msa serve <role>`.
@@ -335,6 +355,22 @@ mod tests {
                 .remove_env
                 .contains(&"MSA_USERS_DATABASE_URL".to_owned())
         );
+    }
+
+    #[test]
+    fn what_msa_up_decides_names_arguments_that_exist() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().display().to_string();
+        let (up, _) = parse_up(&command_line(&[&[("data-dir", Some(data_dir.as_str()))]]));
+        let command = up_command();
+        let decided = decided(&up).expect("keys are derived");
+        assert_eq!(decided.len(), 5);
+        for (id, _) in decided {
+            assert!(
+                command.get_arguments().any(|arg| arg.get_id() == id),
+                "msa up decides `{id}`, which no argument has"
+            );
+        }
     }
 
     #[test]

@@ -53,21 +53,7 @@ pub async fn up(settings: UpSettings, given: ArgMatches, reset: bool) -> anyhow:
     }
     kit::files::ensure_private_dir(data_dir)?;
     check_ports_free(&settings)?;
-    // Decided here once: the children need not each read (or race to create) the key
-    // files, and each finds the others where this process starts them.
-    let mut decided: Vec<(&str, String)> = settings
-        .public_keys()?
-        .into_iter()
-        .map(|(issuer, key)| match issuer {
-            kit::identity::GATEWAY => ("gateway_public_key", key),
-            _ => ("orders_public_key", key),
-        })
-        .collect();
-    decided.extend([
-        ("users_url", settings.url(Role::Users)),
-        ("products_url", settings.url(Role::Products)),
-        ("orders_url", settings.url(Role::Orders)),
-    ]);
+    let decided = handover::decided(&settings)?;
     let tls = settings.gateway_settings().tls_files()?;
 
     let shutdown = kit::serving::shutdown::on_signal();
