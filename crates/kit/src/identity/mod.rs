@@ -288,4 +288,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn scopes_must_keep_their_shape() {
+        let mut scoped = claims("user:7", "customer", "gateway");
+        scoped.scopes = vec!["orders:read".to_owned()];
+        let caller = Caller::from_claims(scoped.clone());
+        assert_eq!(
+            caller.map(|c| c.actor.scopes),
+            Some(vec![Scope::new("orders", Access::Read)])
+        );
+        scoped.scopes = vec!["orders:read".to_owned(), "orders:everything".to_owned()];
+        assert!(Caller::from_claims(scoped).is_none());
+    }
 }
