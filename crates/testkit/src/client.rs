@@ -6,6 +6,22 @@ use std::time::Duration;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+/// One line of an order, as a client sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OrderLine {
+    pub product_id: i64,
+    pub quantity: i64,
+}
+
+impl From<(i64, i64)> for OrderLine {
+    fn from((product_id, quantity): (i64, i64)) -> Self {
+        Self {
+            product_id,
+            quantity,
+        }
+    }
+}
+
 /// The name of the session cookie the gateway sets.
 pub const SESSION_COOKIE: &str = "__Host-msa_session";
 
@@ -87,12 +103,10 @@ impl Client {
         response.json().await.expect("a JSON body")
     }
 
-    /// `POST /api/v1/orders` with an Idempotency-Key, for whoever this client is.
-    pub async fn place_order(&self, key: &str, items: &[(i64, i64)]) -> Response {
-        let items: Vec<Value> = items
-            .iter()
-            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
-            .collect();
+    /// `POST /api/v1/orders` with an Idempotency-Key, for whoever this client is. Lines
+    /// may be written as `(product_id, quantity)`.
+    pub async fn place_order<L: Into<OrderLine> + Copy>(&self, key: &str, lines: &[L]) -> Response {
+        let items: Vec<OrderLine> = lines.iter().map(|line| (*line).into()).collect();
         self.request(Method::POST, "/api/v1/orders")
             .header("idempotency-key", key)
             .json(&json!({"items": items}))

@@ -6,15 +6,24 @@ use std::time::Duration;
 
 use crate::TestApp;
 
+/// One side of the stock invariant for one product: units on the shelf, and units held by
+/// confirmed orders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    pub stock: i64,
+    pub held: i64,
+}
+
 impl TestApp {
     /// Stock and units held for confirmed orders, per product: the two sides of the
     /// invariant. Take one at the start of a test and compare with [`Self::assert_stock_invariant`].
-    pub async fn stock_ledger(&self) -> BTreeMap<i64, (i64, i64)> {
+    pub async fn stock_ledger(&self) -> BTreeMap<i64, Holding> {
         let mut ledger = BTreeMap::new();
         let products = self.get_json("/api/v1/products?limit=100").await;
         for product in products["items"].as_array().cloned().unwrap_or_default() {
             let id = product["id"].as_i64().expect("id");
-            ledger.insert(id, (product["stock"].as_i64().expect("stock"), 0));
+            let stock = product["stock"].as_i64().expect("stock");
+            ledger.insert(id, Holding { stock, held: 0 });
         }
         for order in self.all_orders().await {
             let order_id = order["order_id"].as_i64().expect("order_id");
@@ -38,7 +47,7 @@ impl TestApp {
                         "order {order_id} holds what it ordered"
                     );
                     if let Some(entry) = ledger.get_mut(&product) {
-                        entry.1 += quantity;
+                        entry.held += quantity;
                     }
                 }
             } else {
@@ -56,12 +65,15 @@ impl TestApp {
     /// + `restocks`, for every product, and no order that is not confirmed holds stock.
     pub async fn assert_stock_invariant(
         &self,
-        before: &BTreeMap<i64, (i64, i64)>,
+        before: &BTreeMap<i64, Holding>,
         restocks: &BTreeMap<i64, i64>,
     ) {
         let now = self.stock_ledger().await;
-        for (product, (stock, held)) in before {
-            let (stock_now, held_now) = now.get(product).copied().unwrap_or((0, 0));
+        for (product, Holding { stock, held }) in before {
+            let Holding {
+                stock: stock_now,
+                held: held_now,
+            } = now.get(product).copied().unwrap_or_default();
             let expected = stock + held + restocks.get(product).copied().unwrap_or(0);
             assert!(stock_now >= 0, "product {product} has negative stock");
             assert_eq!(

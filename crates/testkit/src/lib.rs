@@ -31,9 +31,9 @@ pub mod requests;
 
 pub use backing::POSTGRES_ENV;
 pub use chaos::{ChaosProxy, Fault};
-pub use client::{Client, SESSION_COOKIE, session_cookie};
+pub use client::{Client, OrderLine, SESSION_COOKIE, session_cookie};
 pub use demo::{ADMIN, ALICE, BOB, DEMO_EMAILS, DEMO_ORDER, LAPTOP, PHONE};
-pub use invariants::metric;
+pub use invariants::{Holding, metric};
 pub use options::{CALL_TIMEOUT, Options, RECOVERY_INTERVAL, defaults};
 pub use problem::assert_problem;
 

@@ -4,7 +4,7 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
-use crate::{Service, TestApp};
+use crate::{OrderLine, Service, TestApp};
 
 impl TestApp {
     /// A request to the gateway as the administrator; `path` starts with `/`.
@@ -25,8 +25,13 @@ impl TestApp {
     }
 
     /// `POST /api/v1/orders` with an Idempotency-Key, as demo user `user_id`.
-    pub async fn place_order(&self, key: &str, user_id: i64, items: &[(i64, i64)]) -> Response {
-        self.as_user(user_id).await.place_order(key, items).await
+    pub async fn place_order<L: Into<OrderLine> + Copy>(
+        &self,
+        key: &str,
+        user_id: i64,
+        lines: &[L],
+    ) -> Response {
+        self.as_user(user_id).await.place_order(key, lines).await
     }
 
     pub async fn order(&self, order_id: i64) -> Value {

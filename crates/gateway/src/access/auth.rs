@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::access::identity::{Identity, Via};
+use crate::access::identity::{Identity, InSession, Via};
 use crate::access::sessions::{self, ClientFingerprint};
 use crate::access::{scopes, secret};
 use crate::client_ip::ClientAddr;
@@ -293,7 +293,7 @@ async fn logout_all(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
 ) -> ApiResult<Response> {
-    let (_, user_id) = identity.session()?;
+    let InSession { user_id, .. } = identity.session()?;
     let ended = store::delete_user_sessions(&app.pool, user_id, None).await?;
     tracing::info!(user_id, ended, "logged out everywhere");
     Ok(with_cookie(
@@ -310,7 +310,7 @@ async fn session(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
 ) -> ApiResult<Response> {
-    let (id, _) = identity.session()?;
+    let InSession { session_id: id, .. } = identity.session()?;
     let row = store::session_by_id(&app.pool, id)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
@@ -333,7 +333,10 @@ async fn change_password(
     Extension(identity): Extension<Identity>,
     Json(change): Json<PasswordChange>,
 ) -> ApiResult<Response> {
-    let (session, user_id) = identity.session()?;
+    let InSession {
+        session_id: session,
+        user_id,
+    } = identity.session()?;
     let request = app
         .users
         .request_acting_for(
@@ -384,7 +387,7 @@ async fn create_key(
     Extension(identity): Extension<Identity>,
     Json(new): Json<NewApiKey>,
 ) -> ApiResult<Response> {
-    let (_, user_id) = identity.session()?;
+    let InSession { user_id, .. } = identity.session()?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
@@ -447,7 +450,7 @@ async fn list_keys(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
 ) -> ApiResult<Response> {
-    let (_, user_id) = identity.session()?;
+    let InSession { user_id, .. } = identity.session()?;
     let keys: Vec<ApiKeyView> = store::list_keys(&app.pool, user_id)
         .await?
         .into_iter()
@@ -466,7 +469,7 @@ async fn revoke_key(
     Extension(identity): Extension<Identity>,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let (_, user_id) = identity.session()?;
+    let InSession { user_id, .. } = identity.session()?;
     if store::revoke_key(&app.pool, user_id, id, kit::time::now_unix()).await? {
         tracing::info!(user_id, key_id = id, "API key revoked");
         Ok(private(StatusCode::NO_CONTENT, ()))

@@ -12,6 +12,13 @@ pub enum Via {
     ApiKey(i64),
 }
 
+/// A person in a browser session: the only caller who may manage sessions and keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InSession {
+    pub session_id: i64,
+    pub user_id: i64,
+}
+
 /// The authenticated caller of one request. Everything about the actor reads through
 /// (`identity.role`, `identity.user_id()`); `via` stays at the gateway, which alone
 /// manages sessions and keys.
@@ -39,9 +46,12 @@ impl Identity {
 
     /// The session of a logged-in browser; 401 for anyone else (API keys included: a key
     /// cannot manage sessions or mint other keys).
-    pub fn session(&self) -> Result<(i64, i64), ApiError> {
+    pub fn session(&self) -> Result<InSession, ApiError> {
         match (self.via, self.user_id()) {
-            (Via::Session(session), Some(user)) => Ok((session, user)),
+            (Via::Session(session_id), Some(user_id)) => Ok(InSession {
+                session_id,
+                user_id,
+            }),
             _ => Err(ApiError::Unauthenticated),
         }
     }
