@@ -2,7 +2,8 @@
 //! defaults ([`Settings`]), and the [`Config`] derived from it: the HTTPS certificate (the
 //! local CA's unless files are given), what plain HTTP does, the deadline of forwarded
 //! calls. `msa serve gateway` parses exactly this; `msa up` flattens [`Options`] with the
-//! shared groups; tests start from [`Settings::defaults`].
+//! shared groups; tests start from their defaults
+//! (`kit::serving::options::defaults`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -153,11 +154,6 @@ pub struct TlsFiles {
 }
 
 impl Settings {
-    /// The settings as the environment and the defaults give them.
-    pub fn defaults() -> Result<Self, clap::Error> {
-        kit::serving::options::defaults()
-    }
-
     /// The configuration these settings describe; reads (or creates) the signing key and
     /// the local CA.
     pub fn config(&self) -> anyhow::Result<Config> {

@@ -2,7 +2,7 @@
 //! documented defaults ([`Settings`]), and the [`Config`] derived from it, dependent values
 //! included (the recovery grace follows from the call deadline). `msa serve orders` parses
 //! exactly this; `msa up` flattens [`Options`] with the shared groups; tests start from
-//! [`Settings::defaults`].
+//! their defaults (`kit::serving::options::defaults`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,11 +84,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings as the environment and the defaults give them.
-    pub fn defaults() -> Result<Self, clap::Error> {
-        kit::serving::options::defaults()
-    }
-
     /// The configuration these settings describe; reads (or creates) the signing key and
     /// the key files that derive public keys not configured.
     pub fn config(&self) -> anyhow::Result<Config> {

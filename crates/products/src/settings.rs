@@ -1,7 +1,8 @@
 //! Everything product-service reads at start, from flags or `MSA_*` variables with
 //! documented defaults ([`Settings`]), and the [`Config`] derived from it. `msa serve
 //! products` parses exactly this; `msa up` flattens [`Options`] with the shared groups;
-//! tests start from [`Settings::defaults`].
+//! tests start from their defaults
+//! (`kit::serving::options::defaults`).
 
 use std::path::PathBuf;
 
@@ -50,11 +51,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings as the environment and the defaults give them.
-    pub fn defaults() -> Result<Self, clap::Error> {
-        kit::serving::options::defaults()
-    }
-
     /// The configuration these settings describe; reads (or creates) the key files that
     /// derive public keys not configured.
     pub fn config(&self) -> anyhow::Result<Config> {
