@@ -1,12 +1,17 @@
 # Sourced by CI checks: builds msa, starts `msa up` on free loopback ports in a fresh
 # data directory, waits until it is ready, and stops it on exit.
 # Sets: bin, data, base (plain HTTP), https (HTTPS), pid. Extra `msa up` flags: "$@".
-# MSA_PROFILE=release runs the release build instead of the debug one.
+# MSA_PROFILE=release runs the release build instead of the debug one; MSA_BIN runs that
+# binary as it is (such as the static release build the container test made).
 
-case "${MSA_PROFILE:-debug}" in
-    release) cargo build --locked --release -p msa; bin=target/release/msa ;;
-    *) cargo build --locked -p msa; bin=target/debug/msa ;;
-esac
+if [ -n "${MSA_BIN:-}" ]; then
+    bin=$MSA_BIN
+else
+    case "${MSA_PROFILE:-debug}" in
+        release) cargo build --locked --release -p msa; bin=target/release/msa ;;
+        *) cargo build --locked -p msa; bin=target/debug/msa ;;
+    esac
+fi
 
 read -r gateway users products orders tls < <(python3 - <<'PY'
 import socket

@@ -79,6 +79,7 @@ pub async fn run(config: Config, progress: Progress, today: String) -> Result<Re
     checks.extend(checks::authentication::brute_force(&mut probe).await);
     probe.progress.phase("leaks in every response");
     checks.extend(checks::properties::leaks(&mut probe).await);
+    checks.push(checks::transport::keep_alive(&probe));
     probe.progress.finish(probe.target.sent());
     let items = Item::ALL
         .into_iter()

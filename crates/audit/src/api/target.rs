@@ -23,6 +23,9 @@ pub const USER_AGENT: &str = concat!("msa-audit/", env!("CARGO_PKG_VERSION"));
 pub struct Target {
     base: String,
     client: reqwest::Client,
+    /// Opens a new connection for every request: the second try of an exchange that a
+    /// reused connection lost, to tell a dropped request from a keep-alive race.
+    fresh: reqwest::Client,
     sent: Arc<AtomicUsize>,
     seen: Arc<Mutex<Observations>>,
 }
@@ -34,6 +37,9 @@ pub struct Observations {
     pub sensitive_fields: Vec<String>,
     /// Responses with a stack trace, a source location or a database error.
     pub internals: Vec<String>,
+    /// Exchanges lost on a reused connection and answered on a fresh one: the server
+    /// closed a keep-alive connection without saying `Connection: close`.
+    pub keep_alive_races: Vec<String>,
 }
 
 /// Field names that must never come back from an API.
@@ -251,17 +257,23 @@ impl Target {
         // What browsers offer: HTTP/2 where the server speaks it.
         let mut tls = tls;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .no_proxy()
-            .user_agent(USER_AGENT)
+        let builder = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(timeout)
+                .no_proxy()
+                .user_agent(USER_AGENT)
+        };
+        let client = builder().build().map_err(|e| e.to_string())?;
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
             base,
             client,
+            fresh,
             sent: Arc::new(AtomicUsize::new(0)),
             seen: Arc::new(Mutex::new(Observations::default())),
         })
@@ -311,7 +323,7 @@ impl Target {
     /// Sends `request`. A 429 with a short `Retry-After` is waited out and the request sent
     /// again (a few times): the checks probe the API, not the rate limiter in front of it.
     pub async fn send(&self, request: Request) -> Exchange {
-        let mut exchange = self.exchange(&request).await;
+        let mut exchange = self.exchange_once_more_if_lost(&request).await;
         for _ in 0..PACING_RETRIES {
             let wait = exchange
                 .header("retry-after")
@@ -320,7 +332,7 @@ impl Target {
             match (request.pace, exchange.status_code(), wait) {
                 (true, 429, Some(seconds)) => {
                     tokio::time::sleep(Duration::from_secs(seconds.max(1))).await;
-                    exchange = self.exchange(&request).await;
+                    exchange = self.exchange_once_more_if_lost(&request).await;
                 }
                 _ => break,
             }
@@ -329,7 +341,31 @@ impl Target {
         exchange
     }
 
-    async fn exchange(&self, request: &Request) -> Exchange {
+    /// One exchange; if the server closed it without an answer, the request is sent once
+    /// more on a fresh connection. An answer there means the first was lost to a reused
+    /// connection the server had closed silently, which is noted as a finding of its own
+    /// rather than taken for the server refusing the request.
+    async fn exchange_once_more_if_lost(&self, request: &Request) -> Exchange {
+        let first = self.exchange(&self.client, request).await;
+        if !first.closed_without_answer() {
+            return first;
+        }
+        let second = self.exchange(&self.fresh, request).await;
+        if second.status.is_some()
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            seen.keep_alive_races.push(format!(
+                "{} {}: {} on a reused connection; {} on a fresh one",
+                request.method,
+                first.path,
+                CLOSED,
+                second.status_code()
+            ));
+        }
+        second
+    }
+
+    async fn exchange(&self, client: &reqwest::Client, request: &Request) -> Exchange {
         // Only a path may follow the base: the request goes nowhere else.
         let path = if request.path.starts_with('/') {
             request.path.clone()
@@ -337,9 +373,7 @@ impl Target {
             format!("/{}", request.path)
         };
         self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut builder = self
-            .client
-            .request(request.method.clone(), format!("{}{path}", self.base));
+        let mut builder = client.request(request.method.clone(), format!("{}{path}", self.base));
         builder = request.credential.apply(builder);
         if let Some(agent) = &request.user_agent {
             builder = builder.header("user-agent", agent);

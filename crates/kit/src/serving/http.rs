@@ -16,9 +16,12 @@
 //!
 //! Innermost, on the matched routes only, the route template is noted for the metrics.
 //!
-//! Around all of them, [`security_headers`] marks every answer, errors included.
+//! Around all of them, [`security_headers`] marks every answer, errors included, and
+//! [`close_if_unread`] says `Connection: close` on an HTTP/1 answer given without reading
+//! the request body, since hyper then closes the connection without saying so.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,6 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use http_body::Body as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -153,7 +157,63 @@ pub fn layers(router: Router, stack: &Stack) -> Router {
         .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
         .layer(from_fn(request_id::layer))
         .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
+        .layer(from_fn(close_if_unread))
         .layer(from_fn(security_headers))
+}
+
+/// Says `Connection: close` on an HTTP/1 answer given before the request body was read to
+/// its end (a 401 at the door, a 404, a 413, a handler that ignores the body). hyper then
+/// closes the connection rather than read the rest, but without a word; a pooled client
+/// would send its next request into the closed connection and see it fail. HTTP/2 resets
+/// the one stream instead, and needs nothing.
+async fn close_if_unread(request: Request, next: Next) -> Response {
+    if request.version() >= http::Version::HTTP_2 || request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let request = request.map(|inner| {
+        Body::new(Watched {
+            inner,
+            read_to_end: read_to_end.clone(),
+        })
+    });
+    let mut response = next.run(request).await;
+    if !read_to_end.load(Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    inner: Body,
+    read_to_end: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read_to_end.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! API8 Security Misconfiguration, from the transport up: HTTPS (and plain HTTP that only
 //! redirects), security headers, no version banners, CORS closed to foreign origins with
-//! credentials, and errors provoked on purpose (read for internals at the end).
+//! credentials, errors provoked on purpose (read for internals at the end), and keep-alive
+//! connections that are never closed without a word (read off every exchange at the end).
 
 use std::time::Duration;
 
@@ -233,4 +234,26 @@ async fn provoke_errors(probe: &Probe) {
         .target
         .send(Request::new(Method::GET, "/%c0%ae%c0%ae/%ff").header("accept", "text/html"))
         .await;
+}
+
+/// Whether any exchange of the audit was lost on a reused connection and answered on a
+/// fresh one: the server closed a keep-alive connection without `Connection: close`, and
+/// every pooled client of it sees requests fail at random.
+pub fn keep_alive(probe: &Probe) -> Check {
+    let mut check = Check::new(
+        "transport.keep-alive",
+        Item::Misconfiguration,
+        "No request is lost to a keep-alive connection the server closed without saying so",
+    );
+    let total = probe.target.sent();
+    check.requests = total;
+    for race in probe.target.observations().keep_alive_races {
+        check.fail(race);
+    }
+    if check.outcome == Outcome::Pass {
+        check.note(format!(
+            "every exchange of the audit ({total}) answered on the connection it was sent on"
+        ));
+    }
+    check
 }

@@ -1,0 +1,97 @@
+//! Connections as a pooled client sees them: an HTTP/1.1 keep-alive connection is either
+//! kept open after an answer, or the answer says `Connection: close`. A server that closes
+//! without saying so makes the client's next request on that connection fail.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use testkit::TestApp;
+
+/// The status and the headers (names in lower case) of one answer, read off a raw socket.
+struct Head {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(own, _)| own == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request with a body of `body_len` bytes on a fresh connection and
+/// reads the head of the answer.
+async fn exchange(gateway: &str, request_line: &str, extra: &str, body_len: usize) -> Head {
+    let addr = gateway.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.expect("the gateway accepts");
+    let head = format!(
+        "{request_line}\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {body_len}\r\n{extra}\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("the head is sent");
+    // The server may answer, and stop reading, before the whole body is sent.
+    let _ = stream.write_all(&vec![b' '; body_len]).await;
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !read.windows(4).any(|window| window == b"\r\n\r\n") {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .expect("the answer is readable");
+        assert!(n > 0, "the connection closed without an answer");
+        read.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&read);
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Head { status, headers }
+}
+
+#[tokio::test]
+async fn an_answer_that_leaves_the_body_unread_says_connection_close() {
+    let app = TestApp::spawn().await;
+    // Refused at the door, at routing, and for size: no one reads these bodies.
+    for (request_line, status) in [
+        ("POST /api/v1/orders HTTP/1.1", 401),
+        ("POST /no-such-route HTTP/1.1", 404),
+        ("POST /hello HTTP/1.1", 405),
+    ] {
+        let head = exchange(&app.gateway, request_line, "", 100 * 1024).await;
+        assert_eq!(head.status, status, "{request_line}");
+        assert_eq!(
+            head.header("connection"),
+            Some("close"),
+            "{request_line} is answered with the body unread"
+        );
+    }
+    let too_large = exchange(&app.gateway, "POST /echo HTTP/1.1", "", 2 * 1024 * 1024).await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.header("connection"), Some("close"));
+}
+
+#[tokio::test]
+async fn an_answer_that_read_the_body_keeps_the_connection() {
+    let app = TestApp::spawn().await;
+    // The body is read (and refused as no JSON object): the connection stays usable.
+    let head = exchange(&app.gateway, "POST /echo HTTP/1.1", "", 16).await;
+    assert!(head.status < 500, "answered {}", head.status);
+    assert_eq!(head.header("connection"), None);
+}
