@@ -137,9 +137,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .labelled_counter("logins", "Login attempts, by outcome"),
     };
     let purge = (pool.clone(), config.sessions);
+    // Ready when its own database (sessions, keys) and every upstream answer.
     let readiness = proxy::upstreams(&state)
         .into_iter()
-        .fold(Readiness::new(), Readiness::upstream);
+        .fold(Readiness::new().database(pool.clone()), Readiness::upstream);
     let app = router(
         state,
         demo,
@@ -200,6 +201,15 @@ fn router(
             readiness,
             stack.draining.clone(),
         ));
+    // Which upstream failed is for callers inside; a client learns it from the problem.
+    let app = app.layer(axum::middleware::map_response(
+        |mut response: axum::response::Response| async move {
+            response
+                .headers_mut()
+                .remove(kit::calling::failure::FAILED_UPSTREAM);
+            response
+        },
+    ));
     // Outside authentication and rate limits: a preflight carries no credentials.
     let app = match cors {
         Some(cors) => app.layer(cors),

@@ -37,7 +37,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Headers that describe one hop and must not be passed on (RFC 9110, 7.6.1), and
 /// forwarding headers a client could forge: the gateway sets those itself.
-const NOT_FORWARDED: [&str; 21] = [
+const NOT_FORWARDED: [&str; 22] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -57,6 +57,8 @@ const NOT_FORWARDED: [&str; 21] = [
     "authorization",
     "cookie",
     kit::identity::TOKEN_HEADER,
+    // Between services only: which upstream of a service failed (see kit's failure.rs).
+    kit::calling::failure::FAILED_UPSTREAM,
     // The gateway starts its own trace for every request from outside (see kit::observing::trace).
     "traceparent",
     "tracestate",

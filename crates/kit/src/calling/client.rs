@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use tokio::sync::Semaphore;
 
-use crate::calling::failure::{Refusal, UpstreamError};
+use crate::calling::failure::{FAILED_UPSTREAM, Refusal, UpstreamError};
 use crate::calling::resilience::{
     Admission, BreakerState, CallPolicy, CircuitBreaker, RetryBudget, Transition,
 };
@@ -172,7 +172,9 @@ impl Upstream {
         let started = tokio::time::Instant::now();
         let result = self.call(request, idempotent).await;
         let outcome = match &result {
-            Ok(response) if is_overloaded(response.status()) => CallOutcome::Overloaded,
+            Ok(response) if is_overloaded(response.status()) && !blames_another(response) => {
+                CallOutcome::Overloaded
+            }
             Ok(_) => CallOutcome::Answered,
             Err(error) => outcome(error),
         };
@@ -216,16 +218,21 @@ impl Upstream {
                 .execute(request)
                 .await
                 .map_err(|error| UpstreamError::from_transport(self.service, &error));
+            // An answer that blames one of the callee's own upstreams says the callee is
+            // well: it neither counts against it nor is repeated (the same upstream would be
+            // asked again, by a service that already retried it).
             let failed = match &result {
-                Ok(response) => response.status().is_server_error(),
+                Ok(response) => response.status().is_server_error() && !blames_another(response),
                 Err(_) => true,
             };
             self.breaker_result(!failed);
             let worth_repeating = match &result {
-                Ok(response) => matches!(
-                    response.status(),
-                    StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
-                ),
+                Ok(response) => {
+                    matches!(
+                        response.status(),
+                        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE
+                    ) && !blames_another(response)
+                }
                 Err(UpstreamError::Unavailable { .. }) => true,
                 Err(_) => false,
             };
@@ -322,6 +329,11 @@ impl Upstream {
             },
         }
     }
+}
+
+/// Whether an answer reports the failure of one of the callee's own upstreams.
+fn blames_another(response: &reqwest::Response) -> bool {
+    response.headers().contains_key(FAILED_UPSTREAM)
 }
 
 fn is_overloaded(status: StatusCode) -> bool {

@@ -30,8 +30,35 @@ pub enum UpstreamError {
     Invalid { service: &'static str },
 }
 
+/// Set on an answer that reports the failure of one of the answering service's own
+/// upstreams, naming it. Its caller then knows the service itself is well: the answer
+/// passes through without counting against the service's circuit breaker and without a
+/// retry, so an outage two hops away never switches off a healthy service.
+pub const FAILED_UPSTREAM: &str = "x-msa-failed-upstream";
+
 impl UpstreamError {
+    /// The service whose failure this is.
+    pub fn service(&self) -> &'static str {
+        match self {
+            Self::Unavailable { service }
+            | Self::Refused { service, .. }
+            | Self::Timeout { service }
+            | Self::Status { service, .. }
+            | Self::Invalid { service } => service,
+        }
+    }
+
+    /// The answer to give for this failure, marked with [`FAILED_UPSTREAM`].
     pub fn to_problem(&self) -> Problem {
+        let mut problem = self.problem();
+        problem.headers.insert(
+            http::HeaderName::from_static(FAILED_UPSTREAM),
+            http::HeaderValue::from_static(self.service()),
+        );
+        problem
+    }
+
+    fn problem(&self) -> Problem {
         match self {
             Self::Unavailable { service } => unavailable(service, Duration::from_secs(1)),
             Self::Refused {

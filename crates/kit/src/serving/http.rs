@@ -216,6 +216,17 @@ impl http_body::Body for Watched {
     }
 }
 
+/// Whether `headers` hold one `Host`, a plain `host[:port]` without user information.
+fn one_valid_host(headers: &http::HeaderMap) -> bool {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return false;
+    };
+    host.to_str().is_ok_and(|host| {
+        !host.is_empty() && !host.contains('@') && host.parse::<http::uri::Authority>().is_ok()
+    })
+}
+
 #[derive(Clone)]
 struct Admission {
     permits: Arc<Semaphore>,
@@ -247,9 +258,18 @@ async fn admit(State(admission): State<Admission>, request: Request, next: Next)
     response
 }
 
-/// Refuses requests with oversized headers (hyper's own limit is far higher) before any
-/// handler parses them.
+/// Refuses requests with oversized headers (hyper's own limit is far higher), and HTTP/1.1
+/// requests without exactly one valid `Host` (RFC 9112, 3.2: such a request is answered
+/// 400, since proxies and caches on the way may each read another host from it), before
+/// any handler parses them.
 async fn limit_headers(request: Request, next: Next) -> Response {
+    if request.version() == http::Version::HTTP_11 && !one_valid_host(request.headers()) {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "An HTTP/1.1 request needs exactly one Host header naming a host (and port).",
+        )
+        .into_response();
+    }
     let size: usize = request
         .headers()
         .iter()
@@ -508,7 +528,7 @@ pub fn document_problems(document: &mut serde_json::Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::without_client_values;
+    use super::*;
 
     #[test]
     fn rejections_keep_field_names_and_types_but_not_what_the_client_sent() {
@@ -536,5 +556,28 @@ mod tests {
             without_client_values("Expected request with `Content-Type: application/json`"),
             "Expected request with `Content-Type: application/json`"
         );
+    }
+
+    #[test]
+    fn a_request_names_exactly_one_plain_host() {
+        let with = |values: &[&str]| {
+            let mut headers = http::HeaderMap::new();
+            for value in values {
+                headers.append(
+                    header::HOST,
+                    HeaderValue::from_str(value).expect("a header value"),
+                );
+            }
+            one_valid_host(&headers)
+        };
+        assert!(with(&["localhost"]));
+        assert!(with(&["shop.example.com:8443"]));
+        assert!(with(&["[::1]:8080"]));
+        assert!(!with(&[]));
+        assert!(!with(&["localhost", "localhost"]));
+        assert!(!with(&["user@localhost"]));
+        assert!(!with(&["a b"]));
+        assert!(!with(&[""]));
+        assert!(!with(&["localhost/path"]));
     }
 }

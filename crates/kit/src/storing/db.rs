@@ -90,11 +90,16 @@ pub async fn open(database: &Database, migrations: &Migrations) -> anyhow::Resul
 /// (and the orchestrator restarts the service).
 pub const STARTUP_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a request waits for a database connection before it is answered 503: long
+/// enough to ride out a burst that holds every pooled connection, short enough that a
+/// database that is down fails its callers fast, well inside their call deadline (3 s).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<AnyPool> {
     let options = AnyPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(5));
+        .acquire_timeout(ACQUIRE_TIMEOUT);
     let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
     let mut pause = Duration::from_millis(100);
     loop {

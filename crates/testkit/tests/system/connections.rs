@@ -1,6 +1,7 @@
-//! Connections as a pooled client sees them: an HTTP/1.1 keep-alive connection is either
-//! kept open after an answer, or the answer says `Connection: close`. A server that closes
-//! without saying so makes the client's next request on that connection fail.
+//! HTTP/1.1 as a client on a raw socket sees it: a keep-alive connection is either kept
+//! open after an answer, or the answer says `Connection: close` (a server that closes
+//! without saying so makes the client's next request on that connection fail); and a
+//! request without exactly one plain `Host` is refused, as RFC 9112 asks.
 
 use std::time::Duration;
 
@@ -27,12 +28,18 @@ impl Head {
 /// Sends one HTTP/1.1 request with a body of `body_len` bytes on a fresh connection and
 /// reads the head of the answer.
 async fn exchange(gateway: &str, request_line: &str, extra: &str, body_len: usize) -> Head {
-    let addr = gateway.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.expect("the gateway accepts");
     let head = format!(
         "{request_line}\r\nHost: localhost\r\nContent-Type: application/json\r\n\
          Content-Length: {body_len}\r\n{extra}\r\n"
     );
+    raw(gateway, &head, body_len).await
+}
+
+/// Sends `head` as written, then `body_len` bytes, on a fresh connection, and reads the
+/// head of the answer.
+async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
+    let addr = gateway.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.expect("the gateway accepts");
     stream
         .write_all(head.as_bytes())
         .await
@@ -94,4 +101,30 @@ async fn an_answer_that_read_the_body_keeps_the_connection() {
     let head = exchange(&app.gateway, "POST /echo HTTP/1.1", "", 16).await;
     assert!(head.status < 500, "answered {}", head.status);
     assert_eq!(head.header("connection"), None);
+}
+
+#[tokio::test]
+async fn an_http11_request_needs_exactly_one_plain_host() {
+    let app = TestApp::spawn().await;
+    for (what, hosts) in [
+        ("no Host", ""),
+        ("two Hosts", "Host: localhost\r\nHost: evil.example\r\n"),
+        ("a Host with user information", "Host: user@localhost\r\n"),
+        ("a Host that is no authority", "Host: local host\r\n"),
+    ] {
+        let head = raw(
+            &app.gateway,
+            &format!("GET /hello HTTP/1.1\r\n{hosts}\r\n"),
+            0,
+        )
+        .await;
+        assert_eq!(head.status, 400, "{what}");
+    }
+    let control = raw(
+        &app.gateway,
+        "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        0,
+    )
+    .await;
+    assert_eq!(control.status, 200);
 }

@@ -104,6 +104,13 @@ async fn readiness_reports_a_missing_upstream() {
 }
 
 #[tokio::test]
+async fn the_gateway_is_ready_only_with_its_own_database() {
+    let app = TestApp::spawn().await;
+    let ready = app.get_json("/readyz").await;
+    assert_eq!(ready["checks"]["database"], "ok", "{ready}");
+}
+
+#[tokio::test]
 async fn request_ids_are_kept_when_valid_and_passed_to_every_service() {
     let app = TestApp::spawn().await;
     let response = app

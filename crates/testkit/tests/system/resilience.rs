@@ -345,3 +345,41 @@ async fn a_gateway_started_before_its_upstreams_becomes_ready_by_itself() {
     let catalogue = app.get("/api/v1/products").await;
     assert_eq!(catalogue.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_outage_two_hops_away_does_not_switch_off_the_service_in_between() {
+    let mut app = TestApp::spawn().await;
+    app.stop(Service::Products).await;
+    // Reading an order needs product-service: 503 naming it, as often as it is asked, and
+    // more often than the gateway's breaker for order-service tolerates failures.
+    for _ in 0..8 {
+        let response = app.get(&format!("/api/v1/orders/{DEMO_ORDER}")).await;
+        assert!(
+            response.headers().get("x-msa-failed-upstream").is_none(),
+            "which upstream failed stays inside"
+        );
+        let problem = assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(problem["type"], "urn:msa-shop:problem:upstream-unavailable");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains("products")),
+            "{problem}"
+        );
+    }
+    // Listing orders needs order-service alone, which is well: it still answers.
+    let list = app.get("/api/v1/orders").await;
+    assert_eq!(list.status(), StatusCode::OK);
+    let metrics = app.metrics(Service::Gateway).await;
+    let orders = "service=\"gateway\",upstream=\"orders\"";
+    assert_eq!(
+        testkit::metric(&metrics, &format!("msa_circuit_breaker_state{{{orders}}}")),
+        0.0,
+        "the gateway's breaker for order-service stays closed:\n{metrics}"
+    );
+    assert_eq!(
+        testkit::metric(&metrics, &format!("msa_upstream_retries_total{{{orders}}}")),
+        0.0,
+        "order-service's answer about products is not repeated:\n{metrics}"
+    );
+}
