@@ -17,7 +17,7 @@ use kit::{ApiError, Problem};
 
 use crate::AppState;
 use crate::access::identity::Identity;
-use crate::access::policy;
+use crate::access::{deprovision, policy};
 use crate::client_ip::ClientAddr;
 use crate::resource::{PREFIX, Resource};
 
@@ -135,6 +135,13 @@ async fn forward(
             .into_response();
         }
     };
+    if resource == Resource::Users
+        && let Some(change) = deprovision::change_of(&identity, &parts.method, rest, &body)
+        && let Err(error) = deprovision::apply(&app, change, &identity).await
+    {
+        // Access must end before the change is made, or not be changed at all.
+        return ApiError::from(error).into_response();
+    }
     let mut outgoing = upstream
         .request_acting_for(parts.method.clone(), &target, &identity.actor)
         .body(body);

@@ -191,6 +191,27 @@ pub async fn revoke_key(pool: &Pool, user_id: i64, id: i64, now: i64) -> Result<
     .map(|result| result.rows_affected() > 0)
 }
 
+/// Revokes every key of a user that is not revoked yet; how many.
+pub async fn revoke_user_keys(pool: &Pool, user_id: i64, now: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected())
+}
+
+/// Gives every live key of a user the role `role`, which caps the scopes the key carries;
+/// how many.
+pub async fn set_user_key_role(pool: &Pool, user_id: i64, role: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET role = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+        .bind(role)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected())
+}
+
 /// Records a use; written at most once a second per key.
 pub async fn touch_key(pool: &Pool, id: i64, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -95,7 +95,12 @@ async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, Api
         actor: Actor {
             principal: Principal::User(key.user_id),
             role,
-            scopes: scopes::parse_stored(&key.scopes),
+            // Never more than the owner's role now grants: a key made before a demotion
+            // keeps only what the new role allows (see deprovision).
+            scopes: scopes::parse_stored(&key.scopes)
+                .into_iter()
+                .filter(|scope| scopes::granted_to(role).contains(scope))
+                .collect(),
         },
         via: Via::ApiKey(key.id),
     })

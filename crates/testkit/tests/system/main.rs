@@ -4,6 +4,7 @@ mod api_keys;
 mod connections;
 mod contract;
 mod demo;
+mod deprovision;
 mod errors;
 mod observability;
 mod orders;
