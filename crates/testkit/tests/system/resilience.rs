@@ -383,3 +383,90 @@ async fn an_outage_two_hops_away_does_not_switch_off_the_service_in_between() {
         "order-service's answer about products is not repeated:\n{metrics}"
     );
 }
+
+/// The routes a customer uses, with the services each needs besides the gateway.
+const ROUTES: [(&str, &[Service]); 6] = [
+    ("/hello", &[]),
+    ("/api/v1/auth/session", &[]),
+    ("/api/v1/products/101", &[Service::Products]),
+    ("/api/v1/users/1", &[Service::Users]),
+    ("/api/v1/orders", &[Service::Orders]),
+    (
+        "/api/v1/orders/9001",
+        &[Service::Orders, Service::Users, Service::Products],
+    ),
+];
+
+/// Asks every route that needs `down` often enough to trip any breaker that counted the
+/// failure against the wrong service, then checks that every other route still answers.
+async fn the_rest_keeps_answering(app: &TestApp, down: Service) {
+    let alice = app.as_user(ALICE).await;
+    for _ in 0..8 {
+        for (path, needs) in ROUTES {
+            if needs.contains(&down) {
+                let status = alice.get(path).await.status();
+                assert!(
+                    status.is_server_error(),
+                    "{path} answered {status} without {down:?}"
+                );
+            }
+        }
+    }
+    for (path, needs) in ROUTES {
+        if !needs.contains(&down) {
+            let response = alice.get(path).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "{path} needs no {down:?}, yet answered {}",
+                response.status()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_any_service_dead_every_route_that_does_not_need_it_keeps_answering() {
+    let mut app = TestApp::spawn().await;
+    // Logged in before users goes: a session lives at the gateway.
+    app.as_user(ALICE).await;
+    for down in [Service::Products, Service::Users, Service::Orders] {
+        app.stop(down).await;
+        the_rest_keeps_answering(&app, down).await;
+        app.start(down).await;
+        // Its breaker at the gateway was right to open; wait out the cooldown before the
+        // next service goes, so that each round starts from a healthy shop.
+        let alice = app.as_user(ALICE).await;
+        app.eventually(
+            Duration::from_secs(10),
+            "every route to answer again",
+            || async {
+                for (path, _) in ROUTES {
+                    if !alice.get(path).await.status().is_success() {
+                        return false;
+                    }
+                }
+                true
+            },
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn with_product_service_frozen_every_route_that_does_not_need_it_keeps_answering() {
+    let app = TestApp::spawn().await;
+    app.as_user(ALICE).await;
+    // order-service's calls to product-service go unanswered: its order reads time out
+    // (504), which must not count against order-service at the gateway.
+    app.products_link().set(Fault::Blackhole);
+    let alice = app.as_user(ALICE).await;
+    for _ in 0..6 {
+        let status = alice.get("/api/v1/orders/9001").await.status();
+        assert!(status.is_server_error(), "a frozen read answered {status}");
+    }
+    for path in ["/api/v1/orders", "/api/v1/products/101", "/api/v1/users/1"] {
+        assert_eq!(alice.get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    app.products_link().set(Fault::None);
+}
