@@ -3,29 +3,17 @@
 
 use std::fmt;
 
-/// An email address, trimmed and lower-cased so that uniqueness is case-insensitive.
+/// An email address in its one normal form (`kit::identity::email`): trimmed, NFKC,
+/// lower-cased, with lookalike tricks refused, so that uniqueness, login and the gateway's
+/// throttling all see one identity per person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim().to_ascii_lowercase();
-        // The message never quotes the input: an error that echoes it is how injected
-        // markup and payloads get reflected back to whoever reads the error.
-        let invalid = || "email is not a valid address such as name@example.com".to_owned();
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid());
-        }
-        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains('@')
-            && !domain.contains("..");
-        if local.is_empty() || local.len() > 64 || !domain_ok {
-            return Err(invalid());
-        }
-        Ok(Self(email))
+        kit::identity::email::normal_form(raw)
+            .map(Self)
+            .map_err(|error| error.to_string())
     }
 
     pub fn as_str(&self) -> &str {

@@ -204,13 +204,17 @@ async fn login(
     headers: HeaderMap,
     Json(login): Json<Login>,
 ) -> ApiResult<Response> {
-    let account: String = login
-        .email
-        .trim()
-        .to_lowercase()
-        .chars()
-        .take(254)
-        .collect();
+    // The same normal form user-service keys accounts by: lookalikes of one address share
+    // one throttle. Text that is no address at all is throttled as typed.
+    let account = kit::identity::email::normal_form(&login.email).unwrap_or_else(|_| {
+        login
+            .email
+            .trim()
+            .to_lowercase()
+            .chars()
+            .take(254)
+            .collect()
+    });
     if let Err(throttled) = app.limits.allow_login(&account, ip, kit::time::now_unix()) {
         app.logins.inc("outcome", "throttled");
         return Err(throttled);

@@ -20,6 +20,7 @@ use crate::identity::token::{Claims, TokenSigner, TokenVerifier};
 use crate::problem::Problem;
 
 pub mod actor;
+pub mod email;
 pub mod options;
 pub mod token;
 

@@ -335,3 +335,65 @@ async fn a_login_flood_does_not_starve_other_routes() {
     );
     assert!(logins.contains(&StatusCode::OK));
 }
+
+#[tokio::test]
+async fn lookalike_addresses_are_refused_or_are_the_same_account() {
+    let app = TestApp::spawn().await;
+    for (what, email) in [
+        ("a zero-width space", "ali\u{200b}ce@example.com"),
+        ("a right-to-left override", "\u{202e}alice@example.com"),
+        (
+            "a Cyrillic a among Latin letters",
+            "\u{430}lice@example.com",
+        ),
+        ("a stray combining stroke", "alic\u{336}e@example.com"),
+    ] {
+        let response = app.register(email, "a long passphrase").await;
+        let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(
+            problem["type"], "urn:msa-shop:problem:validation-failed",
+            "{what}"
+        );
+    }
+    // Fullwidth Alice is Alice: registering it makes no second account ...
+    let taken = app
+        .register(
+            "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}@example.com",
+            "a long passphrase",
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::ACCEPTED);
+    let users = app.get_json("/api/v1/users?limit=100").await;
+    let alices = users["items"].as_array().map_or(0, |items| {
+        items
+            .iter()
+            .filter(|u| u["name"] == "Alice" || u["name"] == "Someone")
+            .count()
+    });
+    assert_eq!(alices, 1, "{users}");
+    // ... and logs in as her, with her password.
+    let password = app.demo_password(ALICE_EMAIL);
+    let fullwidth_upper = "\u{ff21}\u{ff2c}\u{ff29}\u{ff23}\u{ff25}@example.com";
+    let login = app
+        .login(fullwidth_upper, &password, "lookalike-browser")
+        .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    // Failures under any spelling count against the one account.
+    for n in 0..6 {
+        let spelling = if n % 2 == 0 {
+            fullwidth_upper
+        } else {
+            "ALICE@example.com"
+        };
+        let status = app
+            .login(spelling, "not her password", "guesser")
+            .await
+            .status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = app.login(ALICE_EMAIL, "not her password", "guesser").await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
