@@ -50,6 +50,32 @@ async fn key_of(owner: &Client, scopes: &[&str]) -> Client {
     Client::with_api_key(&owner.base, created["key"].as_str().expect("the key"))
 }
 
+/// The administrator deletes account `id`.
+async fn delete_account(app: &TestApp, id: i64) {
+    let deleted = app
+        .admin
+        .send(Method::DELETE, &format!("/api/v1/users/{id}"))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
+/// A session that was ended: it is refused, and mints no key.
+async fn assert_ended(session: &Client, scope: &str) {
+    assert_problem(
+        session.get("/api/v1/auth/session").await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let mint = session
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/api-keys",
+            &json!({"name": "late", "scopes": [scope]}),
+        )
+        .await;
+    assert_problem(mint, StatusCode::UNAUTHORIZED).await;
+}
+
 async fn status_of(client: &Client, method: Method, path: &str, body: Option<Value>) -> StatusCode {
     match body {
         Some(body) => client.send_json(method, path, &body).await.status(),
@@ -63,25 +89,8 @@ async fn a_deleted_administrator_loses_session_and_keys_at_once() {
     let (id, session, key) = second_admin(&app).await;
     assert_eq!(key.get("/api/v1/users").await.status(), StatusCode::OK);
 
-    let deleted = app
-        .admin
-        .send(Method::DELETE, &format!("/api/v1/users/{id}"))
-        .await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-
-    assert_problem(
-        session.get("/api/v1/auth/session").await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    let mint = session
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/api-keys",
-            &json!({"name": "late", "scopes": ["users:read"]}),
-        )
-        .await;
-    assert_problem(mint, StatusCode::UNAUTHORIZED).await;
+    delete_account(&app, id).await;
+    assert_ended(&session, "users:read").await;
     for (method, path, body) in [
         (Method::GET, "/api/v1/users", None),
         (Method::GET, "/metrics", None),
@@ -116,11 +125,7 @@ async fn a_demoted_administrator_keeps_nothing_of_the_old_role() {
         .await;
     assert_eq!(demoted.status(), StatusCode::OK);
 
-    assert_problem(
-        session.get("/api/v1/auth/session").await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    assert_ended(&session, "users:read").await;
     for (method, path, body) in [
         (Method::GET, "/api/v1/users", None),
         (Method::GET, "/metrics", None),
@@ -165,25 +170,13 @@ async fn a_deleted_customer_loses_session_and_keys_at_once() {
         .expect("user id");
     assert_eq!(key.get("/api/v1/orders").await.status(), StatusCode::OK);
 
-    let deleted = app
-        .admin
-        .send(Method::DELETE, &format!("/api/v1/users/{me}"))
-        .await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-
+    delete_account(&app, me).await;
     assert_problem(
         customer.get("/api/v1/orders").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
-    let mint = customer
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/api-keys",
-            &json!({"name": "late", "scopes": ["orders:read"]}),
-        )
-        .await;
-    assert_problem(mint, StatusCode::UNAUTHORIZED).await;
+    assert_ended(&customer, "orders:read").await;
     assert_problem(key.get("/api/v1/orders").await, StatusCode::UNAUTHORIZED).await;
 }
 
