@@ -97,10 +97,7 @@ async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, Api
             role,
             // Never more than the owner's role now grants: a key made before a demotion
             // keeps only what the new role allows (see deprovision).
-            scopes: scopes::parse_stored(&key.scopes)
-                .into_iter()
-                .filter(|scope| scopes::granted_to(role).contains(scope))
-                .collect(),
+            scopes: scopes::capped(scopes::parse_stored(&key.scopes), role),
         },
         via: Via::ApiKey(key.id),
     })

@@ -38,6 +38,14 @@ pub fn granted_to(role: Role) -> Vec<Scope> {
     all().into_iter().filter(allowed).collect()
 }
 
+/// `held`, less whatever `role` does not grant.
+pub fn capped(held: Vec<Scope>, role: Role) -> Vec<Scope> {
+    let granted = granted_to(role);
+    held.into_iter()
+        .filter(|scope| granted.contains(scope))
+        .collect()
+}
+
 /// The scopes of an API key as stored (space-separated). A stored scope that this version
 /// does not know grants nothing, and says so in the log.
 pub fn parse_stored(stored: &str) -> Vec<Scope> {
