@@ -143,23 +143,17 @@ pub struct KeysSettings {
 impl KeysSettings {
     /// The public key of each signer, as environment settings for services elsewhere.
     pub fn public_keys(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
-        Ok(vec![
-            (
-                GATEWAY,
-                self.trust.public_key(
-                    GATEWAY,
-                    self.gateway_key.gateway_key_file.as_deref(),
-                    &self.data_dir,
-                )?,
-            ),
-            (
-                ORDERS,
-                self.trust.public_key(
-                    ORDERS,
-                    self.orders_key.orders_key_file.as_deref(),
-                    &self.data_dir,
-                )?,
-            ),
-        ])
+        [
+            (GATEWAY, self.gateway_key.gateway_key_file.as_deref()),
+            (ORDERS, self.orders_key.orders_key_file.as_deref()),
+        ]
+        .into_iter()
+        .map(|(issuer, key_file)| {
+            Ok((
+                issuer,
+                self.trust.public_key(issuer, key_file, &self.data_dir)?,
+            ))
+        })
+        .collect()
     }
 }
