@@ -12,7 +12,7 @@ use axum::routing::any;
 use axum::{Extension, Router};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use kit::calling::client::Upstream;
-use kit::serving::http::MAX_BODY_BYTES;
+use kit::serving::body::MAX_BODY_BYTES;
 use kit::{ApiError, Problem};
 
 use crate::AppState;

@@ -31,7 +31,9 @@ pub(crate) fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwe
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Below the servers' idle timeout (60 s by default): a pooled connection is let go
+        // before the server closes it, rather than raced with a request sent into it.
+        .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -4,24 +4,26 @@
 //! 0. trace: the request joins its caller's trace (W3C `traceparent`) or starts one;
 //! 1. request id: established before anything can fail, so every answer carries it;
 //! 2. metrics: every answer is counted and timed, by route template, method and status;
-//! 3. admission: beyond [`Serving::max_in_flight`] requests in flight, new ones are refused
+//! 3. per-client share: where clients connect directly, one address with too many requests
+//!    in flight is refused with 429 ([`crate::serving::clients`]);
+//! 4. body: the whole body is read, within its deadline, before anything else happens
+//!    ([`crate::serving::body`]): a slow client waits outside admission, and every answer
+//!    leaves its connection usable;
+//! 5. admission: beyond [`Serving::max_in_flight`] requests in flight, new ones are refused
 //!    at once with 503 and `Retry-After` (load shedding: a queue would only add latency);
-//! 4. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
+//! 6. error normalisation: any 4xx/5xx that is not yet problem+json becomes one (axum's
 //!    own rejections, 404/405 from routing, 408 from the timeout, 413 from the body limit);
-//! 5. header limit: headers larger than [`MAX_HEADER_BYTES`] in all are refused with 431
+//! 7. header limit: headers larger than [`MAX_HEADER_BYTES`] in all are refused with 431
 //!    before any handler parses them;
-//! 6. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
-//! 7. request timeout: no request holds a connection forever;
-//! 8. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
+//! 8. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
+//! 9. request timeout: no request holds a connection forever;
+//! 10. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
 //!
 //! Innermost, on the matched routes only, the route template is noted for the metrics.
 //!
-//! Around all of them, [`security_headers`] marks every answer, errors included, and
-//! [`close_if_unread`] says `Connection: close` on an HTTP/1 answer given without reading
-//! the request body, since hyper then closes the connection without saying so.
+//! Around all of them, [`security_headers`] marks every answer, errors included.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,16 +32,17 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use http_body::Body as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use tokio::sync::Semaphore;
 
-use crate::observing::metrics::Metrics;
+use crate::observing::metrics::{LabelledCounter, Metrics};
 use crate::observing::request_id;
 use crate::observing::trace::Tracer;
 use crate::problem::{PROBLEM_JSON, Problem};
+use crate::serving::body::MAX_BODY_BYTES;
+use crate::serving::listener::MAX_HEADER_BYTES;
 
 /// How a service takes load, how it stops, and where its traces go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,21 +56,13 @@ pub struct Serving {
     /// An OpenTelemetry collector's OTLP/HTTP base URL (such as `http://collector:4318`);
     /// without one, spans are neither recorded nor sent.
     pub otlp_endpoint: Option<String>,
+    /// Timeouts and connection caps.
+    pub connections: crate::serving::listener::ConnectionLimits,
 }
 
 /// The default of [`Serving::max_in_flight`]: far above what 2 cores serve at a useful
 /// latency, low enough that memory stays bounded under a flood.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-
-impl Default for Serving {
-    fn default() -> Self {
-        Self {
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            shutdown_delay: Duration::ZERO,
-            otlp_endpoint: None,
-        }
-    }
-}
 
 /// One service's context for the common stack and its server: its name, metrics, limits,
 /// and whether it is draining (then `/readyz` says so).
@@ -78,6 +73,11 @@ pub struct Stack {
     pub serving: Serving,
     pub draining: tokio_util::sync::CancellationToken,
     pub tracer: Tracer,
+    /// Whether clients connect to it directly (the gateway): then each client address is
+    /// held to its share of connections and requests.
+    pub faces_clients: bool,
+    /// Connections and requests refused at a cap, by reason.
+    pub refused: LabelledCounter,
 }
 
 impl Stack {
@@ -85,28 +85,29 @@ impl Stack {
     pub fn new(service: &'static str, serving: Serving) -> Self {
         let metrics = Metrics::new(service);
         let tracer = Tracer::new(service, serving.otlp_endpoint.as_deref(), &metrics);
+        let refused = metrics.labelled_counter(
+            "refused_at_capacity",
+            "Connections and requests refused at a server or per-client cap, by reason",
+        );
         Self {
             service,
             metrics,
             serving,
             draining: tokio_util::sync::CancellationToken::new(),
             tracer,
+            faces_clients: false,
+            refused,
         }
     }
 
     /// The stack of a service that faces clients: it starts a new trace for every request
-    /// rather than join one a client names.
+    /// rather than join one a client names, and holds each client address to its share.
     pub fn at_edge(mut self) -> Self {
         self.tracer = self.tracer.at_edge();
+        self.faces_clients = true;
         self
     }
 }
-
-/// The largest request body any service reads.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The most header bytes (names and values) a request may carry; browsers send a few KiB.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// How long a request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -154,66 +155,18 @@ pub fn layers(router: Router, stack: &Stack) -> Router {
         .layer(from_fn(limit_headers))
         .layer(from_fn(normalize_errors))
         .layer(from_fn_with_state(admission, admit))
+        .layer(from_fn_with_state(
+            stack.serving.connections.body_timeout,
+            crate::serving::body::read_body,
+        ))
+        .layer(from_fn_with_state(
+            stack.refused.clone(),
+            crate::serving::clients::limit_requests,
+        ))
         .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
         .layer(from_fn(request_id::layer))
         .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
-        .layer(from_fn(close_if_unread))
         .layer(from_fn(security_headers))
-}
-
-/// Says `Connection: close` on an HTTP/1 answer given before the request body was read to
-/// its end (a 401 at the door, a 404, a 413, a handler that ignores the body). hyper then
-/// closes the connection rather than read the rest, but without a word; a pooled client
-/// would send its next request into the closed connection and see it fail. HTTP/2 resets
-/// the one stream instead, and needs nothing.
-async fn close_if_unread(request: Request, next: Next) -> Response {
-    if request.version() >= http::Version::HTTP_2 || request.body().is_end_stream() {
-        return next.run(request).await;
-    }
-    let read_to_end = Arc::new(AtomicBool::new(false));
-    let request = request.map(|inner| {
-        Body::new(Watched {
-            inner,
-            read_to_end: read_to_end.clone(),
-        })
-    });
-    let mut response = next.run(request).await;
-    if !read_to_end.load(Ordering::Acquire) {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// A request body that notes when it has been read to its end.
-struct Watched {
-    inner: Body,
-    read_to_end: Arc<AtomicBool>,
-}
-
-impl http_body::Body for Watched {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.read_to_end.store(true, Ordering::Release);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// Whether `headers` hold one `Host`, a plain `host[:port]` without user information.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::serving::clients::PerClient;
 use crate::serving::http::{DEFAULT_MAX_IN_FLIGHT, Serving};
+use crate::serving::listener::ConnectionLimits;
 
 /// The ports the services listen on unless told otherwise, and where the others look for
 /// them: one list, so that a default is written once.
@@ -71,6 +73,71 @@ pub struct ServingOptions {
     /// every service sends its trace spans; off when unset.
     #[arg(long, env = "MSA_OTLP_ENDPOINT", value_parser = parse_endpoint)]
     pub otlp_endpoint: Option<String>,
+
+    #[command(flatten)]
+    pub connections: ConnectionOptions,
+}
+
+/// How long a server waits on its clients, and how many connections and requests it and
+/// each client address may hold. The defaults are close to Envoy's edge settings and
+/// nginx's, where those have one (see docs/security.md).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connections")]
+pub struct ConnectionOptions {
+    /// Milliseconds a client has to send a request's headers, from connecting or from the
+    /// previous answer; the TLS handshake counts. Past it the connection is closed.
+    #[arg(long, env = "MSA_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// Milliseconds a client has to send a whole request body after its headers; past it,
+    /// 408 and the connection is closed. The body is read before the request is admitted.
+    #[arg(long, env = "MSA_BODY_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a connection with no request in flight stays open.
+    #[arg(long, env = "MSA_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
+    /// Connections open at once, all clients together; more are closed at once.
+    #[arg(long, env = "MSA_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Connections one client address (an IPv6 /64) may hold open at the gateway; more are
+    /// closed at once. Behind a proxy, every client is the proxy: raise it there.
+    #[arg(long, env = "MSA_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+
+    /// Requests one client address (an IPv6 /64) may have in flight at the gateway; more
+    /// are refused with 429.
+    #[arg(long, env = "MSA_MAX_IN_FLIGHT_PER_CLIENT", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight_per_client: u32,
+
+    /// Concurrent streams of one HTTP/2 connection.
+    #[arg(long, env = "MSA_HTTP2_MAX_STREAMS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub http2_max_streams: u32,
+}
+
+impl ConnectionOptions {
+    pub fn limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_connections: self.max_connections as usize,
+            per_client: PerClient {
+                connections: self.max_connections_per_client as usize,
+                requests: self.max_in_flight_per_client as usize,
+            },
+            http2_max_streams: self.http2_max_streams,
+        }
+    }
 }
 
 fn parse_endpoint(text: &str) -> Result<String, String> {
@@ -90,6 +157,7 @@ impl ServingOptions {
             max_in_flight: self.max_in_flight as usize,
             shutdown_delay: Duration::from_millis(self.shutdown_delay_ms),
             otlp_endpoint: self.otlp_endpoint.clone(),
+            connections: self.connections.limits(),
         }
     }
 }

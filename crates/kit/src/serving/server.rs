@@ -11,21 +11,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::ConnectInfo;
 use futures::future::BoxFuture;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+
+use crate::serving::listener::Connections;
 
 /// How long in-flight requests may take to finish once shutdown starts; below the
 /// supervisor's and Kubernetes' grace periods (10 s, 30 s), so a drain never ends in SIGKILL.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// How long a client has to complete the TLS handshake; a slow or silent one is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The HTTPS side of a server.
 struct TlsListener {
@@ -46,6 +41,7 @@ pub struct Server {
     tasks: Vec<BackgroundTask>,
     pools: Vec<crate::storing::db::Pool>,
     tls: Option<TlsListener>,
+    connections: Connections,
 }
 
 /// Binds `addr` for `name`, so that its real port (with port 0) is known before the
@@ -73,6 +69,11 @@ impl Server {
             tasks: Vec::new(),
             pools: Vec::new(),
             tls: None,
+            connections: Connections::new(
+                stack.serving.connections,
+                stack.faces_clients,
+                stack.refused.clone(),
+            ),
         })
     }
 
@@ -161,24 +162,44 @@ impl Server {
             .into_iter()
             .map(|task| tokio::spawn(task(shutdown.child_token())))
             .collect();
+        let connections = self.connections;
         if let Some(tls) = self.tls {
             if let Ok(addr) = tls.listener.local_addr() {
                 tracing::info!(service = self.name, %addr, "listening (HTTPS)");
             }
-            tasks.push(tokio::spawn(serve_tls(tls, shutdown.clone())));
+            let (connections, shutdown, name) = (connections.clone(), shutdown.clone(), self.name);
+            tasks.push(tokio::spawn(async move {
+                let drained = connections
+                    .serve(
+                        tls.listener,
+                        Some(tls.acceptor),
+                        tls.app,
+                        shutdown,
+                        DRAIN_TIMEOUT,
+                    )
+                    .await;
+                if !drained {
+                    tracing::warn!(
+                        service = name,
+                        "HTTPS drain timed out; closed open connections"
+                    );
+                }
+            }));
         }
-        let serve = axum::serve(
-            self.listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let drain_deadline = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(DRAIN_TIMEOUT).await;
-        };
-        tokio::select! {
-            result = serve => result.with_context(|| format!("{} server failed", self.name))?,
-            () = drain_deadline => tracing::warn!(service = self.name, "drain timed out; closing open connections"),
+        let drained = connections
+            .serve(
+                self.listener,
+                None,
+                self.app,
+                shutdown.clone(),
+                DRAIN_TIMEOUT,
+            )
+            .await;
+        if !drained {
+            tracing::warn!(
+                service = self.name,
+                "drain timed out; closed open connections"
+            );
         }
         shutdown.cancel();
         for task in tasks {
@@ -189,62 +210,5 @@ impl Server {
         }
         tracing::info!(service = self.name, "stopped");
         Ok(())
-    }
-}
-
-/// Accepts HTTPS connections until `shutdown`, then lets open ones finish their requests.
-async fn serve_tls(tls: TlsListener, shutdown: CancellationToken) {
-    let TlsListener {
-        listener,
-        acceptor,
-        app,
-    } = tls;
-    let graceful = GracefulShutdown::new();
-    let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (tcp, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause instead of spinning.
-                    tracing::warn!(%error, "failed to accept an HTTPS connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let http = http.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |mut request| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request)
-            });
-            let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, %error, "HTTPS connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("HTTPS drain timed out; closing open connections");
     }
 }

@@ -6,6 +6,7 @@ mod contract;
 mod demo;
 mod deprovision;
 mod errors;
+mod http2_limits;
 mod observability;
 mod orders;
 mod owasp;
