@@ -8,10 +8,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::Instant;
 
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http::{HeaderValue, StatusCode};
+use kit::serving::clients::ClientKey;
 use kit::{ApiError, Problem};
 
 /// Failed logins an account may have in an hour, whatever their pace.
@@ -34,24 +37,26 @@ pub struct RateLimits {
     pub per_key: u32,
 }
 
+/// Addresses are counted as [`ClientKey`]s: an IPv6 client by its /64, which one subscriber
+/// holds whole and could otherwise rotate through.
 pub struct Limits {
-    per_address: TokenBuckets<IpAddr>,
-    per_key: TokenBuckets<i64>,
+    per_address: KeyedRates<ClientKey>,
+    per_key: KeyedRates<i64>,
     logins: Mutex<LoginFailures>,
 }
 
 impl Limits {
     pub fn new(rates: RateLimits) -> Self {
         Self {
-            per_address: TokenBuckets::new(rates.per_address),
-            per_key: TokenBuckets::new(rates.per_key),
+            per_address: KeyedRates::new(rates.per_address),
+            per_key: KeyedRates::new(rates.per_key),
             logins: Mutex::new(LoginFailures::default()),
         }
     }
 
     pub fn allow_address(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.per_address
-            .take(ip)
+            .take(ClientKey::of(ip))
             .map_err(|wait| too_many("Too many requests from your address.", wait))
     }
 
@@ -81,7 +86,7 @@ impl Limits {
             .max(
                 logins
                     .addresses
-                    .get(&ip)
+                    .get(&ClientKey::of(ip))
                     .and_then(|record| record.wait(now, FREE_FAILURES_PER_ADDRESS, usize::MAX)),
             );
         match wait {
@@ -112,7 +117,11 @@ impl Limits {
             .entry(account.to_owned())
             .or_default()
             .record(now);
-        logins.addresses.entry(ip).or_default().record(now);
+        logins
+            .addresses
+            .entry(ClientKey::of(ip))
+            .or_default()
+            .record(now);
     }
 
     /// A success clears the account's record; the address keeps its own, so one valid
@@ -140,53 +149,40 @@ fn too_many(detail: &str, retry_after_seconds: u64) -> ApiError {
     ApiError::Problem(Box::new(problem))
 }
 
-/// Token buckets: each key may spend `rate` requests a second, with bursts of twice that.
-struct TokenBuckets<K> {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<K, (f64, Instant)>>,
+/// Rate limits by key: each may spend `rate` requests a second, with bursts of twice that
+/// (GCRA, the token bucket's exact twin, in governor's sharded map: no global lock).
+struct KeyedRates<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
 }
 
-impl<K: Hash + Eq + Copy> TokenBuckets<K> {
+impl<K: Hash + Eq + Clone> KeyedRates<K> {
     fn new(rate: u32) -> Self {
-        let rate = f64::from(rate.max(1));
+        let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).expect("2 is not zero"));
         Self {
-            rate,
-            burst: rate * 2.0,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: RateLimiter::dashmap(Quota::per_second(rate).allow_burst(burst)),
         }
     }
 
-    /// Takes a token, or says how many seconds until one is available.
+    /// Takes a request's worth, or says how many seconds until one is available.
     fn take(&self, key: K) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if buckets.len() >= MAX_TRACKED {
-            // Buckets refilled to the brim carry no information: drop them.
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
+        if self.limiter.len() >= MAX_TRACKED {
+            // Keys whose allowance is full again carry no information: drop them.
+            self.limiter.retain_recent();
         }
-        let (tokens, at) = buckets.entry(key).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.rate).ceil() as u64)
-        }
+        self.limiter.check_key(&key).map_err(|not_until| {
+            not_until
+                .wait_time_from(self.limiter.clock().now())
+                .as_secs_f64()
+                .ceil() as u64
+        })
     }
 }
 
 #[derive(Default)]
 struct LoginFailures {
     accounts: HashMap<String, FailureRecord>,
-    addresses: HashMap<IpAddr, FailureRecord>,
+    addresses: HashMap<ClientKey, FailureRecord>,
 }
 
 impl LoginFailures {
@@ -316,12 +312,30 @@ mod tests {
     }
 
     #[test]
-    fn buckets_allow_a_burst_then_refuse() {
-        let buckets = TokenBuckets::new(5);
+    fn rates_allow_a_burst_then_refuse() {
+        let rates = KeyedRates::new(5);
         for _ in 0..10 {
-            assert!(buckets.take(1).is_ok());
+            assert!(rates.take(1).is_ok());
         }
-        assert_eq!(buckets.take(1), Err(1));
-        assert!(buckets.take(2).is_ok());
+        assert_eq!(rates.take(1), Err(1));
+        assert!(rates.take(2).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_cannot_rotate_through_its_64() {
+        let limits = limits();
+        let mut refused = 0;
+        for host in 0..100u16 {
+            let ip: IpAddr = format!("2001:db8:7:7::{host:x}")
+                .parse()
+                .expect("an address");
+            refused += usize::from(limits.allow_address(ip).is_err());
+        }
+        assert_eq!(refused, 80, "a burst of 20 for the whole /64");
+        let elsewhere: IpAddr = "2001:db8:7:8::1".parse().expect("an address");
+        assert!(
+            limits.allow_address(elsewhere).is_ok(),
+            "the next /64 is another client"
+        );
     }
 }
