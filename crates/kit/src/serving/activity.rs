@@ -4,7 +4,8 @@
 //! HTTP/1.1 tells an idle keep-alive connection from a slow request head only by whether
 //! bytes have arrived since the last answer (nginx's `keepalive_timeout` against its
 //! `client_header_timeout`); hyper's own header timer cannot, so the connection's reads
-//! are watched here. An HTTP/2 connection has no head between requests (pings and window
+//! are watched here, and the connection is closed without losing its last answer
+//! ([`linger`]). An HTTP/2 connection has no head between requests (pings and window
 //! updates arrive at any time), so for it only the idle deadline counts.
 
 use std::pin::Pin;
@@ -132,9 +133,9 @@ impl Activity {
     }
 
     /// `io`, with its reads noted here.
-    pub fn watch<I>(self: &Arc<Self>, io: I) -> Watched<I> {
+    pub fn watch<I: Transport>(self: &Arc<Self>, io: I) -> Watched<I> {
         Watched {
-            io,
+            io: Some(io),
             activity: self.clone(),
         }
     }
@@ -146,20 +147,73 @@ impl Drop for Busy {
     }
 }
 
-/// A connection's transport, whose reads its [`Activity`] hears.
-pub struct Watched<I> {
-    io: I,
+/// What a connection runs on: TCP, or TLS over TCP.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for I {}
+
+/// How long a closed connection goes on reading what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+/// How much it reads, at most, meanwhile.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+
+/// A connection's transport, whose reads its [`Activity`] hears. When the server is done
+/// with it, it closes it the way nginx's lingering close does (see [`linger`]).
+pub struct Watched<I: Transport> {
+    io: Option<I>,
     activity: Arc<Activity>,
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+impl<I: Transport> Watched<I> {
+    fn io(&mut self) -> Pin<&mut I> {
+        Pin::new(
+            self.io
+                .as_mut()
+                .expect("BUG: the transport is taken only when it is dropped"),
+        )
+    }
+}
+
+impl<I: Transport> Drop for Watched<I> {
+    fn drop(&mut self) {
+        if let (Some(io), Ok(runtime)) = (self.io.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(linger(io));
+        }
+    }
+}
+
+/// Closes `io` without losing the last answer. A server that closes a socket with unread
+/// data in it (the rest of a body too large to read, say) makes the kernel reset the
+/// connection, and the reset can overtake the answer still on its way: the client sees
+/// the connection fail instead of the 413. So the server says it is done (FIN, or TLS
+/// close_notify), then reads and drops what still comes, until the client closes too or
+/// [`LINGER`] passes.
+async fn linger<I: Transport>(mut io: I) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER, async {
+        if io.shutdown().await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+}
+
+impl<I: Transport> AsyncRead for Watched<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let polled = self.io().poll_read(cx, buf);
         if buf.filled().len() > before {
             self.activity.heard(&buf.filled()[before..]);
         }
@@ -167,21 +221,23 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+impl<I: Transport> AsyncWrite for Watched<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        self.io().poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.io().poll_flush(cx)
     }
 
+    // The lingering close says the connection is done, once, and then reads what is left;
+    // hyper's own shutdown would be followed by the drop, and the drop by a reset.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        self.io().poll_flush(cx)
     }
 
     fn poll_write_vectored(
@@ -189,11 +245,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        self.io().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.io.as_ref().is_some_and(I::is_write_vectored)
     }
 }
 
