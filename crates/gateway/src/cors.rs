@@ -3,10 +3,17 @@
 //! `null` (sandboxed frames, local files) is never accepted, so no page elsewhere can
 //! use a visitor's session cookie to read our answers.
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::Route;
+use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue, Method, header};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::{Layer, Service, ServiceExt};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
@@ -26,11 +33,11 @@ pub fn parse_origin(text: &str) -> Result<HeaderValue, String> {
 
 /// The CORS layer for `origins`; none when no origin is configured, so that browsers
 /// apply the same-origin policy in full.
-pub fn layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
+pub fn layer(origins: &[HeaderValue]) -> Option<PreflightsOnly> {
     if origins.is_empty() {
         return None;
     }
-    Some(
+    Some(PreflightsOnly(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins.iter().cloned()))
             .allow_credentials(true)
@@ -56,7 +63,53 @@ pub fn layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 HeaderName::from_static("idempotent-replayed"),
             ])
             .max_age(PREFLIGHT_MAX_AGE),
-    )
+    ))
+}
+
+/// tower-http's CORS, but only for real preflights: it answers every `OPTIONS` as one,
+/// which would give a plain `OPTIONS` (no `Access-Control-Request-Method`) a 200 instead
+/// of the resource's 405 and `Allow`.
+#[derive(Clone)]
+pub struct PreflightsOnly(CorsLayer);
+
+impl Layer<Route> for PreflightsOnly {
+    type Service = PreflightsOnlyService;
+
+    fn layer(&self, inner: Route) -> Self::Service {
+        PreflightsOnlyService {
+            cors: self.0.layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PreflightsOnlyService {
+    cors: Cors<Route>,
+    plain: Route,
+}
+
+impl Service<Request> for PreflightsOnlyService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each call is made on a clone, readied by `oneshot`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let plain_options = request.method() == Method::OPTIONS
+            && !request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if plain_options {
+            Box::pin(self.plain.clone().oneshot(request))
+        } else {
+            Box::pin(self.cors.clone().oneshot(request))
+        }
+    }
 }
 
 #[cfg(test)]

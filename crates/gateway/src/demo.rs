@@ -33,7 +33,9 @@ async fn hello() -> Json<Message> {
 }
 
 /// Say hello to someone.
-#[utoipa::path(get, path = "/hello/{name}", tag = "demo", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/hello/{name}", tag = "demo",
+    params(("name" = String, Path, min_length = 1, max_length = 64,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$")),
     responses((status = 200, body = Message), (status = 400, body = Problem)))]
 async fn hello_name(Path(name): Path<String>) -> ApiResult<Json<Message>> {
     let length = name.chars().count();
@@ -51,7 +53,18 @@ async fn hello_name(Path(name): Path<String>) -> ApiResult<Json<Message>> {
 #[serde(deny_unknown_fields)]
 pub struct GreetParams {
     /// `ko` (Korean), `es` (Spanish) or `en` (English, the default).
+    #[param(value_type = Option<Language>)]
     lang: Option<String>,
+}
+
+/// The languages of the greeting, as the dictionary names them.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+enum Language {
+    Ko,
+    Es,
+    En,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -34,6 +34,7 @@ mod demo;
 mod docs;
 mod edge;
 mod limits;
+mod methods;
 mod openapi;
 mod proxy;
 mod resource;
@@ -181,7 +182,7 @@ fn router(
     demo: Router<AppState>,
     auth: Router<AppState>,
     readiness: Readiness,
-    cors: Option<tower_http::cors::CorsLayer>,
+    cors: Option<cors::PreflightsOnly>,
     stack: &Stack,
 ) -> Router {
     let api = proxy::routes()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{StatusCode, header};
+use http::{Method, StatusCode, header};
 use kit::Problem;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -16,11 +16,18 @@ use utoipa::openapi::OpenApi;
 
 use crate::AppState;
 use crate::access::policy;
+use crate::methods::{Documented, Route, routes_of};
 use crate::resource::{PREFIX, Resource};
 
 pub struct PublicApi {
     own: OpenApi,
-    document: OnceCell<Bytes>,
+    built: OnceCell<Built>,
+}
+
+/// The document as served, and the methods of each of its paths.
+struct Built {
+    document: Bytes,
+    routes: Vec<Route>,
 }
 
 impl PublicApi {
@@ -31,19 +38,54 @@ impl PublicApi {
         );
         Arc::new(Self {
             own,
-            document: OnceCell::new(),
+            built: OnceCell::new(),
+        })
+    }
+
+    async fn built(&self, app: &AppState) -> Result<&Built, &'static str> {
+        self.built
+            .get_or_try_init(|| async {
+                let document = build(app).await?;
+                let routes = routes_of(&document);
+                let document = serde_json::to_vec(&document).map_err(|_| "gateway")?;
+                Ok(Built {
+                    document: Bytes::from(document),
+                    routes,
+                })
+            })
+            .await
+    }
+
+    /// Whether `method` on `path` is in the dictionary; `None` while a service's part of it
+    /// cannot be fetched.
+    pub async fn documents(
+        &self,
+        app: &AppState,
+        method: &Method,
+        path: &str,
+    ) -> Option<Documented> {
+        let built = self.built(app).await.ok()?;
+        let Some(route) = built.routes.iter().find(|route| route.matches(path)) else {
+            return Some(Documented::NoSuchPath);
+        };
+        let allowed = route.methods.contains(method)
+            || (*method == Method::HEAD && route.methods.contains(&Method::GET));
+        Some(if allowed {
+            Documented::Yes
+        } else {
+            Documented::OtherMethods(route.methods.clone())
         })
     }
 }
 
 pub async fn serve(State(app): State<AppState>) -> Response {
     let api = app.public_api.clone();
-    let document = api
-        .document
-        .get_or_try_init(|| async { build(&app).await.map(Bytes::from) })
-        .await;
-    match document {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response(),
+    match api.built(&app).await {
+        Ok(built) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            built.document.clone(),
+        )
+            .into_response(),
         Err(service) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("The {service} service is unavailable, so its part of the API cannot be described yet."),
@@ -52,7 +94,7 @@ pub async fn serve(State(app): State<AppState>) -> Response {
     }
 }
 
-async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
+async fn build(app: &AppState) -> Result<Value, &'static str> {
     let mut document = app.public_api.own.clone();
     for upstream in crate::proxy::upstreams(app) {
         let service: OpenApi = upstream
@@ -74,10 +116,34 @@ async fn build(app: &AppState) -> Result<Vec<u8>, &'static str> {
         document.merge(published);
     }
     let mut document = serde_json::to_value(&document).map_err(|_| "gateway")?;
+    document_rate_limits(&mut document);
     kit::serving::http::document_problems(&mut document);
     document_security(&mut document);
     keep_reachable_schemas(&mut document);
-    serde_json::to_vec(&document).map_err(|_| "gateway")
+    Ok(document)
+}
+
+/// Every request to the gateway counts against its client's rate and share: any operation
+/// may answer 429.
+fn document_rate_limits(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for operation in item.values_mut() {
+            if let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            {
+                responses.entry("429").or_insert_with(|| {
+                    serde_json::json!({
+                        "description": "Too many requests from this client address or API key, or too many at once; wait for `Retry-After` seconds.",
+                        "content": { kit::problem::PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } }
+                    })
+                });
+            }
+        }
+    }
 }
 
 /// States how each operation authenticates: the session cookie or an API key, optional

@@ -19,6 +19,7 @@ use crate::AppState;
 use crate::access::identity::Identity;
 use crate::access::{deprovision, policy};
 use crate::client_ip::ClientAddr;
+use crate::methods::Documented;
 use crate::resource::{PREFIX, Resource};
 
 pub fn routes() -> Router<AppState> {
@@ -82,8 +83,8 @@ pub fn internal_path(public_path: &str) -> Option<&str> {
     plain.then_some(path)
 }
 
-/// The methods the public API uses; anything else (TRACE, CONNECT, made-up ones) is
-/// refused here and never reaches a service.
+/// The methods the public API uses, for when the dictionary cannot be built: anything else
+/// (TRACE, CONNECT, made-up ones) is refused here and never reaches a service.
 const ALLOWED_METHODS: [Method; 6] = [
     Method::GET,
     Method::HEAD,
@@ -102,21 +103,24 @@ async fn forward(
 ) -> Response {
     let upstream = app.upstream(resource);
     let (parts, body) = request.into_parts();
-    if !ALLOWED_METHODS.contains(&parts.method) {
-        let mut problem = Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "This method is not allowed on this resource; the Allow header lists those that are.",
-        );
-        problem.headers.insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE"),
-        );
-        return problem.into_response();
-    }
     let Some(path) = internal_path(parts.uri.path()) else {
-        return Problem::new(StatusCode::NOT_FOUND, "There is no resource at this path.")
-            .into_response();
+        return not_found();
     };
+    // The dictionary decides which methods a path has, before anyone is asked who calls;
+    // while it cannot be built (a service is down), the services' own routing does.
+    match app
+        .public_api
+        .documents(&app, &parts.method, parts.uri.path())
+        .await
+    {
+        Some(Documented::Yes) => {}
+        Some(Documented::NoSuchPath) => return not_found(),
+        Some(Documented::OtherMethods(methods)) => return method_not_allowed(&methods),
+        None if !ALLOWED_METHODS.contains(&parts.method) => {
+            return method_not_allowed(&ALLOWED_METHODS);
+        }
+        None => {}
+    }
     let rest = &path[1 + resource.segment().len()..];
     if let Err(refusal) = policy::authorize(&identity, resource, &parts.method, rest) {
         return refusal.into_response();
@@ -155,6 +159,21 @@ async fn forward(
         Ok(answer) => relay(answer),
         Err(error) => ApiError::from(error).into_response(),
     }
+}
+
+fn not_found() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "There is no resource at this path.").into_response()
+}
+
+fn method_not_allowed(methods: &[Method]) -> Response {
+    let mut problem = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This method is not allowed on this resource; the Allow header lists those that are.",
+    );
+    problem
+        .headers
+        .insert(header::ALLOW, crate::methods::allow_header(methods));
+    problem.into_response()
 }
 
 /// Passes the service's answer back, streaming its body.

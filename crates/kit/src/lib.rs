@@ -25,6 +25,7 @@ pub mod problem;
 pub mod serving;
 pub mod storing;
 pub mod time;
+pub mod whole_number;
 
 pub use error::{ApiError, ApiResult};
 pub use problem::Problem;

@@ -29,9 +29,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItemInput {
-    #[schema(example = 102)]
+    #[serde(deserialize_with = "kit::whole_number::integer")]
+    #[schema(minimum = 1, example = 102)]
     product_id: i64,
-    #[schema(example = 1)]
+    #[serde(deserialize_with = "kit::whole_number::integer")]
+    #[schema(minimum = 1, maximum = 1000, example = 1)]
     quantity: i64,
 }
 
@@ -39,6 +41,8 @@ pub struct OrderItemInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrder {
+    /// 1 to 50 distinct products.
+    #[schema(min_items = 1, max_items = 50)]
     items: Vec<OrderItemInput>,
 }
 
@@ -48,9 +52,15 @@ pub struct PlaceOrder {
 /// safely. The same key with another body is refused (422); a repeat while the first
 /// request runs gets 409.
 #[utoipa::path(post, path = "/orders", tag = "orders", request_body = PlaceOrder,
-    params(("Idempotency-Key" = String, Header, description = "A unique key per order you mean to place")),
-    responses((status = 201, body = OrderView), (status = 400, body = Problem),
-              (status = 409, body = Problem, description = "Out of stock, or the key is in use"),
+    params(("Idempotency-Key" = String, Header, pattern = r#"^(?!""$)[!-~]{1,255}$"#,
+            description = "A unique key per order you mean to place: 1 to 255 visible ASCII characters, quoted or not")),
+    responses((status = 201, body = OrderView, description = "Placed; repeated with the same key, the same answer",
+                headers(("Location" = String, description = "The order's address"),
+                        ("idempotent-replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
+              (status = 400, body = Problem),
+              (status = 409, body = Problem,
+               description = "Out of stock: the attempt is kept as a `failed` order in your list, with no stock held; or the key is in use by a request still running",
+               headers(("idempotent-replayed" = String, description = "`true` when this answers an earlier request with the same key"))),
               (status = 422, body = Problem), (status = 503, body = Problem),
               (status = 504, body = Problem)))]
 async fn place_order(
@@ -100,8 +110,10 @@ pub struct ListParams {
     /// Only this user's orders (administrators; a customer always sees only their own).
     user_id: Option<i64>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -213,7 +225,14 @@ fn created(order_id: i64, body: String) -> Response {
 /// keeps the first request's id beside it, where an operator finds the original outcome.
 fn replay(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = if status.is_success() {
+    let placed = (status == StatusCode::CREATED)
+        .then(|| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|order| order["order_id"].as_i64());
+    let mut response = if let Some(order_id) = placed {
+        // A replayed 201 says where the order is, as the first answer did.
+        created(order_id, body)
+    } else if status.is_success() {
         let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -14,10 +14,11 @@ pub struct ProductName(String);
 
 impl ProductName {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        // Counted as sent, as the dictionary counts it; the spaces around it are dropped.
         let name = raw.trim();
-        match name.chars().count() {
-            0 => Err("name must not be empty".to_owned()),
-            n if n > 200 => Err("name must be at most 200 characters".to_owned()),
+        match (raw.chars().count(), name.chars().count()) {
+            (_, 0) => Err("name must not be empty".to_owned()),
+            (n, _) if n > 200 => Err("name must be at most 200 characters".to_owned()),
             _ if name.chars().any(char::is_control) => {
                 Err("name must not contain control characters".to_owned())
             }

@@ -34,15 +34,24 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
-    #[schema(example = "Tablet")]
+    /// 1 to 200 characters, no control characters; spaces around it are dropped.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Tablet"
+    )]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     description: String,
     /// Price in cents, 1 to 100000000.
-    #[schema(example = 45000)]
+    #[serde(deserialize_with = "kit::whole_number::integer")]
+    #[schema(minimum = 1, maximum = 100_000_000, example = 45000)]
     price_cents: i64,
     /// Units in stock, 0 to 1000000.
-    #[schema(example = 20)]
+    #[serde(deserialize_with = "kit::whole_number::integer")]
+    #[schema(minimum = 0, maximum = 1_000_000, example = 20)]
     stock: i64,
 }
 
@@ -61,9 +70,19 @@ impl ProductInput {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: Option<String>,
+    #[schema(max_length = 2000)]
     description: Option<String>,
+    #[serde(default, deserialize_with = "kit::whole_number::optional_integer")]
+    #[schema(minimum = 1, maximum = 100_000_000)]
     price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "kit::whole_number::optional_integer")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     stock: Option<i64>,
 }
 
@@ -112,26 +131,53 @@ pub struct ProductPage {
     next_page: Option<u32>,
 }
 
+/// The orderings of a product list, as the dictionary names them; the server parses the
+/// text itself ([`crate::domain::Sort`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+enum SortKey {
+    #[schema(rename = "id")]
+    IdAsc,
+    #[schema(rename = "-id")]
+    IdDesc,
+    #[schema(rename = "name")]
+    NameAsc,
+    #[schema(rename = "-name")]
+    NameDesc,
+    #[schema(rename = "price")]
+    PriceAsc,
+    #[schema(rename = "-price")]
+    PriceDesc,
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Part of the name, case-insensitive.
+    /// Part of the name, case-insensitive; at most 100 characters.
+    #[param(max_length = 100)]
     q: Option<String>,
     /// Lowest price in cents.
+    #[param(minimum = 0, maximum = 100_000_000)]
     min_price: Option<i64>,
     /// Highest price in cents.
+    #[param(minimum = 0, maximum = 100_000_000)]
     max_price: Option<i64>,
-    /// One of `id`, `-id`, `name`, `-name`, `price`, `-price` (`-` = descending).
+    /// The order of the list (`-` = descending); by id unless given.
+    #[param(value_type = Option<SortKey>)]
     sort: Option<String>,
     /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 100_000)]
     page: Option<u32>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
 /// Create a product.
 #[utoipa::path(post, path = "/products", tag = "products", request_body = ProductInput,
-    responses((status = 201, body = ProductView), (status = 422, body = Problem)))]
+    responses((status = 201, body = ProductView,
+                headers(("Location" = String, description = "The product's address"), ("ETag" = String, description = "The product's version, such as `\"3\"`: send it back in `If-Match`"))),
+              (status = 422, body = Problem)))]
 async fn create_product(
     State(app): State<AppState>,
     caller: Caller,
@@ -203,10 +249,10 @@ impl ListParams {
             None => Sort::IdAsc,
             Some(raw) => Sort::parse(raw).map_err(ApiError::BadRequest)?,
         };
-        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-        if q.is_some_and(|q| q.chars().count() > 100) {
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > 100) {
             return Err(ApiError::bad_request("q must be at most 100 characters"));
         }
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         Ok(ProductQuery {
             name_pattern: q.map(|q| format!("%{}%", escape_like(q))),
             min_price: self.min_price,
@@ -231,7 +277,8 @@ fn escape_like(raw: &str) -> String {
 
 /// Get one product.
 #[utoipa::path(get, path = "/products/{id}", tag = "products", params(("id" = i64, Path)),
-    responses((status = 200, body = ProductView), (status = 404, body = Problem)))]
+    responses((status = 200, body = ProductView, headers(("ETag" = String, description = "The product's version, such as `\"3\"`: send it back in `If-Match`"))),
+              (status = 404, body = Problem)))]
 async fn get_product(
     State(app): State<AppState>,
     _caller: Caller,
@@ -257,10 +304,9 @@ fn expected_version(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         .and_then(|v| v.strip_suffix('"'))
         .and_then(|v| v.parse::<i64>().ok())
         .map(Some)
+        // A condition that cannot be read is a malformed request, not one that failed.
         .ok_or_else(|| {
-            ApiError::PreconditionFailed(
-                "If-Match must be the ETag of the product, such as \"3\"".to_owned(),
-            )
+            ApiError::bad_request("If-Match must be the ETag of the product, such as \"3\", or *")
         })
 }
 
@@ -285,9 +331,10 @@ async fn apply(
 
 /// Replace a product.
 #[utoipa::path(put, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version you read")),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,18}")$"#, description = "ETag of the version you read, or `*`")),
     request_body = ProductInput,
-    responses((status = 200, body = ProductView), (status = 404, body = Problem),
+    responses((status = 200, body = ProductView, headers(("ETag" = String, description = "The product's version, such as `\"3\"`: send it back in `If-Match`"))),
+              (status = 404, body = Problem),
               (status = 412, body = Problem), (status = 422, body = Problem)))]
 async fn replace_product(
     State(app): State<AppState>,
@@ -309,9 +356,10 @@ async fn replace_product(
 
 /// Change some fields of a product.
 #[utoipa::path(patch, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version you read")),
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|"[0-9]{1,18}")$"#, description = "ETag of the version you read, or `*`")),
     request_body = ProductPatch,
-    responses((status = 200, body = ProductView), (status = 404, body = Problem),
+    responses((status = 200, body = ProductView, headers(("ETag" = String, description = "The product's version, such as `\"3\"`: send it back in `If-Match`"))),
+              (status = 404, body = Problem),
               (status = 412, body = Problem), (status = 422, body = Problem)))]
 async fn patch_product(
     State(app): State<AppState>,

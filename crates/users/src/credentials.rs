@@ -136,9 +136,11 @@ async fn change_password(
 }
 
 /// A password longer than any valid one cannot match; it is checked as empty rather than
-/// hashed at length, so an oversized guess costs no more than any other.
+/// hashed at length, so an oversized guess costs no more than any other. Bounded in bytes
+/// (the most [`Password::MAX_CHARS`] characters take), so a password set under the older
+/// limit of 1 KiB still logs in.
 fn bounded(password: String) -> String {
-    if password.len() > Password::MAX_BYTES {
+    if password.len() > Password::MAX_CHARS * 4 {
         String::new()
     } else {
         password

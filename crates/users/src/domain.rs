@@ -28,11 +28,11 @@ pub struct UserName(String);
 impl UserName {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let name = raw.trim();
-        let length = name.chars().count();
-        if length == 0 {
+        if name.is_empty() {
             return Err("name must not be empty".to_owned());
         }
-        if length > 100 {
+        // Counted as sent, as the dictionary counts it; the spaces around it are dropped.
+        if raw.chars().count() > 100 {
             return Err("name must be at most 100 characters".to_owned());
         }
         if name.chars().any(char::is_control) {
@@ -53,8 +53,9 @@ pub struct Password(String);
 
 impl Password {
     pub const MIN_CHARS: usize = 8;
-    /// Far above any passphrase a person types; bounds the work of hashing hostile input.
-    pub const MAX_BYTES: usize = 1024;
+    /// Far above any passphrase a person types; bounds the work of hashing hostile input
+    /// (at most 1 KiB of UTF-8).
+    pub const MAX_CHARS: usize = 256;
 
     pub fn parse(raw: String) -> Result<Self, String> {
         if raw.chars().count() < Self::MIN_CHARS {
@@ -63,10 +64,10 @@ impl Password {
                 Self::MIN_CHARS
             ));
         }
-        if raw.len() > Self::MAX_BYTES {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(format!(
-                "password must be at most {} bytes",
-                Self::MAX_BYTES
+                "password must be at most {} characters",
+                Self::MAX_CHARS
             ));
         }
         if is_common(&raw) {

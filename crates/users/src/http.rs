@@ -28,11 +28,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "carol@example.com")]
+    #[schema(format = Email, max_length = 254, example = "carol@example.com")]
     email: String,
-    #[schema(example = "Carol")]
+    /// 1 to 100 characters, no control characters; spaces around it are dropped.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Carol"
+    )]
     name: String,
-    #[schema(min_length = 8, example = "a long passphrase")]
+    /// 8 to 256 characters, any characters; the most common passwords are refused.
+    #[schema(min_length = 8, max_length = 256, example = "a long passphrase")]
     password: String,
     /// Only an administrator may choose a role; a new account is a customer.
     role: Option<Role>,
@@ -43,7 +50,13 @@ pub struct CreateUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: Option<String>,
     /// Only an administrator may change a role.
     role: Option<Role>,
@@ -84,14 +97,17 @@ pub struct UserPage {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
 /// Create a user (administrators; visitors register through `/api/v1/auth/register`).
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = UserView), (status = 403, body = Problem),
+    responses((status = 201, body = UserView, headers(("Location" = String, description = "The user's address"))),
+              (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_user(
     State(app): State<AppState>,

@@ -41,12 +41,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
-    #[schema(example = "carol@example.com")]
+    #[schema(format = Email, max_length = 254, example = "carol@example.com")]
     email: String,
-    #[schema(example = "Carol")]
+    /// 1 to 100 characters, no control characters; spaces around it are dropped.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Carol"
+    )]
     name: String,
-    /// At least 8 characters, any characters; the most common passwords are refused.
-    #[schema(min_length = 8, example = "a long passphrase")]
+    /// 8 to 256 characters, any characters; the most common passwords are refused.
+    #[schema(min_length = 8, max_length = 256, example = "a long passphrase")]
     password: String,
 }
 
@@ -80,17 +86,25 @@ pub struct SessionView {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    /// 8 to 256 characters, any characters; the most common passwords are refused.
+    #[schema(min_length = 8, max_length = 256)]
     new_password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
-    /// What the key is for, to recognise it in the list.
-    #[schema(example = "inventory sync")]
+    /// What the key is for, to recognise it in the list: 1 to 100 characters, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$",
+        example = "inventory sync"
+    )]
     name: String,
     /// The scopes the key carries: a subset of those your role allows.
-    #[schema(example = json!(["products:read"]))]
+    #[schema(min_items = 1, example = json!(["products:read"]))]
     scopes: Vec<String>,
 }
 
@@ -274,9 +288,11 @@ async fn login(
     ))
 }
 
-/// Log out: the session ends at once, and the cookie is worthless from now on.
+/// Log out: the session ends at once, and the cookie is worthless from now on. Without a
+/// session there is nothing to end, and the answer is the same: logging out is idempotent.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204)), security(("session" = [])))]
+    responses((status = 204, description = "Logged out (or was not logged in); the cookie is cleared")),
+    security(("session" = []), ()))]
 async fn logout(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -393,7 +409,7 @@ async fn create_key(
 ) -> ApiResult<Response> {
     let InSession { user_id, .. } = identity.session()?;
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || new.name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
             "validation-failed",
             "name must be 1 to 100 characters, without control characters",

@@ -4,7 +4,8 @@
 //! An API key that does not check out is refused outright (a program should hear that its
 //! key is wrong). A session cookie that does not check out is dropped, the browser told to
 //! forget it, and the request goes on as anonymous; routes that need a login then answer
-//! 401.
+//! 401. A request that presents both a key and a session cookie is refused: one request is
+//! one identity, and no credential it carries is left unchecked.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -32,6 +33,15 @@ pub async fn authenticate(
         .get::<ClientAddr>()
         .expect("BUG: the client address is established before authentication");
     let headers = request.headers();
+    if headers.contains_key(AUTHORIZATION) && sessions::cookie_presented(headers) {
+        return Problem::typed(
+            StatusCode::UNAUTHORIZED,
+            "two-credentials",
+            "Two credentials",
+            "Present either an API key or a session cookie, not both.",
+        )
+        .into_response();
+    }
     // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
     // by the browser; an unusable key is refused, since a program asked to be someone.
     let (identity, forget_cookie) = if headers.contains_key(AUTHORIZATION) {

@@ -124,6 +124,15 @@ pub fn judge(
 
 /// The session token in the request's cookies, if any.
 pub fn token_from(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers).filter(|value| !value.is_empty() && value.len() <= 64)
+}
+
+/// Whether the request carries the session cookie at all, whatever its value.
+pub fn cookie_presented(headers: &HeaderMap) -> bool {
+    cookie_value(headers).is_some()
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -132,7 +141,6 @@ pub fn token_from(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE_NAME)
         .map(|(_, value)| value)
-        .filter(|value| !value.is_empty() && value.len() <= 64)
 }
 
 /// `Set-Cookie` for a new session. `SameSite=Strict` keeps the cookie off every request

@@ -420,6 +420,27 @@ pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Rout
     )
 }
 
+/// The headers the stack sets: the request id on every answer, and on a refusal that may
+/// pass (429, 503) how long to wait.
+fn document_headers(status: &str, response: &mut serde_json::Value) {
+    use serde_json::json;
+    let headers = &mut response["headers"];
+    if !headers.is_object() {
+        *headers = json!({});
+    }
+    headers[request_id::X_REQUEST_ID.as_str()] = json!({
+        "description": "This request's id; quote it to an operator. One you send (1 to 64 letters, digits, `-`, `_`, `.` or `:`) is kept.",
+        "required": true,
+        "schema": { "type": "string" }
+    });
+    if matches!(status, "429" | "503" | "4XX" | "5XX") {
+        headers["Retry-After"] = json!({
+            "description": "Seconds to wait before trying again (on 429 and 503).",
+            "schema": { "type": "integer", "minimum": 1 }
+        });
+    }
+}
+
 const OPERATIONS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -447,6 +468,7 @@ pub fn document_problems(document: &mut serde_json::Value) {
                 continue;
             };
             for (status, response) in responses.iter_mut() {
+                document_headers(status, response);
                 // OpenAPI requires a description; where the annotation gave none, the
                 // status's own name says it.
                 let described = response
@@ -469,12 +491,19 @@ pub fn document_problems(document: &mut serde_json::Value) {
                     content.insert(PROBLEM_JSON.to_owned(), schema);
                 }
             }
-            responses.entry("4XX").or_insert_with(|| {
-                json!({ "description": "The request was refused; nothing was changed.", "content": problem() })
-            });
-            responses.entry("5XX").or_insert_with(|| {
-                json!({ "description": "The service or one it depends on failed or is unavailable.", "content": problem() })
-            });
+            for (range, description) in [
+                ("4XX", "The request was refused; nothing was changed."),
+                (
+                    "5XX",
+                    "The service or one it depends on failed or is unavailable.",
+                ),
+            ] {
+                responses.entry(range).or_insert_with(|| {
+                    let mut response = json!({ "description": description, "content": problem() });
+                    document_headers(range, &mut response);
+                    response
+                });
+            }
         }
     }
 }

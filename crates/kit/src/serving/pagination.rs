@@ -37,10 +37,12 @@ impl Keyset {
         let limit = parse_limit(limit)?;
         let after = match cursor {
             None => 0,
-            Some(cursor) => cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|id| *id >= 0)
+            // Exactly what the dictionary says a cursor is: 1 to 18 digits.
+            Some(cursor) => Some(cursor)
+                .filter(|cursor| {
+                    (1..=18).contains(&cursor.len()) && cursor.bytes().all(|b| b.is_ascii_digit())
+                })
+                .and_then(|cursor| cursor.parse::<i64>().ok())
                 .ok_or_else(|| ApiError::bad_request("cursor is not one this API issued"))?,
         };
         Ok(Self {

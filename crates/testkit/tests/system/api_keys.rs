@@ -153,3 +153,27 @@ async fn each_key_has_its_own_rate_limit() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_request_with_both_a_key_and_a_session_cookie_is_refused() {
+    let app = TestApp::spawn().await;
+    let alice = app.as_user(ALICE).await;
+    let (_, key) = new_key(alice, "both", &["orders:read"]).await;
+    let program = Client::with_api_key(&app.gateway, &key);
+    assert_eq!(
+        program.get("/api/v1/orders").await.status(),
+        StatusCode::OK,
+        "the key alone works"
+    );
+    // A valid key beside any session cookie, valid or not: one request is one identity,
+    // and no credential it carries goes unchecked.
+    for cookie in ["__Host-msa_session=forged", "__Host-msa_session="] {
+        let both = program
+            .request(Method::GET, "/api/v1/orders")
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("answer");
+        assert_problem(both, StatusCode::UNAUTHORIZED).await;
+    }
+}

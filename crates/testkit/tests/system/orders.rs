@@ -89,11 +89,21 @@ async fn an_idempotency_key_places_an_order_once() {
     let phones = app.stock(PHONE).await;
     let first = app.place_order("pay-42", ALICE, &[(PHONE, 2)]).await;
     assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].clone();
     let first: Value = first.json().await.expect("JSON");
+    assert_eq!(
+        location,
+        format!("/api/v1/orders/{}", first["order_id"]).as_str()
+    );
 
     let retry = app.place_order("\"pay-42\"", ALICE, &[(PHONE, 2)]).await;
     assert_eq!(retry.status(), StatusCode::CREATED);
     assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        retry.headers()["location"],
+        location,
+        "a replay says where, too"
+    );
     assert_eq!(retry.json::<Value>().await.expect("JSON"), first);
     assert_eq!(app.stock(PHONE).await, phones - 2, "stock was taken once");
 
