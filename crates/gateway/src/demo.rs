@@ -53,7 +53,7 @@ async fn hello_name(Path(name): Path<String>) -> ApiResult<Json<Message>> {
 #[serde(deny_unknown_fields)]
 pub struct GreetParams {
     /// `ko` (Korean), `es` (Spanish) or `en` (English, the default).
-    #[param(value_type = Option<Language>)]
+    #[param(value_type = Option<Language>, inline, nullable = false)]
     lang: Option<String>,
 }
 

@@ -163,7 +163,7 @@ pub struct ListParams {
     #[param(minimum = 0, maximum = 100_000_000)]
     max_price: Option<i64>,
     /// The order of the list (`-` = descending); by id unless given.
-    #[param(value_type = Option<SortKey>)]
+    #[param(value_type = Option<SortKey>, inline, nullable = false)]
     sort: Option<String>,
     /// Page number, from 1 (default 1).
     #[param(minimum = 1, maximum = 100_000)]

@@ -421,24 +421,33 @@ pub fn openapi_route(mut openapi: utoipa::openapi::OpenApi, title: &str) -> Rout
 }
 
 /// The headers the stack sets: the request id on every answer, and on a refusal that may
-/// pass (429, 503) how long to wait.
+/// pass (429, 503) how long to wait. Each response refers to one description of each.
 fn document_headers(status: &str, response: &mut serde_json::Value) {
     use serde_json::json;
     let headers = &mut response["headers"];
     if !headers.is_object() {
         *headers = json!({});
     }
-    headers[request_id::X_REQUEST_ID.as_str()] = json!({
-        "description": "This request's id; quote it to an operator. One you send (1 to 64 letters, digits, `-`, `_`, `.` or `:`) is kept.",
-        "required": true,
-        "schema": { "type": "string" }
-    });
+    headers[request_id::X_REQUEST_ID.as_str()] =
+        json!({ "$ref": "#/components/headers/RequestId" });
     if matches!(status, "429" | "503" | "4XX" | "5XX") {
-        headers["Retry-After"] = json!({
+        headers["Retry-After"] = json!({ "$ref": "#/components/headers/RetryAfter" });
+    }
+}
+
+/// The descriptions [`document_headers`] refers to.
+fn header_components() -> serde_json::Value {
+    serde_json::json!({
+        "RequestId": {
+            "description": "This request's id; quote it to an operator. One you send (1 to 64 letters, digits, `-`, `_`, `.` or `:`) is kept.",
+            "required": true,
+            "schema": { "type": "string" }
+        },
+        "RetryAfter": {
             "description": "Seconds to wait before trying again (on 429 and 503).",
             "schema": { "type": "integer", "minimum": 1 }
-        });
-    }
+        }
+    })
 }
 
 const OPERATIONS: [&str; 8] = [
@@ -453,6 +462,7 @@ pub fn document_problems(document: &mut serde_json::Value) {
     use serde_json::{Value, json};
     let problem =
         || json!({ PROBLEM_JSON: { "schema": { "$ref": "#/components/schemas/Problem" } } });
+    document["components"]["headers"] = header_components();
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
