@@ -31,7 +31,9 @@ while [ $# -gt 0 ]; do
 done
 out=target/soak
 mkdir -p "$out"
-MSA_PROFILE=$profile source .ci/lib/shop.sh --rate-per-address 1000000
+# The load comes from one address and stands for many clients: no per-client limit applies.
+MSA_PROFILE=$profile source .ci/lib/shop.sh --rate-per-address 1000000 \
+    --max-connections-per-client 100000 --max-in-flight-per-client 100000
 
 echo "--> peak: 20 s, 32 connections, closed loop"
 "$bin" load --base "$base" --data-dir "$data" --duration-s 20 --window-s 5 --connections 32 \

@@ -175,6 +175,7 @@ mod tests {
         ("shutdown-delay-ms", Some("1500")),
         ("header-timeout-ms", Some("7000")),
         ("body-timeout-ms", Some("21000")),
+        ("max-body-memory-mb", Some("48")),
         ("idle-timeout-ms", Some("45000")),
         ("max-connections", Some("3000")),
         ("max-connections-per-client", Some("99")),

@@ -240,8 +240,13 @@ async fn the_shop_survives_killed_and_frozen_services_without_losing_an_order() 
             &timeout,
             "--recovery-interval-s",
             "1",
+            // The load comes from one address and stands for many clients.
             "--rate-per-address",
             "1000000",
+            "--max-in-flight-per-client",
+            "100000",
+            "--max-connections-per-client",
+            "100000",
         ],
     );
     let base = shop.gateway.clone();

@@ -398,3 +398,44 @@ async fn every_wait_on_a_client_is_bounded() {
         "a TLS client that never says hello stays connected"
     );
 }
+
+#[tokio::test]
+async fn a_client_holds_at_most_an_eighth_of_the_memory_for_bodies() {
+    let mut options = Options::default();
+    // 8 MiB in all, 1 MiB for each client address.
+    options.serving.connections.max_body_memory_mb = 8;
+    let app = TestApp::spawn_with(options).await;
+    let gateway = gateway_addr(&app);
+    // A body of 900 KB under way takes most of the attacker's share...
+    let head = |len: usize| {
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {len}\r\n\r\n["
+        )
+    };
+    let under_way = hold_connections(gateway, 1, head(900_000).as_bytes()).await;
+    assert_eq!(under_way.len(), 1);
+    // ...so that the next is refused at once, unread, while the body under way is waited for.
+    let mut next = connect_from(ATTACKER, gateway).await.expect("connects");
+    next.write_all(head(900_000).as_bytes())
+        .await
+        .expect("a head");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), next.read_to_end(&mut answer))
+        .await
+        .expect("refused at once")
+        .expect("readable");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 429"), "{answer}");
+    assert!(answer.contains("retry-after: 1"), "{answer}");
+    // Another client's body is received as usual.
+    let bystander = client_from(BYSTANDER, false)
+        .post(format!("{}/echo", app.gateway))
+        .header("content-type", "application/json")
+        .body(format!("[{}]", "1,".repeat(100_000) + "1"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(bystander.status(), 200);
+    drop(under_way);
+}

@@ -51,6 +51,8 @@ impl std::fmt::Display for ClientKey {
 pub struct PerClient {
     pub connections: usize,
     pub requests: usize,
+    /// Bytes of request bodies being received at once.
+    pub body_bytes: usize,
 }
 
 /// What one client address holds now.
@@ -58,6 +60,7 @@ pub struct PerClient {
 struct Holding {
     connections: AtomicUsize,
     requests: AtomicUsize,
+    body_bytes: AtomicUsize,
 }
 
 /// The table of client addresses that hold a connection, and their caps.
@@ -123,6 +126,7 @@ impl ClientConnection {
         ClientShare {
             holding: self.holding.clone(),
             cap: self.clients.caps.requests,
+            body_cap: self.clients.caps.body_bytes,
         }
     }
 }
@@ -145,6 +149,37 @@ impl Drop for ClientConnection {
 pub struct ClientShare {
     holding: Arc<Holding>,
     cap: usize,
+    body_cap: usize,
+}
+
+impl ClientShare {
+    /// Room for `bytes` more of this client's request bodies in memory, or `None` when it
+    /// already holds its share.
+    pub fn reserve_body(&self, bytes: usize) -> Option<BodyShare> {
+        let before = self.holding.body_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.body_cap {
+            self.holding.body_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return None;
+        }
+        Some(BodyShare {
+            holding: self.holding.clone(),
+            bytes,
+        })
+    }
+}
+
+/// Body bytes reserved for one request of a client; given back when dropped.
+pub struct BodyShare {
+    holding: Arc<Holding>,
+    bytes: usize,
+}
+
+impl Drop for BodyShare {
+    fn drop(&mut self) {
+        self.holding
+            .body_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// A request counted among its client's; done when dropped.
@@ -209,6 +244,7 @@ mod tests {
         let clients = Clients::new(PerClient {
             connections: 2,
             requests: 1,
+            body_bytes: 1000,
         });
         let ip: IpAddr = "192.0.2.1".parse().expect("an address");
         let first = clients.connect(ip).expect("a first connection");
@@ -224,5 +260,28 @@ mod tests {
         let third = clients.connect(ip).expect("a place was given back");
         drop((second, third));
         assert!(clients.is_empty(), "no entry outlives its connections");
+    }
+
+    #[test]
+    fn a_client_holds_at_most_its_share_of_body_bytes() {
+        let clients = Clients::new(PerClient {
+            connections: 2,
+            requests: 2,
+            body_bytes: 1000,
+        });
+        let ip: IpAddr = "192.0.2.1".parse().expect("an address");
+        let (one, two) = (
+            clients.connect(ip).expect("one"),
+            clients.connect(ip).expect("two"),
+        );
+        let first = one.share().reserve_body(600).expect("room for 600");
+        assert!(
+            two.share().reserve_body(600).is_none(),
+            "1200 is over the share"
+        );
+        let second = two.share().reserve_body(400).expect("room for 400 more");
+        drop(first);
+        assert!(one.share().reserve_body(600).is_some(), "given back");
+        drop(second);
     }
 }

@@ -156,7 +156,10 @@ pub fn layers(router: Router, stack: &Stack) -> Router {
         .layer(from_fn(normalize_errors))
         .layer(from_fn_with_state(admission, admit))
         .layer(from_fn_with_state(
-            stack.serving.connections.body_timeout,
+            crate::serving::body::Reading::new(
+                stack.serving.connections.body_timeout,
+                stack.serving.connections.body_memory,
+            ),
             crate::serving::body::read_body,
         ))
         .layer(from_fn_with_state(

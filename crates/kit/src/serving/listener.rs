@@ -41,6 +41,8 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// From the end of the headers to the end of the body.
     pub body_timeout: Duration,
+    /// Bytes of request bodies held in memory at once, all clients together.
+    pub body_memory: usize,
     /// How long a connection with no request in flight stays open.
     pub idle_timeout: Duration,
     /// Connections open at once, all clients together.

@@ -96,6 +96,12 @@ pub struct ConnectionOptions {
           value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub body_timeout_ms: u64,
 
+    /// MiB of request bodies a service holds in memory while it receives them, all clients
+    /// together; past it a body gets 503. At the gateway, one client address gets an eighth.
+    #[arg(long, env = "MSA_MAX_BODY_MEMORY_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(8..=65_536))]
+    pub max_body_memory_mb: u32,
+
     /// Milliseconds a connection with no request in flight stays open.
     #[arg(long, env = "MSA_IDLE_TIMEOUT_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
@@ -129,11 +135,13 @@ impl ConnectionOptions {
         ConnectionLimits {
             header_timeout: Duration::from_millis(self.header_timeout_ms),
             body_timeout: Duration::from_millis(self.body_timeout_ms),
+            body_memory: self.max_body_memory_mb as usize * 1024 * 1024,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             max_connections: self.max_connections as usize,
             per_client: PerClient {
                 connections: self.max_connections_per_client as usize,
                 requests: self.max_in_flight_per_client as usize,
+                body_bytes: self.max_body_memory_mb as usize * 1024 * 1024 / 8,
             },
             http2_max_streams: self.http2_max_streams,
         }
