@@ -5,6 +5,17 @@
 use http::Method;
 use serde_json::Value;
 
+/// The methods the public API uses, in the order `Allow` lists them. Anything else (TRACE,
+/// CONNECT, made-up ones) is refused at the gateway and never reaches a service.
+pub const METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
 /// A documented path template (`/api/v1/orders/{id}`, by segment) and its methods.
 pub struct Route {
     segments: Vec<String>,
@@ -32,14 +43,6 @@ pub enum Documented {
 
 /// The methods of each documented path, in the order `Allow` lists them.
 pub fn routes_of(document: &Value) -> Vec<Route> {
-    const ORDER: [Method; 6] = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-    ];
     let Some(paths) = document.get("paths").and_then(Value::as_object) else {
         return Vec::new();
     };
@@ -52,7 +55,7 @@ pub fn routes_of(document: &Value) -> Vec<Route> {
             };
             Route {
                 segments: path.split('/').map(str::to_owned).collect(),
-                methods: ORDER.into_iter().filter(documented).collect(),
+                methods: METHODS.into_iter().filter(documented).collect(),
             }
         })
         .collect()

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::access::identity::Identity;
 use crate::access::{deprovision, policy};
 use crate::client_ip::ClientAddr;
-use crate::methods::Documented;
+use crate::methods::{Documented, METHODS};
 use crate::resource::{PREFIX, Resource};
 
 pub fn routes() -> Router<AppState> {
@@ -83,17 +83,6 @@ pub fn internal_path(public_path: &str) -> Option<&str> {
     plain.then_some(path)
 }
 
-/// The methods the public API uses, for when the dictionary cannot be built: anything else
-/// (TRACE, CONNECT, made-up ones) is refused here and never reaches a service.
-const ALLOWED_METHODS: [Method; 6] = [
-    Method::GET,
-    Method::HEAD,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-];
-
 async fn forward(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
@@ -116,9 +105,7 @@ async fn forward(
         Some(Documented::Yes) => {}
         Some(Documented::NoSuchPath) => return not_found(),
         Some(Documented::OtherMethods(methods)) => return method_not_allowed(&methods),
-        None if !ALLOWED_METHODS.contains(&parts.method) => {
-            return method_not_allowed(&ALLOWED_METHODS);
-        }
+        None if !METHODS.contains(&parts.method) => return method_not_allowed(&METHODS),
         None => {}
     }
     let rest = &path[1 + resource.segment().len()..];

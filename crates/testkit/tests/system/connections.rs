@@ -37,7 +37,7 @@ async fn exchange(gateway: &str, request_line: &str, extra: &str, body_len: usiz
 }
 
 /// Sends `head` as written, then `body_len` bytes, on a fresh connection, and reads the
-/// head of the answer.
+/// answer.
 async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
     let addr = gateway.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.expect("the gateway accepts");
@@ -47,18 +47,7 @@ async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
         .expect("the head is sent");
     // The server may answer, and stop reading, before the whole body is sent.
     let _ = stream.write_all(&vec![b' '; body_len]).await;
-    let mut read = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !read.windows(4).any(|window| window == b"\r\n\r\n") {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-            .await
-            .expect("an answer within 10 s")
-            .expect("the answer is readable");
-        assert!(n > 0, "the connection closed without an answer");
-        read.extend_from_slice(&buf[..n]);
-    }
-    parse_head(&read)
+    read_answer(&mut stream).await
 }
 
 fn parse_head(read: &[u8]) -> Head {
