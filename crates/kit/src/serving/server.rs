@@ -60,6 +60,19 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let name = stack.service;
         let listener = bind_listener(name, addr).await?;
+        let connections = Connections::new(
+            stack.serving.connections,
+            stack.faces_clients,
+            stack.refused.clone(),
+        );
+        stack.metrics.gauge_on_scrape(
+            "connections_open",
+            "Client connections open now, plain and HTTPS",
+            {
+                let connections = connections.clone();
+                move || i64::try_from(connections.open()).unwrap_or(i64::MAX)
+            },
+        );
         Ok(Self {
             name,
             draining: stack.draining.clone(),
@@ -69,11 +82,7 @@ impl Server {
             tasks: Vec::new(),
             pools: Vec::new(),
             tls: None,
-            connections: Connections::new(
-                stack.serving.connections,
-                stack.faces_clients,
-                stack.refused.clone(),
-            ),
+            connections,
         })
     }
 

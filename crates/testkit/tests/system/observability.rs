@@ -63,6 +63,8 @@ async fn every_service_counts_its_requests_calls_and_business() {
     );
     assert!(metric(&orders, "msa_db_pool_connections_open{service=\"orders\"}") >= 1.0);
     assert!(metric(&orders, "msa_db_pool_connections_max{service=\"orders\"}") >= 1.0);
+    // The scrape itself came on a connection: the server counts it.
+    assert!(metric(&orders, "msa_connections_open{service=\"orders\"}") >= 1.0);
 
     let products = app.metrics(Service::Products).await;
     assert_eq!(
