@@ -98,7 +98,8 @@ impl Connections {
 
     /// Serves `app` on connections from `listener` (through `tls` when given) until
     /// `shutdown`; then stops accepting, lets each connection finish the request it is
-    /// serving, and closes what is still open after `drain`.
+    /// serving, and closes what is still open after `drain`. Says whether every connection
+    /// finished in time.
     pub async fn serve(
         &self,
         listener: TcpListener,
@@ -175,6 +176,7 @@ struct Admitted {
     client: Option<ClientConnection>,
 }
 
+/// One accepted connection, served on its own task until it closes or is closed.
 struct Connection {
     admitted: Admitted,
     peer: SocketAddr,
