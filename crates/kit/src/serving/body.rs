@@ -2,12 +2,14 @@
 //! and before any handler sees it.
 //!
 //! Two things follow. A client that sends its body slowly waits outside: it holds no
-//! admission permit while others are refused. The bodies being received are held in memory,
-//! so they are bounded: all together by the server's body budget (503 past it), and each
-//! client address to an eighth of it where clients connect directly (429). And every answer is given with the body
+//! admission permit while others are refused. And every answer is given with the body
 //! already read, so an HTTP/1.1 connection stays usable after a 401, a 404 or a handler
-//! that ignores the body; only a body that is too large or too late is left unread, and
-//! then the answer says `Connection: close`.
+//! that ignores the body; only a body that is too large, too late or without room is left
+//! unread, and then the answer says `Connection: close`.
+//!
+//! The bodies being received are held in memory, so they are bounded: all together by the
+//! server's body budget (503 past it), and each client address to an eighth of it where
+//! clients connect directly (429).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,20 +56,12 @@ pub async fn read_body(State(reading): State<Reading>, request: Request, next: N
         return next.run(request).await;
     }
     let version = request.version();
-    if request
-        .body()
-        .size_hint()
-        .exact()
-        .is_some_and(|declared| declared > MAX_BODY_BYTES as u64)
-    {
+    let declared = request.body().size_hint().exact();
+    if declared.is_some_and(|declared| declared > MAX_BODY_BYTES as u64) {
         return refused(version, StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE);
     }
     // What the body may take: its declared length, or the most any body may be.
-    let room = request
-        .body()
-        .size_hint()
-        .exact()
-        .map_or(MAX_BODY_BYTES, |declared| declared as usize);
+    let room = declared.map_or(MAX_BODY_BYTES, |declared| declared as usize);
     let client_share = match request.extensions().get::<ClientShare>() {
         None => None,
         Some(share) => match share.reserve_body(room) {
