@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use kit::serving::clients::ClientKey;
 use kit::{ApiError, Problem};
 
@@ -136,16 +136,13 @@ impl Limits {
 }
 
 fn too_many(detail: &str, retry_after_seconds: u64) -> ApiError {
-    let mut problem = Problem::typed(
+    let problem = Problem::typed(
         StatusCode::TOO_MANY_REQUESTS,
         "rate-limited",
         "Too many requests",
         detail,
-    );
-    problem.headers.insert(
-        http::header::RETRY_AFTER,
-        HeaderValue::from(retry_after_seconds.max(1)),
-    );
+    )
+    .retry_after(retry_after_seconds);
     ApiError::Problem(Box::new(problem))
 }
 

@@ -85,6 +85,16 @@ impl Problem {
         self
     }
 
+    /// Tells the client to try again after `seconds` (at least one): `Retry-After`, as 429 and
+    /// 503 answers carry it.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(seconds.max(1)),
+        );
+        self
+    }
+
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

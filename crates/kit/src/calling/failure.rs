@@ -104,14 +104,11 @@ pub enum Refusal {
 
 fn unavailable(service: &str, retry_after: Duration) -> Problem {
     let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    let mut problem = Problem::typed(
+    Problem::typed(
         StatusCode::SERVICE_UNAVAILABLE,
         "upstream-unavailable",
         "Upstream unavailable",
         format!("The {service} service is unavailable; try again shortly."),
-    );
-    problem
-        .headers
-        .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-    problem
+    )
+    .retry_after(seconds)
 }

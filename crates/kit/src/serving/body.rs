@@ -120,17 +120,16 @@ const TOO_LARGE: &str = "The request body is larger than 1 MiB.";
 
 /// A body refused for want of room, unread: try again after a second, on a new connection.
 fn busy(version: http::Version, status: StatusCode, detail: &'static str) -> Response {
-    let mut response = refused(version, status, detail);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    unread(version, Problem::new(status, detail).retry_after(1))
 }
 
 /// An answer given with the body not read to its end: an HTTP/1 connection cannot carry
 /// another request, and says so (HTTP/2 resets the one stream and needs nothing).
 fn refused(version: http::Version, status: StatusCode, detail: &'static str) -> Response {
-    let mut problem = Problem::new(status, detail);
+    unread(version, Problem::new(status, detail))
+}
+
+fn unread(version: http::Version, mut problem: Problem) -> Response {
     if version < http::Version::HTTP_2 {
         problem
             .headers

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 use crate::observing::metrics::LabelledCounter;
 use crate::problem::Problem;
@@ -206,16 +206,14 @@ pub async fn limit_requests(
     if share.holding.requests.fetch_add(1, Ordering::Relaxed) >= share.cap {
         share.holding.requests.fetch_sub(1, Ordering::Relaxed);
         refused.inc("reason", "client_requests");
-        let mut problem = Problem::typed(
+        return Problem::typed(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-requests",
             "Too many requests at once",
             "This client has as many requests in flight as it may; wait for one to finish.",
-        );
-        problem
-            .headers
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return problem.into_response();
+        )
+        .retry_after(1)
+        .into_response();
     }
     let in_flight = InFlight(share.holding);
     let response = next.run(request).await;

@@ -198,16 +198,14 @@ async fn admit(State(admission): State<Admission>, request: Request, next: Next)
     }
     let Ok(permit) = admission.permits.clone().try_acquire_owned() else {
         admission.metrics.record_shed();
-        let mut problem = Problem::typed(
+        return Problem::typed(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             "Overloaded",
             "The service is at capacity; try again shortly.",
-        );
-        problem
-            .headers
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return problem.into_response();
+        )
+        .retry_after(1)
+        .into_response();
     };
     let response = next.run(request).await;
     drop(permit);
