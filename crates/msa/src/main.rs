@@ -7,8 +7,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kit::observing::telemetry::{LogFormat, LogOptions};
 
 mod audit;
+mod bench;
 mod handover;
-mod load;
 mod serve;
 mod settings;
 mod supervisor;
@@ -53,10 +53,14 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
     },
-    /// Drive a running shop with catalogue reads, order reads and order placements, at a
-    /// steady rate or as fast as it goes, and report throughput, latency and memory.
-    /// Point it only at a shop of your own.
-    Load(load::LoadArgs),
+    /// Measure the shop beside its peers and its ceiling: starts them all on loopback,
+    /// drives each scenario in turn (closed and open loop), and writes a report of
+    /// throughput, latency percentiles, ratios and memory. Point `drive` only at a shop of
+    /// your own.
+    Bench(bench::BenchArgs),
+    /// One process of the bench's ceiling (the shop's shape with nothing in it).
+    #[command(subcommand, hide = true)]
+    Ceiling(bench::ceiling::Role),
     /// The security toolkit: inspect the container this runs in, or probe a deployment.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -88,7 +92,8 @@ fn main() -> ExitCode {
         }
         // The tools below run no service: no service logging, no shared runtime.
         Command::Probe { url, timeout_ms } => probe(&url, timeout_ms),
-        Command::Load(args) => run_load(args),
+        Command::Bench(args) => run_tool("msa bench", || bench::run(args)),
+        Command::Ceiling(role) => run_tool("msa ceiling", || bench::ceiling::run(role)),
         Command::Audit(command) => audit::run(command),
     }
 }
@@ -124,15 +129,13 @@ fn in_runtime(format: LogFormat, work: impl Future<Output = anyhow::Result<()>>)
     }
 }
 
-fn run_load(args: load::LoadArgs) -> ExitCode {
+/// Runs a tool that is no service: warnings only, and its error said once.
+fn run_tool(name: &str, work: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     kit::observing::telemetry::init("msa", "warn", LogFormat::Text);
-    let result = tokio::runtime::Runtime::new()
-        .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(load::run(args)));
-    match result {
+    match work() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("msa load: {error:#}");
+            eprintln!("{name}: {error:#}");
             ExitCode::FAILURE
         }
     }
