@@ -24,5 +24,5 @@ pub async fn metrics(
     if !identity.holds(&scopes::METRICS) {
         return Err(policy::insufficient_scope(&scopes::METRICS));
     }
-    Ok(kit::observing::metrics::serve(State(app.metrics)).await)
+    Ok(kit::observing::metrics::serve(State(app.metrics.clone())).await)
 }

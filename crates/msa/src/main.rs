@@ -14,6 +14,15 @@ mod settings;
 mod supervisor;
 
 use serve::Service;
+
+/// mimalloc instead of glibc's malloc. glibc gave each blocking thread that hashed a password
+/// its own arena and kept the 19 MiB argon2 buffers in them: user-service held 110 MiB after
+/// hashing its seed and two logins, 530 MiB after a burst of logins. mimalloc gives large
+/// blocks back to the system (the services run with MIMALLOC_ARENA_EAGER_COMMIT=0, set by
+/// `msa up` and the image, so that idle ones stay small too). docs/benchmarks.md has the
+/// figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use settings::{KeysSettings, UpSettings};
 
 #[derive(Debug, Parser)]

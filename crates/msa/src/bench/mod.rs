@@ -84,6 +84,11 @@ pub struct CompareArgs {
     /// The open loop's rate, as a fraction of the slowest system's peak in the case.
     #[arg(long, default_value_t = 0.5)]
     pub open_fraction: f64,
+    /// Seconds the shop is left alone after start before its idle memory is read: past
+    /// tokio's 10 s keep-alive of blocking threads, so that the start-up's password hashes
+    /// are over and their threads gone.
+    #[arg(long, default_value_t = 11.0)]
+    pub idle_s: f64,
     /// Seconds of the `mixed` run after which the services' memory is read (0: not read).
     #[arg(long, default_value_t = 60.0)]
     pub memory_s: f64,

@@ -64,6 +64,7 @@ impl Report {
                 "rounds": args.rounds,
                 "open_fraction": args.open_fraction,
                 "memory_s": args.memory_s,
+                "idle_s": args.idle_s,
             }),
             measurements: Vec::new(),
             memory_idle: Vec::new(),
@@ -246,7 +247,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| case | system | pace | req/s | vs shop | p50 ms | p99 ms | p99.9 ms |"
+            "| case | system | pace | req/s | shop ÷ this | p50 ms | p99 ms | p99.9 ms |"
         );
         let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
         for summary in &summaries {
@@ -294,8 +295,8 @@ impl Report {
         let machine = machine();
         let mut out = format!(
             "# msa bench, {}\n\nCommit {}, binary `{}`.\nMachine: {} ({} cores, {} GiB), Linux {}.\n\
-             Settings: {}.\n\n\"vs shop\" is the shop's closed-loop throughput over that \
-             system's, from this one run. Open-loop runs hold one rate for every system of a \
+             Settings: {}.\n\n\"shop ÷ this\" is the shop's closed-loop throughput over \
+             that system's, from this one run. Open-loop runs hold one rate for every system of a \
              case (a fraction of the slowest one's peak), latency counted from each request's \
              due time.\n\n",
             self.date,

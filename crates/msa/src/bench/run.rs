@@ -17,10 +17,11 @@ use super::scenario::{self, Scenario};
 use super::systems::{self, Ceiling, Flask, Nginx, Shop, Systems};
 use super::{CompareArgs, DriveArgs, Mode, Peer};
 
-fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
+/// A length given in seconds; zero only where `zero_allowed`.
+fn seconds(value: f64, what: &str, zero_allowed: bool) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
-        .filter(|duration| !duration.is_zero() || what == "warm-up")
+        .filter(|duration| zero_allowed || !duration.is_zero())
         .with_context(|| format!("the {what} must be a positive number of seconds"))
 }
 
@@ -33,8 +34,8 @@ async fn measure(plan: &Arc<Plan>, load: Load, label: String) -> Outcome {
 }
 
 pub async fn compare(args: CompareArgs) -> anyhow::Result<()> {
-    seconds(args.duration_s, "duration")?;
-    seconds(args.warmup_s, "warm-up")?;
+    seconds(args.duration_s, "duration", false)?;
+    seconds(args.warmup_s, "warm-up", true)?;
     if !(args.open_fraction > 0.0 && args.open_fraction <= 1.0) {
         bail!("--open-fraction must be above 0 and at most 1");
     }
@@ -81,10 +82,12 @@ async fn start_and_measure(
     work: &std::path::Path,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let duration = seconds(args.duration_s, "duration")?;
-    let warmup = seconds(args.warmup_s, "warm-up")?;
+    let duration = seconds(args.duration_s, "duration", false)?;
+    let warmup = seconds(args.warmup_s, "warm-up", true)?;
     eprintln!("msa bench: starting the shop and {} peer(s)", peers.len());
     let shop = Shop::start(bin, work).await?;
+    // Nothing to wait on: idle is a span of time with nothing happening.
+    tokio::time::sleep(seconds(args.idle_s, "idle time", true)?).await;
     report.memory_idle = shop.memory();
     let systems = match start_peers(shop, args, peers, work).await {
         Ok(systems) => systems,
@@ -233,7 +236,7 @@ async fn measure_all(
         }
     }
     if scenarios.contains(&Scenario::Mixed) && args.memory_s > 0.0 {
-        let length = seconds(args.memory_s, "memory run")?;
+        let length = seconds(args.memory_s, "memory run", false)?;
         let case = scenario::cases(Scenario::Mixed, systems)
             .into_iter()
             .next()
@@ -251,8 +254,8 @@ async fn measure_all(
 
 /// `msa bench drive`: one scenario against a running shop, reported window by window.
 pub async fn drive_running(args: DriveArgs) -> anyhow::Result<()> {
-    let duration = seconds(args.duration_s, "duration")?;
-    let window = seconds(args.window_s, "window")?;
+    let duration = seconds(args.duration_s, "duration", false)?;
+    let window = seconds(args.window_s, "window", false)?;
     let gateway: SocketAddr = args
         .base
         .trim_start_matches("http://")
