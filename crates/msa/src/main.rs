@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use kit::observing::telemetry::{LogFormat, LogOptions};
+use kit::observing::telemetry::{LogFormat, LogGuard, LogOptions};
 
 mod audit;
 mod bench;
@@ -83,21 +83,21 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     match cli.command {
         Command::Up { settings, reset } => {
-            let format = start_logging("msa", &settings.log);
+            let logging = start_logging("msa", &settings.log);
             // The command line as given: each child gets the part of it that it reads.
             let given = matches
                 .subcommand_matches("up")
                 .expect("BUG: clap parsed the up command from its own matches")
                 .clone();
-            in_runtime(format, supervisor::up(*settings, given, reset))
+            in_runtime(logging, supervisor::up(*settings, given, reset))
         }
         Command::Keys { settings } => {
-            let format = start_logging("msa", &settings.log);
-            in_runtime(format, async move { print_public_keys(&settings) })
+            let logging = start_logging("msa", &settings.log);
+            in_runtime(logging, async move { print_public_keys(&settings) })
         }
         Command::Serve(service) => {
-            let format = start_logging(service.name(), service.log());
-            in_runtime(format, serve::run(*service))
+            let logging = start_logging(service.name(), service.log());
+            in_runtime(logging, serve::run(*service))
         }
         // The tools below run no service: no service logging, no shared runtime.
         Command::Probe { url, timeout_ms } => probe(&url, timeout_ms),
@@ -107,13 +107,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn start_logging(service: &'static str, log: &LogOptions) -> LogFormat {
-    kit::observing::telemetry::init(service, &log.log_level, log.log_format);
-    log.log_format
+fn start_logging(service: &'static str, log: &LogOptions) -> Logging {
+    Logging {
+        format: log.log_format,
+        guard: kit::observing::telemetry::init(service, &log.log_level, log.log_format),
+    }
+}
+
+/// How this process logs, and the writer to drain before it exits.
+struct Logging {
+    format: LogFormat,
+    guard: LogGuard,
 }
 
 /// Runs a service's work to its end on a multi-threaded runtime, and reports its error once.
-fn in_runtime(format: LogFormat, work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+fn in_runtime(logging: Logging, work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let Logging { format, guard } = logging;
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -125,22 +134,29 @@ fn in_runtime(format: LogFormat, work: impl Future<Output = anyhow::Result<()>>)
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
     // watch) would otherwise hold the process open forever.
     runtime.shutdown_background();
-    match result {
+    let exit = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Said once, in the form the operator chose: JSON output stays one object a line.
             match format {
                 LogFormat::Json => tracing::error!(error = format!("{error:#}"), "msa failed"),
-                LogFormat::Text => eprintln!("msa: {error:#}"),
+                LogFormat::Text => {
+                    // After the lines still queued, so that the reason comes last.
+                    drop(guard);
+                    eprintln!("msa: {error:#}");
+                    return ExitCode::FAILURE;
+                }
             }
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(guard);
+    exit
 }
 
 /// Runs a tool that is no service: warnings only, and its error said once.
 fn run_tool(name: &str, work: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
-    kit::observing::telemetry::init("msa", "warn", LogFormat::Text);
+    let _logging = kit::observing::telemetry::init("msa", "warn", LogFormat::Text);
     match work() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

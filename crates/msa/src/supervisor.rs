@@ -17,7 +17,7 @@ use kit::observing::telemetry::LogFormat;
 use kit::serving::shutdown::CancellationToken;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
 use crate::handover;
@@ -269,18 +269,49 @@ fn relay_output(name: &'static str, format: LogFormat, child: &mut Child) {
     }
 }
 
-/// Copies a child's output to ours, a whole line at a time so lines of different services
-/// never mix. JSON lines pass unchanged (each service stamps its own name into them).
-async fn relay_lines(name: &'static str, format: LogFormat, stream: impl AsyncRead + Unpin) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let mut out = std::io::stderr().lock();
-        let _ = match format {
-            LogFormat::Json => writeln!(out, "{line}"),
-            LogFormat::Text => writeln!(out, "{name:<8} | {line}"),
+/// Copies a child's output to ours, whole lines only, so that lines of different services
+/// never mix. JSON lines pass unchanged (each service stamps its own name into them); text
+/// lines get the service's name in front. Everything a read brought goes out in one write:
+/// under load a read brings many lines, and a write each was the supervisor's main cost.
+async fn relay_lines(name: &'static str, format: LogFormat, mut stream: impl AsyncRead + Unpin) {
+    let prefix = match format {
+        LogFormat::Text => format!("{name:<8} | "),
+        LogFormat::Json => String::new(),
+    };
+    let mut pending: Vec<u8> = Vec::with_capacity(RELAY_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(RELAY_CHUNK * 2);
+    loop {
+        match stream.read_buf(&mut pending).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        // A line longer than the buffer goes out in pieces rather than growing it forever.
+        let complete = match pending.iter().rposition(|byte| *byte == b'\n') {
+            Some(last) => last + 1,
+            None if pending.len() >= RELAY_CHUNK => pending.len(),
+            None => continue,
         };
+        for line in pending[..complete].split_inclusive(|byte| *byte == b'\n') {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(line);
+            if line.last() != Some(&b'\n') {
+                out.push(b'\n');
+            }
+        }
+        pending.drain(..complete);
+        let _ = std::io::stderr().lock().write_all(&out);
+        out.clear();
+    }
+    if !pending.is_empty() {
+        pending.push(b'\n');
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(prefix.as_bytes());
+        let _ = stderr.write_all(&pending);
     }
 }
+
+/// How much of a child's output the relay reads at once.
+const RELAY_CHUNK: usize = 64 * 1024;
 
 /// Polls every service's `/readyz` until all answer 200.
 async fn wait_until_ready(settings: &UpSettings) -> anyhow::Result<()> {

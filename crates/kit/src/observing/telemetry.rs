@@ -1,5 +1,6 @@
 //! Logging: human-readable text by default, one JSON object per line for machines.
 
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,14 +31,28 @@ pub struct LogOptions {
     pub log_format: LogFormat,
 }
 
+/// Keeps the log writer's thread going; dropping it writes out every line still queued, so
+/// hold it until the process's work is done.
+#[must_use = "logging stops, and queued lines are lost, when the guard is dropped"]
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+
 /// Installs the process-wide subscriber for `service`. `level` is a filter such as `info`
 /// or `info,sqlx=warn`; an invalid filter falls back to `info` rather than stopping start-up.
-pub fn init(service: &'static str, level: &str, format: LogFormat) {
+///
+/// Lines are formatted where they happen and written by a thread of their own, in batches:
+/// a write to stderr per line, on the thread serving the request, cost a third of the
+/// gateway's throughput on `/hello`. The queue never drops a line: when it is full (the
+/// reader of stderr stalls), logging waits, as a direct write would.
+pub fn init(service: &'static str, level: &str, format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("msa-log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer.clone())
         .with_target(false)
         // By default a failed log write is reported with `eprintln!`, which panics when
         // stderr is a closed pipe (a supervisor that died): losing a log line must never
@@ -48,7 +63,7 @@ pub fn init(service: &'static str, level: &str, format: LogFormat) {
         LogFormat::Json => builder
             .with_writer(move || ServiceStamp {
                 service,
-                out: std::io::stderr(),
+                out: writer.clone(),
             })
             .json()
             .flatten_event(true)
@@ -56,6 +71,7 @@ pub fn init(service: &'static str, level: &str, format: LogFormat) {
             .with_span_list(true)
             .try_init(),
     };
+    LogGuard(guard)
 }
 
 /// Adds `"service":"<name>"` to each JSON log line, so that lines of several services
