@@ -117,6 +117,7 @@ pub struct ApiKeyView {
     prefix: String,
     scopes: Vec<String>,
     created_at: String,
+    /// When the key was last used, to the minute; null if never.
     last_used_at: Option<String>,
     revoked_at: Option<String>,
 }
