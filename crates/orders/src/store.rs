@@ -1,7 +1,7 @@
 //! The orders, order_items and idempotency_keys tables: the only code that talks to
 //! order-service's database.
 
-use kit::storing::db::Pool;
+use kit::storing::db::{Pool, writing};
 use sqlx::Any;
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
@@ -197,7 +197,7 @@ pub async fn confirm(
         .await?;
     }
     if let Some(answer) = answer {
-        finish_key(&mut *tx, answer).await?;
+        record_answer(&mut *tx, answer).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -211,15 +211,14 @@ pub async fn transition(
     to: OrderStatus,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let result =
+    let update =
         sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
             .bind(to.as_str())
             .bind(now)
             .bind(order_id)
             .bind(from.as_str())
-            .execute(pool)
-            .await?;
-    Ok(result.rows_affected() > 0)
+            .execute(pool);
+    Ok(writing(pool, update).await?.rows_affected() > 0)
 }
 
 /// Pending orders created at or before `created_before`, oldest first.
@@ -314,12 +313,13 @@ pub async fn link_key(
     key: &str,
     order_id: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3")
-        .bind(order_id)
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await?;
+    let update =
+        sqlx::query("UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3")
+            .bind(order_id)
+            .bind(scope)
+            .bind(key)
+            .execute(pool);
+    writing(pool, update).await?;
     Ok(())
 }
 
@@ -331,7 +331,11 @@ pub struct StoredAnswer<'a> {
     pub body: &'a str,
 }
 
-pub async fn finish_key<'c>(
+pub async fn finish_key(pool: &Pool, answer: &StoredAnswer<'_>) -> Result<(), sqlx::Error> {
+    writing(pool, record_answer(pool, answer)).await
+}
+
+async fn record_answer<'c>(
     db: impl sqlx::Executor<'c, Database = Any>,
     answer: &StoredAnswer<'_>,
 ) -> Result<(), sqlx::Error> {
@@ -351,13 +355,13 @@ pub async fn finish_key<'c>(
 /// Forgets a key whose request ended without a final answer (an outage), so the client's
 /// retry with the same key runs again instead of being refused forever.
 pub async fn release_key(pool: &Pool, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let delete = sqlx::query(
         "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
     )
     .bind(scope)
     .bind(key)
-    .execute(pool)
-    .await?;
+    .execute(pool);
+    writing(pool, delete).await?;
     Ok(())
 }
 

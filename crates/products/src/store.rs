@@ -1,8 +1,8 @@
 //! The products and reservations tables: the only code that talks to product-service's
 //! database. Stock moves only inside a transaction that also records why it moved.
 
-use kit::storing::db::Pool;
-use sqlx::{Any, Transaction};
+use kit::storing::db::{Pool, WriteTransaction};
+use sqlx::Any;
 
 use crate::domain::{
     HoldStatus, OrderLine, ProductChanges, ProductDraft, ReservationRequest, Sort,
@@ -211,7 +211,7 @@ pub enum Reserved {
 }
 
 async fn lines(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTransaction,
     order_id: i64,
 ) -> Result<Vec<ReservationLine>, sqlx::Error> {
     sqlx::query_as(
