@@ -87,7 +87,11 @@ async fn start_and_measure(
     eprintln!("msa bench: starting the shop and {} peer(s)", peers.len());
     let shop = Shop::start(bin, work).await?;
     // Nothing to wait on: idle is a span of time with nothing happening.
-    tokio::time::sleep(seconds(args.idle_s, "idle time", true)?).await;
+    let idle = seconds(args.idle_s, "idle time", true)?;
+    if !idle.is_zero() {
+        eprintln!("msa bench: the shop idles {idle:?} before its memory is read");
+    }
+    tokio::time::sleep(idle).await;
     report.memory_idle = shop.memory();
     let systems = match start_peers(shop, args, peers, work).await {
         Ok(systems) => systems,
