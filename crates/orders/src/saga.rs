@@ -126,8 +126,11 @@ async fn run(
         ));
     }
     let now = kit::time::now_unix();
-    let pending = store::insert_pending(&app.pool, order, None, now).await?;
-    store::link_key(&app.pool, scope, key.as_str(), pending.id).await?;
+    let claimed = store::ClaimedKey {
+        scope,
+        key: key.as_str(),
+    };
+    let pending = store::insert_pending(&app.pool, order, None, Some(claimed), now).await?;
     tracing::info!(order.id = pending.id, "order pending; reserving stock");
 
     let reservation = match app.clients.reserve(pending.id, &order.lines).await {
