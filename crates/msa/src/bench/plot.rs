@@ -54,8 +54,12 @@ fn draw_case(
         .fold((f64::INFINITY, 0.0f64), |(low, high), ms| {
             (low.min(ms), high.max(ms))
         });
+    // Whole decades, so that every panel has labelled powers of ten to read against.
     let (low, high) = if high > 0.0 {
-        (low * 0.8, high * 1.25)
+        (
+            10f64.powf(low.log10().floor()),
+            10f64.powf(high.log10().ceil().max(low.log10().floor() + 1.0)),
+        )
     } else {
         (0.01, 1.0)
     };
@@ -82,14 +86,13 @@ fn draw_case(
             3 => "p99.9".to_owned(),
             _ => "p99.99".to_owned(),
         })
-        .y_labels(8)
-        .y_label_formatter(&|ms| format!("{ms:.2}"))
+        .y_label_formatter(&|ms| format!("{ms}"))
         .light_line_style(TRANSPARENT)
         .x_desc("percentile")
         .y_desc("latency, ms")
         .draw()?;
-    for (index, run) in runs.iter().enumerate() {
-        let color = Palette99::pick(index).to_rgba();
+    for run in runs {
+        let color = color_of(&run.system);
         chart
             .draw_series(LineSeries::new(
                 run.spectrum.iter().map(|(nines, ms)| (*nines, ms.max(low))),
@@ -107,4 +110,16 @@ fn draw_case(
         .border_style(BLACK)
         .draw()?;
     Ok(())
+}
+
+/// One color per system in every panel.
+fn color_of(system: &str) -> RGBAColor {
+    match system {
+        super::scenario::SHOP => RGBColor(214, 39, 40),
+        super::scenario::CEILING | super::scenario::BARE => RGBColor(44, 160, 44),
+        super::scenario::NGINX => RGBColor(255, 127, 14),
+        super::scenario::FLASK => RGBColor(31, 119, 180),
+        _ => RGBColor(127, 127, 127),
+    }
+    .to_rgba()
 }
