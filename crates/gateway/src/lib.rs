@@ -80,19 +80,8 @@ pub struct Config {
     pub plain_http: PlainHttp,
 }
 
-/// What every handler and middleware of the gateway shares. axum clones the state for each
-/// middleware on each request: a handle of one `Arc` keeps that to one reference count
-/// (cloning the fields, a dozen `Arc`s, was a fifth of the gateway's CPU on `/hello`).
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+/// What every handler and middleware shares (see [`kit::serving::handle`]).
+pub type AppState = kit::serving::handle::Handle<Shared>;
 
 pub struct Shared {
     users: Upstream,
@@ -136,7 +125,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let upstream = |name, url: &str| calls.upstream(name, url).signed_by(config.signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
     let (auth, auth_api) = access::auth::routes().split_for_parts();
-    let state = AppState(Arc::new(Shared {
+    let state = AppState::new(Shared {
         users: upstream("users", &config.users_url),
         products: upstream("products", &config.products_url),
         orders: upstream("orders", &config.orders_url),
@@ -149,7 +138,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         logins: stack
             .metrics
             .labelled_counter("logins", "Login attempts, by outcome"),
-    }));
+    });
     let purge = (pool.clone(), config.sessions);
     // Ready when its own database (sessions, keys) and every upstream answer.
     let readiness = proxy::upstreams(&state)

@@ -71,18 +71,8 @@ pub struct Config {
     pub signer: CallSigner,
 }
 
-/// What every handler shares, behind one `Arc`: axum clones the state per request, and the
-/// clients inside hold a dozen reference counts of their own.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+/// What every handler and middleware shares (see [`kit::serving::handle`]).
+pub type AppState = kit::serving::handle::Handle<Shared>;
 
 pub struct Shared {
     pool: Pool,
@@ -122,14 +112,14 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .signed_by(config.signer.clone()),
     };
     let gate = config.trust.gate(SERVICE, &TRUSTED)?;
-    let state = AppState(Arc::new(Shared {
+    let state = AppState::new(Shared {
         pool: pool.clone(),
         clients,
         outcomes: stack
             .metrics
             .labelled_counter("orders", "Order placements and changes, by result"),
         unsettled: Arc::default(),
-    }));
+    });
     let (interval, grace) = (config.recovery_interval, config.pending_grace);
     let leftovers_until = if config.shared_database {
         kit::time::now_unix() - grace.as_secs() as i64

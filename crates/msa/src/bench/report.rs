@@ -37,6 +37,29 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
+/// Issue 14's targets that are ratios of closed-loop throughput: (target, case, peer, at least).
+const RATIO_TARGETS: [(&str, &str, &str, f64); 4] = [
+    (
+        "order-read: shop / ceiling throughput",
+        "order-read",
+        CEILING,
+        0.35,
+    ),
+    (
+        "order-read: shop / Flask throughput",
+        "order-read",
+        FLASK,
+        12.0,
+    ),
+    ("hello: shop / bare axum throughput", "hello", BARE, 0.5),
+    (
+        "catalog-get: shop / ceiling single hop throughput",
+        "catalog-get",
+        CEILING,
+        0.5,
+    ),
+];
+
 pub struct Report {
     date: String,
     binary: String,
@@ -145,26 +168,9 @@ impl Report {
                 met: measured.map(|m| m >= goal),
             });
         };
-        at_least(
-            "order-read: shop / ceiling throughput",
-            0.35,
-            Self::ratio(&summaries, "order-read", CEILING),
-        );
-        at_least(
-            "order-read: shop / Flask throughput",
-            12.0,
-            Self::ratio(&summaries, "order-read", FLASK),
-        );
-        at_least(
-            "hello: shop / bare axum throughput",
-            0.5,
-            Self::ratio(&summaries, "hello", BARE),
-        );
-        at_least(
-            "catalog-get: shop / ceiling single hop throughput",
-            0.5,
-            Self::ratio(&summaries, "catalog-get", CEILING),
-        );
+        for (target, case, peer, goal) in RATIO_TARGETS {
+            at_least(target, goal, Self::ratio(&summaries, case, peer));
+        }
         at_least(
             "order-write: shop req/s (4 x the 530/s of issue 14; absolute, this machine)",
             2120.0,
