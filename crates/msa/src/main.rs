@@ -134,24 +134,23 @@ fn in_runtime(logging: Logging, work: impl Future<Output = anyhow::Result<()>>) 
     // Everything worth waiting for has finished; a blocking read of stdin (the supervisor
     // watch) would otherwise hold the process open forever.
     runtime.shutdown_background();
-    let exit = match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // Said once, in the form the operator chose: JSON output stays one object a line.
-            match format {
-                LogFormat::Json => tracing::error!(error = format!("{error:#}"), "msa failed"),
-                LogFormat::Text => {
-                    // After the lines still queued, so that the reason comes last.
-                    drop(guard);
-                    eprintln!("msa: {error:#}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            ExitCode::FAILURE
-        }
+    let Err(error) = result else {
+        drop(guard);
+        return ExitCode::SUCCESS;
     };
-    drop(guard);
-    exit
+    // Said once, in the form the operator chose (JSON output stays one object a line), and
+    // after the lines still queued, so that the reason comes last.
+    match format {
+        LogFormat::Json => {
+            tracing::error!(error = format!("{error:#}"), "msa failed");
+            drop(guard);
+        }
+        LogFormat::Text => {
+            drop(guard);
+            eprintln!("msa: {error:#}");
+        }
+    }
+    ExitCode::FAILURE
 }
 
 /// Runs a tool that is no service: warnings only, and its error said once.

@@ -256,11 +256,12 @@ pub async fn writing<F: Future>(pool: &Pool, write: F) -> F::Output {
 fn writer_queue(pool: &Pool) -> Arc<tokio::sync::Mutex<()>> {
     static QUEUES: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
         LazyLock::new(Mutex::default);
-    let database = pool.connect_options().database_url.to_string();
-    QUEUES
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner())
-        .entry(database)
-        .or_default()
-        .clone()
+    let options = pool.connect_options();
+    let database = options.database_url.as_str();
+    let mut queues = QUEUES.lock().unwrap_or_else(|poison| poison.into_inner());
+    // Looked up by reference: a write allocates no key once its database has a queue.
+    if let Some(queue) = queues.get(database) {
+        return queue.clone();
+    }
+    queues.entry(database.to_owned()).or_default().clone()
 }
