@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates what the compose stack needs before its first start, in DIR (default
 # deploy/secrets, which git ignores):
-#   DIR/keys/gateway.key, DIR/keys/orders.key   Ed25519 signing keys, as compose secrets
+#   DIR/keys/{gateway,users,products,orders}.key   each process's X25519 secret, as compose
+#                                               secrets (each mounted by its owner only)
 #   DIR/public-keys.env                         the matching public keys, for every service
 #   DIR/postgres/                               for compose.postgres.yaml: the superuser's
 #       password, and per service a password and the database URL that uses it
@@ -19,7 +20,7 @@ docker run --rm --read-only --network none --cap-drop ALL \
     --security-opt no-new-privileges:true --user "$(id -u):$(id -g)" \
     --volume "$dir:/secrets" "$tag" \
     keys --data-dir /secrets >"$dir/public-keys.env"
-chmod 0644 "$dir/keys/gateway.key" "$dir/keys/orders.key"
+chmod 0644 "$dir"/keys/{gateway,users,products,orders}.key
 
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
 mkdir -p "$dir/postgres"

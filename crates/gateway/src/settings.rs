@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::Args;
 use kit::calling::options::{CallOptions, OrdersAt, ProductsAt, UsersAt};
-use kit::identity::GATEWAY;
+use kit::identity::options::TrustOptions;
+use kit::identity::{GATEWAY, ORDERS, PRODUCTS, USERS};
 use kit::serving::options::{Place, ServingOptions, ports};
 use kit::serving::tls::{CertificateFiles, LocalCa};
 use kit::storing::options::PoolOptions;
@@ -25,12 +26,16 @@ pub enum PlainHttpMode {
     Redirect,
 }
 
-/// Where the gateway keeps the key it signs every forwarded request with.
+/// The services the gateway forwards to, each checking the gateway's tokens.
+const CALLS: [&str; 3] = [USERS, PRODUCTS, ORDERS];
+
+/// Where the gateway keeps its secret, from which it derives the key of the tokens of every
+/// forwarded request.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "gateway")]
 #[group(id = "gateway_keyfile")]
 pub struct KeyFile {
-    /// The gateway's signing key (32-byte seed, base64url), read from this file, which must
+    /// The gateway's secret (32 bytes, base64url), read from this file, which must
     /// exist [default: DATA_DIR/keys/gateway.key, generated on first start].
     #[arg(long, env = "MSA_GATEWAY_KEY_FILE")]
     pub gateway_key_file: Option<PathBuf>,
@@ -134,6 +139,8 @@ pub struct Settings {
     #[command(flatten)]
     pub pool: PoolOptions,
     #[command(flatten)]
+    pub trust: TrustOptions,
+    #[command(flatten)]
     pub serving: ServingOptions,
     #[command(flatten)]
     pub calls: CallOptions,
@@ -180,10 +187,14 @@ impl Settings {
                 own.gateway_database_url_file.as_deref(),
                 data_dir,
             )?,
-            signer: kit::identity::options::signer(
+            signer: self.trust.keys(&CALLS, data_dir)?.signer(
+                &kit::identity::options::own_key(
+                    GATEWAY,
+                    own.key.gateway_key_file.as_deref(),
+                    data_dir,
+                )?,
                 GATEWAY,
-                own.key.gateway_key_file.as_deref(),
-                data_dir,
+                &CALLS,
             )?,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(own.session_idle_minutes * 60),

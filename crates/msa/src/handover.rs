@@ -34,9 +34,11 @@ pub struct Invocation {
 /// service is reached, so that each finds the others where this process starts them.
 pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, String)>> {
     let mut decided = Vec::new();
-    for (issuer, key) in settings.public_keys()? {
-        let id = match issuer {
+    for (party, key) in settings.public_keys()? {
+        let id = match party {
             kit::identity::GATEWAY => "gateway_public_key",
+            kit::identity::USERS => "users_public_key",
+            kit::identity::PRODUCTS => "products_public_key",
             _ => "orders_public_key",
         };
         decided.push((id, key));
@@ -156,6 +158,8 @@ mod tests {
         ("tls-key-file", Some("/tls/key.pem")),
         ("tls-names", Some("shop.example.com,api.example.com")),
         ("gateway-key-file", Some("/run/secrets/gateway.key")),
+        ("users-key-file", Some("/run/secrets/users.key")),
+        ("products-key-file", Some("/run/secrets/products.key")),
         ("session-idle-minutes", Some("9")),
         ("session-lifetime-hours", Some("3")),
         ("rate-per-address", Some("77")),
@@ -170,6 +174,14 @@ mod tests {
         (
             "orders-public-key",
             Some("TriBxyu32sibJFnBE6SPQK9AOT1mFLlbExjWvA_elOM"),
+        ),
+        (
+            "users-public-key",
+            Some("ZkZ2QlEa0IkXtNdGD4Z2nQ2J3vS3b7nQ0mJ9nZ7lE2M"),
+        ),
+        (
+            "products-public-key",
+            Some("q3NnF0dUcbbg3-8mbq4R0oQxjKQIl1eG4m0mKjNlq2A"),
         ),
         ("max-in-flight", Some("33")),
         ("shutdown-delay-ms", Some("1500")),
@@ -306,6 +318,7 @@ mod tests {
                     same("place", &settings.place, &up.place);
                     same("own", &settings.own, &up.gateway);
                     same("pool", &settings.pool, &up.pool);
+                    same("trust", &settings.trust, &up.trust);
                     same("serving", &settings.serving, &up.serving);
                     same("calls", &settings.calls, &up.calls);
                     same("users", &settings.users, &up.users_at);
@@ -372,7 +385,7 @@ mod tests {
         let (up, _) = parse_up(&command_line(&[&[("data-dir", Some(data_dir.as_str()))]]));
         let command = up_command();
         let decided = decided(&up).expect("keys are derived");
-        assert_eq!(decided.len(), 5);
+        assert_eq!(decided.len(), 7);
         for (id, _) in decided {
             assert!(
                 command.get_arguments().any(|arg| arg.get_id() == id),

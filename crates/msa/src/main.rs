@@ -47,8 +47,9 @@ enum Command {
         #[arg(long)]
         reset: bool,
     },
-    /// Print the public keys that verify identity tokens, as environment settings for
-    /// services on other hosts (creating the signing keys first if they do not exist).
+    /// Print the public keys of the four processes, from which each pair derives the key of
+    /// the identity tokens between them, as environment settings for services on other
+    /// hosts (creating the key files first if they do not exist).
     Keys {
         #[command(flatten)]
         settings: KeysSettings,
@@ -193,8 +194,8 @@ fn probe(url: &str, timeout_ms: u64) -> ExitCode {
 fn print_public_keys(settings: &KeysSettings) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    for (issuer, key) in settings.public_keys()? {
-        let variable = format!("MSA_{}_PUBLIC_KEY", issuer.to_uppercase());
+    for (party, key) in settings.public_keys()? {
+        let variable = format!("MSA_{}_PUBLIC_KEY", party.to_uppercase());
         writeln!(out, "{variable}={key}")?;
     }
     Ok(())

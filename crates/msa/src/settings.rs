@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use kit::calling::options::{CallOptions, OrdersAt, ProductsAt, UsersAt};
 use kit::identity::options::TrustOptions;
-use kit::identity::{GATEWAY, ORDERS};
+use kit::identity::{GATEWAY, ORDERS, PRODUCTS, USERS};
 use kit::observing::telemetry::LogOptions;
 use kit::serving::options::{Place, ServingOptions};
 use kit::storing::options::PoolOptions;
@@ -102,6 +102,7 @@ impl UpSettings {
             place: self.place.clone(),
             own: self.gateway.clone(),
             pool: self.pool.clone(),
+            trust: self.trust.clone(),
             serving: self.serving.clone(),
             calls: self.calls.clone(),
             users: self.users_at.clone(),
@@ -110,13 +111,15 @@ impl UpSettings {
         }
     }
 
-    /// The public key of each signer, derived once here from its key file, so that the
+    /// The public key of each process, derived once here from its key file, so that the
     /// children need not each read (or race to create) the key files.
     pub fn public_keys(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
         KeysSettings {
             data_dir: self.place.data_dir.clone(),
             log: self.log.clone(),
             gateway_key: self.gateway.key.clone(),
+            users_key: self.users.key.clone(),
+            products_key: self.products.key.clone(),
             orders_key: self.orders.key.clone(),
             trust: self.trust.clone(),
         }
@@ -124,10 +127,10 @@ impl UpSettings {
     }
 }
 
-/// What `msa keys` reads: where the signing keys are, and any public key configured.
+/// What `msa keys` reads: where the processes' secrets are, and any public key configured.
 #[derive(Debug, Clone, Args)]
 pub struct KeysSettings {
-    /// Directory of the generated secrets, signing keys among them.
+    /// Directory of the generated secrets, the processes' keys among them.
     #[arg(long, env = "MSA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     #[command(flatten)]
@@ -135,23 +138,29 @@ pub struct KeysSettings {
     #[command(flatten)]
     pub gateway_key: gateway::KeyFile,
     #[command(flatten)]
+    pub users_key: users::KeyFile,
+    #[command(flatten)]
+    pub products_key: products::KeyFile,
+    #[command(flatten)]
     pub orders_key: orders::KeyFile,
     #[command(flatten)]
     pub trust: TrustOptions,
 }
 
 impl KeysSettings {
-    /// The public key of each signer, as environment settings for services elsewhere.
+    /// The public key of each process, as environment settings for services elsewhere.
     pub fn public_keys(&self) -> anyhow::Result<Vec<(&'static str, String)>> {
         [
             (GATEWAY, self.gateway_key.gateway_key_file.as_deref()),
+            (USERS, self.users_key.users_key_file.as_deref()),
+            (PRODUCTS, self.products_key.products_key_file.as_deref()),
             (ORDERS, self.orders_key.orders_key_file.as_deref()),
         ]
         .into_iter()
-        .map(|(issuer, key_file)| {
+        .map(|(party, key_file)| {
             Ok((
-                issuer,
-                self.trust.public_key(issuer, key_file, &self.data_dir)?,
+                party,
+                self.trust.public_key(party, key_file, &self.data_dir)?,
             ))
         })
         .collect()

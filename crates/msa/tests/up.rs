@@ -207,10 +207,19 @@ fn msa_keys_prints_stable_public_keys_and_refuses_a_missing_key_file() {
     assert!(first.status.success());
     let text = String::from_utf8_lossy(&first.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    assert!(
-        lines[0].starts_with("MSA_GATEWAY_PUBLIC_KEY=")
-            && lines[1].starts_with("MSA_ORDERS_PUBLIC_KEY=")
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "MSA_GATEWAY_PUBLIC_KEY",
+            "MSA_USERS_PUBLIC_KEY",
+            "MSA_PRODUCTS_PUBLIC_KEY",
+            "MSA_ORDERS_PUBLIC_KEY"
+        ],
+        "{text}"
     );
     assert!(lines.iter().all(|l| l.len() > 40), "{text}");
     assert_eq!(keys(&[]).stdout, first.stdout, "the keys are made once");
@@ -219,18 +228,44 @@ fn msa_keys_prints_stable_public_keys_and_refuses_a_missing_key_file() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
 
-/// Whether `line` holds something shaped like an identity token (`v1.<payload>.<signature>`,
+/// Whether `line` holds something shaped like an identity token (`v2.<payload>.<tag>`,
 /// both long base64url runs).
 fn holds_identity_token(line: &str) -> bool {
     let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    line.match_indices("v1.").any(|(at, _)| {
+    line.match_indices("v2.").any(|(at, _)| {
         let rest = &line.as_bytes()[at + 3..];
         let payload = rest.iter().take_while(|b| is_b64(**b)).count();
-        let signature = rest
+        let tag = rest
             .get(payload + 1..)
             .map_or(0, |after| after.iter().take_while(|b| is_b64(**b)).count());
-        payload >= 40 && rest.get(payload) == Some(&b'.') && signature >= 80
+        payload >= 40 && rest.get(payload) == Some(&b'.') && tag >= 43
     })
+}
+
+#[test]
+fn the_token_pattern_finds_a_real_token_in_a_log_line() {
+    use kit::identity::token::{Claims, PartyKey, TokenSigner, parse_public_key};
+    let orders = PartyKey::from_bytes([2; 32]);
+    let public = parse_public_key(&orders.public_key()).expect("a public key");
+    let key = PartyKey::from_bytes([1; 32])
+        .pair_key(&public, "gateway", "orders")
+        .expect("agreed");
+    let token = TokenSigner::new("gateway")
+        .towards("orders", key)
+        .sign(Claims {
+            iss: String::new(),
+            aud: "orders".to_owned(),
+            sub: "user:1".to_owned(),
+            role: "customer".to_owned(),
+            scopes: Vec::new(),
+            rid: String::new(),
+            iat: 0,
+            exp: 30,
+        })
+        .expect("a token");
+    let line = format!(r#"{{"level":"DEBUG","headers":"x-msa-identity: {token}"}}"#);
+    assert!(holds_identity_token(&line), "{line}");
+    assert!(!holds_identity_token(r#"{"message":"v2.e30.AAAA"}"#));
 }
 
 #[tokio::test(flavor = "multi_thread")]

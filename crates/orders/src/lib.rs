@@ -16,7 +16,8 @@ use anyhow::Context;
 use axum::Router;
 use kit::calling::client::Calls;
 use kit::calling::resilience::CallPolicy;
-use kit::identity::{CallSigner, GATEWAY, Gate, PublicKeys};
+use kit::identity::token::PartyKey;
+use kit::identity::{CallSigner, GATEWAY, Gate, PRODUCTS, PublicKeys, USERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
@@ -36,8 +37,11 @@ pub use settings::{KeyFile, Options, Settings};
 
 pub const SERVICE: &str = "orders";
 
-/// The signers whose identity tokens this service accepts.
+/// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 1] = [GATEWAY];
+
+/// The services order-service calls.
+pub const CALLS: [&str; 2] = [USERS, PRODUCTS];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
     sqlite: sqlx::migrate!("./migrations/sqlite"),
@@ -67,7 +71,9 @@ pub struct Config {
     pub shared_database: bool,
     /// Public key of the gateway, the only caller this service answers.
     pub trust: PublicKeys,
-    /// Signs this service's own calls to user-service and product-service.
+    /// This service's secret, from which it derives the keys of the tokens it checks.
+    pub key: PartyKey,
+    /// Makes the tokens of this service's calls to user-service and product-service.
     pub signer: CallSigner,
 }
 
@@ -111,7 +117,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .upstream("products", &config.products_url)
             .signed_by(config.signer.clone()),
     };
-    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
+    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
     let state = AppState::new(Shared {
         pool: pool.clone(),
         clients,

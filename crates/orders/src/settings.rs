@@ -14,14 +14,15 @@ use kit::identity::options::TrustOptions;
 use kit::serving::options::{Place, ServingOptions, ports};
 use kit::storing::options::PoolOptions;
 
-use crate::{Config, SERVICE, TRUSTED};
+use crate::{CALLS, Config, SERVICE, TRUSTED};
 
-/// Where order-service keeps the key it signs its own calls with.
+/// Where order-service keeps its secret, from which it derives the keys of the tokens it
+/// makes and checks.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "order-service")]
 #[group(id = "orders_keyfile")]
 pub struct KeyFile {
-    /// order-service's signing key file, like --gateway-key-file
+    /// order-service's key file, like --gateway-key-file
     /// [default: DATA_DIR/keys/orders.key, generated on first start].
     #[arg(long, env = "MSA_ORDERS_KEY_FILE")]
     pub orders_key_file: Option<PathBuf>,
@@ -88,6 +89,11 @@ impl Settings {
     /// the key files that derive public keys not configured.
     pub fn config(&self) -> anyhow::Result<Config> {
         let data_dir = &self.place.data_dir;
+        let key = kit::identity::options::own_key(
+            ORDERS,
+            self.own.key.orders_key_file.as_deref(),
+            data_dir,
+        )?;
         Ok(Config {
             listen: self.place.listen(self.own.orders_port),
             database: self.pool.database(
@@ -104,11 +110,11 @@ impl Settings {
             pending_grace: pending_grace(self.calls.call_timeout()),
             shared_database: self.own.orders_shared_database,
             trust: self.trust.keys(&TRUSTED, data_dir)?,
-            signer: kit::identity::options::signer(
-                ORDERS,
-                self.own.key.orders_key_file.as_deref(),
-                data_dir,
-            )?,
+            signer: self
+                .trust
+                .keys(&CALLS, data_dir)?
+                .signer(&key, ORDERS, &CALLS)?,
+            key,
         })
     }
 }

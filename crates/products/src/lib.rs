@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
+use kit::identity::token::PartyKey;
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
@@ -23,11 +24,11 @@ mod seed;
 mod settings;
 mod store;
 
-pub use settings::{Options, Settings};
+pub use settings::{KeyFile, Options, Settings};
 
 pub const SERVICE: &str = "products";
 
-/// The signers whose identity tokens this service accepts.
+/// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
@@ -41,6 +42,8 @@ pub struct Config {
     pub database: Database,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
+    /// This service's secret, from which it derives the key of each caller's tokens.
+    pub key: PartyKey,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
 }
@@ -58,7 +61,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
+    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let reservations = stack.metrics.labelled_counter(

@@ -33,6 +33,20 @@ pub struct Options {
         conflicts_with = "products_database_url"
     )]
     pub products_database_url_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub key: KeyFile,
+}
+
+/// Where product-service keeps its secret, from which it derives the keys of its callers' tokens.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "product-service")]
+#[group(id = "products_keyfile")]
+pub struct KeyFile {
+    /// product-service's key file, like --gateway-key-file
+    /// [default: DATA_DIR/keys/products.key, generated on first start].
+    #[arg(long, env = "MSA_PRODUCTS_KEY_FILE")]
+    pub products_key_file: Option<PathBuf>,
 }
 
 /// Everything product-service reads.
@@ -63,6 +77,11 @@ impl Settings {
                 &self.place.data_dir,
             )?,
             trust: self.trust.keys(&TRUSTED, &self.place.data_dir)?,
+            key: kit::identity::options::own_key(
+                SERVICE,
+                self.own.key.products_key_file.as_deref(),
+                &self.place.data_dir,
+            )?,
             serving: self.serving.serving(),
         })
     }

@@ -7,7 +7,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use gateway::PlainHttpMode;
-use kit::identity::{GATEWAY, ORDERS, PublicKeys};
+use kit::identity::{GATEWAY, ORDERS, PRODUCTS, PublicKeys, USERS};
 use kit::serving::options::Place;
 use kit::serving::server::Server;
 use kit::serving::shutdown::CancellationToken;
@@ -49,9 +49,18 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("a temporary directory can be created");
         // The keys the services themselves generate on first start, where they look for
         // them: the test signs with the very keys they trust.
-        let signer = |issuer: &str| {
-            kit::identity::options::signer(issuer, None, data_dir.path())
+        let own_key = |party: &str| {
+            kit::identity::options::own_key(party, None, data_dir.path())
                 .expect("a key file can be written")
+        };
+        let keys = kit::identity::options::PARTIES
+            .iter()
+            .fold(PublicKeys::default(), |keys, party| {
+                keys.with(party, own_key(party).public_key())
+            });
+        let signer = |issuer: &str, audiences: &[&str]| {
+            keys.signer(&own_key(issuer), issuer, audiences)
+                .expect("the test system's keys agree")
         };
         let mut app = Self {
             gateway: String::new(),
@@ -61,8 +70,8 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("BUG: static client configuration"),
-            gateway_signer: signer(GATEWAY),
-            orders_signer: signer(ORDERS),
+            gateway_signer: signer(GATEWAY, &[USERS, PRODUCTS, ORDERS]),
+            orders_signer: signer(ORDERS, &[USERS, PRODUCTS]),
             data_dir,
             options,
             backing: Backing::from_env().await,
@@ -110,13 +119,6 @@ impl TestApp {
         kit::serving::tls::LocalCa::ensure(&self.data_dir.path().join("tls"), &names)
             .expect("a local CA can be created")
             .0
-    }
-
-    /// The public keys of the gateway and order-service, as configuration distributes them.
-    pub fn trust(&self) -> PublicKeys {
-        PublicKeys::default()
-            .with(GATEWAY, self.gateway_signer.public_key())
-            .with(ORDERS, self.orders_signer.public_key())
     }
 
     async fn build(&self, service: Service) -> anyhow::Result<Server> {

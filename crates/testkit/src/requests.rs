@@ -61,7 +61,10 @@ impl TestApp {
             role,
             scopes: Vec::new(),
         };
-        let token = self.gateway_signer.token(service.name(), &actor);
+        let token = self
+            .gateway_signer
+            .token(service.name(), &actor)
+            .expect("the test's gateway makes tokens for every service");
         self.http
             .request(method, format!("{}{path}", self.service_url(service)))
             .header(kit::identity::TOKEN_HEADER, token)
@@ -102,7 +105,9 @@ impl TestApp {
             .get(url)
             .header(
                 kit::identity::TOKEN_HEADER,
-                self.orders_signer.own_token(products::SERVICE),
+                self.orders_signer
+                    .own_token(products::SERVICE)
+                    .expect("the test's order-service makes tokens for products"),
             )
             .send()
             .await

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use axum::Router;
+use kit::identity::token::PartyKey;
 use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
@@ -25,11 +26,11 @@ mod seed;
 mod settings;
 mod store;
 
-pub use settings::{Options, Settings};
+pub use settings::{KeyFile, Options, Settings};
 
 pub const SERVICE: &str = "users";
 
-/// The signers whose identity tokens this service accepts.
+/// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];
 
 static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
@@ -48,6 +49,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Public keys of the gateway and order-service, whose calls this service answers.
     pub trust: PublicKeys,
+    /// This service's secret, from which it derives the key of each caller's tokens.
+    pub key: PartyKey,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
 }
@@ -66,7 +69,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let gate = config.trust.gate(SERVICE, &TRUSTED)?;
+    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let app = router(

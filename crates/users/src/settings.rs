@@ -34,6 +34,20 @@ pub struct Options {
         conflicts_with = "users_database_url"
     )]
     pub users_database_url_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub key: KeyFile,
+}
+
+/// Where user-service keeps its secret, from which it derives the keys of its callers' tokens.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "user-service")]
+#[group(id = "users_keyfile")]
+pub struct KeyFile {
+    /// user-service's key file, like --gateway-key-file
+    /// [default: DATA_DIR/keys/users.key, generated on first start].
+    #[arg(long, env = "MSA_USERS_KEY_FILE")]
+    pub users_key_file: Option<PathBuf>,
 }
 
 /// Everything user-service reads.
@@ -67,6 +81,11 @@ impl Settings {
             // Argon2 is CPU-bound: more hashes at once than cores only queue inside.
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             trust: self.trust.keys(&TRUSTED, &self.place.data_dir)?,
+            key: kit::identity::options::own_key(
+                SERVICE,
+                self.own.key.users_key_file.as_deref(),
+                &self.place.data_dir,
+            )?,
             serving: self.serving.serving(),
         })
     }

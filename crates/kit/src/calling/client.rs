@@ -97,7 +97,7 @@ impl Upstream {
         let token = self
             .signer
             .as_ref()
-            .map(|signer| signer.own_token(self.service));
+            .and_then(|signer| signer.own_token(self.service));
         self.request_with_token(method, path, token)
     }
 
@@ -112,7 +112,7 @@ impl Upstream {
         let token = self
             .signer
             .as_ref()
-            .map(|signer| signer.token(self.service, actor));
+            .and_then(|signer| signer.token(self.service, actor));
         self.request_with_token(method, path, token)
     }
 

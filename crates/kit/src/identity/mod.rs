@@ -1,7 +1,7 @@
-//! Who is calling: established once per request from the signed identity token, and the
+//! Who is calling: established once per request from the identity token, and the
 //! one place handlers learn the caller's identity.
 //!
-//! Every request into a service must carry a token ([`TOKEN_HEADER`]) signed by a caller
+//! Every request into a service must carry a token ([`TOKEN_HEADER`]) made by a caller
 //! the service trusts and meant for this service ([`crate::identity::token`]). [`Gate::check`] runs
 //! before any handler and refuses everything else with 401, except the probes in
 //! [`UNAUTHENTICATED_PATHS`]. Nothing about where a request came from (address, port,
@@ -16,7 +16,7 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::error::ApiError;
-use crate::identity::token::{Claims, TokenSigner, TokenVerifier};
+use crate::identity::token::{Claims, PairKey, PartyKey, TokenSigner, TokenVerifier};
 use crate::problem::Problem;
 
 pub mod actor;
@@ -30,8 +30,10 @@ pub use actor::{Access, Actor, Principal, Role, Scope};
 /// passes the gateway: it sets this header itself on every forwarded request.
 pub const TOKEN_HEADER: &str = "x-msa-identity";
 
-/// The issuer names of the processes that sign tokens; a verifier knows each key by one.
+/// The names of the processes that make or check tokens; each knows the others' keys by them.
 pub const GATEWAY: &str = "gateway";
+pub const USERS: &str = "users";
+pub const PRODUCTS: &str = "products";
 pub const ORDERS: &str = "orders";
 
 /// How long a minted token lives: long enough for one call, far too short to be worth
@@ -120,30 +122,64 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The public keys of the processes that sign identity tokens, by issuer name, as
+/// The public keys of the processes that make or check identity tokens, by name, as
 /// distributed by configuration.
 #[derive(Debug, Clone, Default)]
 pub struct PublicKeys(std::collections::BTreeMap<String, String>);
 
 impl PublicKeys {
-    pub fn with(mut self, issuer: &str, public_key: impl Into<String>) -> Self {
-        self.0.insert(issuer.to_owned(), public_key.into());
+    pub fn with(mut self, party: &str, public_key: impl Into<String>) -> Self {
+        self.0.insert(party.to_owned(), public_key.into());
         self
     }
 
-    /// The gate of service `audience`, which trusts exactly `issuers`: who may call whom is
-    /// decided by the service, the keys that prove it by configuration.
-    pub fn gate(&self, audience: &str, issuers: &[&str]) -> anyhow::Result<Gate> {
+    /// The pair key of tokens from `issuer` to `audience`, as `own` (one of the two) derives it.
+    fn pair_key(
+        &self,
+        own: &PartyKey,
+        (issuer, audience): (&str, &str),
+        peer: &str,
+    ) -> anyhow::Result<PairKey> {
+        let text = self.0.get(peer).ok_or_else(|| {
+            anyhow::anyhow!("tokens from {issuer} to {audience} need the public key of {peer}")
+        })?;
+        // Two processes with one secret could each make the other's tokens.
+        if let Some((twin, _)) = self
+            .0
+            .iter()
+            .find(|(name, other)| *name != peer && other.trim() == text.trim())
+        {
+            anyhow::bail!("{peer} and {twin} have the same public key; each needs its own");
+        }
+        token::parse_public_key(text)
+            .and_then(|public| own.pair_key(&public, issuer, audience))
+            .map_err(|error| anyhow::anyhow!("the public key of {peer}: {error}"))
+    }
+
+    /// The gate of service `audience`, holding `own`, which trusts exactly `issuers`: who may
+    /// call whom is decided by the service, the keys that prove it by configuration.
+    pub fn gate(&self, own: &PartyKey, audience: &str, issuers: &[&str]) -> anyhow::Result<Gate> {
         let mut verifier = TokenVerifier::new(audience);
         for issuer in issuers {
-            let key = self.0.get(*issuer).ok_or_else(|| {
-                anyhow::anyhow!("{audience} needs the public key of {issuer} to verify its calls")
-            })?;
-            verifier = verifier
-                .trust(*issuer, key)
-                .map_err(|error| anyhow::anyhow!("the public key of {issuer}: {error}"))?;
+            let key = self.pair_key(own, (issuer, audience), issuer)?;
+            verifier = verifier.trust(*issuer, key);
         }
         Ok(Gate::new(verifier))
+    }
+
+    /// The signer of process `issuer`, holding `own`, for calls to `audiences`.
+    pub fn signer(
+        &self,
+        own: &PartyKey,
+        issuer: &str,
+        audiences: &[&str],
+    ) -> anyhow::Result<CallSigner> {
+        let mut signer = TokenSigner::new(issuer);
+        for audience in audiences {
+            let key = self.pair_key(own, (issuer, audience), audience)?;
+            signer = signer.towards(*audience, key);
+        }
+        Ok(CallSigner::new(signer))
     }
 }
 
@@ -199,7 +235,7 @@ fn refuse(reason: &str) -> Response {
     .into_response()
 }
 
-/// Signs the calls a process makes on its own behalf, one short-lived token per call.
+/// Makes the tokens of the calls a process makes, one short-lived token per call.
 #[derive(Debug, Clone)]
 pub struct CallSigner {
     signer: Arc<TokenSigner>,
@@ -216,13 +252,9 @@ impl CallSigner {
         self.signer.issuer()
     }
 
-    /// The key that verifies this signer's tokens, as configuration text.
-    pub fn public_key(&self) -> String {
-        self.signer.public_key()
-    }
-
-    /// A token for `audience` that speaks for `actor`.
-    pub fn token(&self, audience: &str, actor: &Actor) -> String {
+    /// A token for `audience` that speaks for `actor`; none for an audience this process
+    /// was not configured to call (its calls there are then refused, never unauthenticated).
+    pub fn token(&self, audience: &str, actor: &Actor) -> Option<String> {
         let now = crate::time::now_unix();
         self.signer.sign(Claims {
             iss: String::new(),
@@ -237,7 +269,7 @@ impl CallSigner {
     }
 
     /// A token for `audience` in which this process speaks for itself.
-    pub fn own_token(&self, audience: &str) -> String {
+    pub fn own_token(&self, audience: &str) -> Option<String> {
         self.token(audience, &Actor::service(self.signer.issuer()))
     }
 }

@@ -1,91 +1,100 @@
-//! The keys of identity tokens, as configuration gives them: the public keys a service
-//! verifies its callers' tokens with ([`TrustOptions`]), and where a signer keeps its
-//! private key ([`signer`]).
+//! The keys of identity tokens, as configuration gives them: the public keys of the
+//! processes a service makes or checks tokens with ([`TrustOptions`]), and where a process
+//! keeps its own secret ([`own_key`]).
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::identity::token::TokenSigner;
-use crate::identity::{CallSigner, GATEWAY, ORDERS, PublicKeys};
+use crate::identity::token::PartyKey;
+use crate::identity::{GATEWAY, ORDERS, PRODUCTS, PublicKeys, USERS};
 
-/// The public keys of the processes that sign identity tokens.
+/// The public keys of the processes that make and check identity tokens.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Identity tokens")]
 pub struct TrustOptions {
-    /// Public key (base64url) that verifies the gateway's identity tokens
+    /// The gateway's public key (base64url)
     /// [default: derived from DATA_DIR/keys/gateway.key].
     #[arg(long, env = "MSA_GATEWAY_PUBLIC_KEY")]
     pub gateway_public_key: Option<String>,
 
-    /// Public key (base64url) that verifies order-service's identity tokens
+    /// user-service's public key (base64url)
+    /// [default: derived from DATA_DIR/keys/users.key].
+    #[arg(long, env = "MSA_USERS_PUBLIC_KEY")]
+    pub users_public_key: Option<String>,
+
+    /// product-service's public key (base64url)
+    /// [default: derived from DATA_DIR/keys/products.key].
+    #[arg(long, env = "MSA_PRODUCTS_PUBLIC_KEY")]
+    pub products_public_key: Option<String>,
+
+    /// order-service's public key (base64url)
     /// [default: derived from DATA_DIR/keys/orders.key].
     #[arg(long, env = "MSA_ORDERS_PUBLIC_KEY")]
     pub orders_public_key: Option<String>,
 }
 
-/// The processes that sign identity tokens, each with a key file in `DATA_DIR/keys`.
-pub const ISSUERS: [&str; 2] = [GATEWAY, ORDERS];
+/// The processes that make or check identity tokens, each with a key file in
+/// `DATA_DIR/keys`.
+pub const PARTIES: [&str; 4] = [GATEWAY, USERS, PRODUCTS, ORDERS];
 
 impl TrustOptions {
-    fn configured(&self, issuer: &str) -> Option<&String> {
-        match issuer {
+    fn configured(&self, party: &str) -> Option<&String> {
+        match party {
             GATEWAY => self.gateway_public_key.as_ref(),
+            USERS => self.users_public_key.as_ref(),
+            PRODUCTS => self.products_public_key.as_ref(),
             ORDERS => self.orders_public_key.as_ref(),
             _ => None,
         }
     }
 
-    /// The public key of `issuer`: as configured, else derived from its signing key in
+    /// The public key of `party`: as configured, else derived from its secret in
     /// `key_file`, or at the default place in `data_dir` (created there on first use, as on
     /// one laptop).
     pub fn public_key(
         &self,
-        issuer: &str,
+        party: &str,
         key_file: Option<&Path>,
         data_dir: &Path,
     ) -> anyhow::Result<String> {
-        match self.configured(issuer) {
+        match self.configured(party) {
             Some(text) => {
                 crate::identity::token::parse_public_key(text).map_err(|reason| {
-                    anyhow::anyhow!("the public key of {issuer} is unusable: {reason}")
+                    anyhow::anyhow!("the public key of {party} is unusable: {reason}")
                 })?;
                 Ok(text.trim().to_owned())
             }
-            None => Ok(signer(issuer, key_file, data_dir)?.public_key()),
+            None => Ok(own_key(party, key_file, data_dir)?.public_key()),
         }
     }
 
-    /// The public keys of `issuers`, the callers a service trusts. A service does not know
-    /// where another process keeps its key: an issuer with a key file of its own has its
-    /// public key configured (as `msa up` and the deployments do).
-    pub fn keys(&self, issuers: &[&str], data_dir: &Path) -> anyhow::Result<PublicKeys> {
-        issuers
+    /// The public keys of `parties`, the processes a service talks to. A service does not
+    /// know where another process keeps its secret: a process with a key file of its own
+    /// has its public key configured (as `msa up` and the deployments do).
+    pub fn keys(&self, parties: &[&str], data_dir: &Path) -> anyhow::Result<PublicKeys> {
+        parties
             .iter()
-            .try_fold(PublicKeys::default(), |keys, &issuer| {
-                Ok(keys.with(issuer, self.public_key(issuer, None, data_dir)?))
+            .try_fold(PublicKeys::default(), |keys, &party| {
+                Ok(keys.with(party, self.public_key(party, None, data_dir)?))
             })
     }
 }
 
-/// Where `issuer` keeps its signing key when no file is configured.
-pub fn default_key_file(data_dir: &Path, issuer: &str) -> PathBuf {
-    data_dir.join("keys").join(format!("{issuer}.key"))
+/// Where `party` keeps its secret when no file is configured.
+pub fn default_key_file(data_dir: &Path, party: &str) -> PathBuf {
+    data_dir.join("keys").join(format!("{party}.key"))
 }
 
-/// The signer of `issuer`, its key read from `key_file` (which must exist: a mounted secret
-/// that is missing is an error, not a reason for a new key), or else read from, or
-/// generated into, the data directory.
-pub fn signer(
-    issuer: &str,
-    key_file: Option<&Path>,
-    data_dir: &Path,
-) -> anyhow::Result<CallSigner> {
+/// The secret of `party`, read from `key_file` (which must exist: a mounted secret that is
+/// missing is an error, not a reason for a new key), or else read from, or generated into,
+/// the data directory.
+pub fn own_key(party: &str, key_file: Option<&Path>, data_dir: &Path) -> anyhow::Result<PartyKey> {
     let path = match key_file {
         Some(path) => {
             anyhow::ensure!(
                 path.is_file(),
-                "the signing key file {} of {issuer} does not exist",
+                "the key file {} of {party} does not exist",
                 path.display()
             );
             path.to_owned()
@@ -93,9 +102,8 @@ pub fn signer(
         None => {
             crate::files::ensure_private_dir(data_dir)?;
             crate::files::ensure_private_dir(&data_dir.join("keys"))?;
-            default_key_file(data_dir, issuer)
+            default_key_file(data_dir, party)
         }
     };
-    let key = crate::identity::token::load_or_generate_key(&path)?;
-    Ok(CallSigner::new(TokenSigner::new(issuer, key)))
+    crate::identity::token::load_or_generate_key(&path)
 }

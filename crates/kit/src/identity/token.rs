@@ -1,42 +1,55 @@
 //! Identity tokens: a short-lived statement "this request acts for principal P, with role R
-//! and scopes S, and is meant for service A", signed with Ed25519 by the caller that vouches
-//! for it (the gateway, or a service calling another).
+//! and scopes S, and is meant for service A", made by the caller that vouches for it (the
+//! gateway, or a service calling another) under a key that only it and service A hold.
 //!
-//! The format is fixed, `v1.<claims>.<signature>` (both base64url without padding), with one
+//! The format is fixed, `v2.<claims>.<tag>` (both base64url without padding), with one
 //! algorithm and no header to negotiate it, so the classic confusions of general-purpose
 //! token formats (`alg: none`, a public key taken as an HMAC secret) have nowhere to start.
-//! The signature covers a domain-separated message, so a signature made for anything else
+//! The tag is HMAC-SHA256 over a domain-separated message, so a tag made for anything else
 //! never verifies as a token. Verification checks, in order: shape and size, that the issuer
-//! is trusted, the signature by that issuer's key, the audience, and the time window,
-//! including a cap on the lifetime so even a validly signed long-lived token is refused.
+//! is trusted, the tag under that issuer's key for this audience, the audience, and the time
+//! window, including a cap on the lifetime so even an authentic long-lived token is refused.
 //!
-//! Keys are 32-byte Ed25519 seeds in owner-only files, generated on first start; public
-//! keys travel as base64 text in configuration.
+//! Keys: every process holds one X25519 secret (32 bytes in an owner-only file, generated
+//! on first start), and configuration gives it the public keys of the processes it talks
+//! to. An issuer and an audience each derive the same MAC key for tokens from the one to
+//! the other (X25519, then HKDF-SHA256 bound to both names and the direction), and no third
+//! process can: it holds neither secret. An Ed25519 signature gave the same guarantee (a
+//! token for service A is made by its issuer and checked by A, and by no one else) at a
+//! hundred times the cost per hop; `docs/security.md` compares the two.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
-const VERSION: &str = "v1";
-/// Prepended to the signed bytes: a signature for any other purpose cannot pass as a token.
-const DOMAIN: &[u8] = b"msa-shop identity token v1\n";
+const VERSION: &str = "v2";
+/// Prepended to the authenticated bytes: a tag for any other purpose cannot pass as a token.
+const DOMAIN: &[u8] = b"msa-shop identity token v2\n";
+/// The HKDF salt of the pair keys: an agreed secret used for anything else gives other keys.
+const KEY_DOMAIN: &[u8] = b"msa-shop identity token pair key v2";
+const TAG_BYTES: usize = 32;
 /// No token is longer; anything longer is refused before it is decoded.
 pub const MAX_TOKEN_BYTES: usize = 4096;
 /// The longest lifetime a verifier accepts, whatever the token says.
 pub const MAX_LIFETIME_SECONDS: i64 = 60;
-/// Tolerated clock difference between signer and verifier.
+/// Tolerated clock difference between issuer and verifier.
 pub const CLOCK_LEEWAY_SECONDS: i64 = 5;
 
-/// What a token states. Unknown members are refused, so nothing unsigned can ride along.
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a token states. Unknown members are refused, so nothing unauthenticated can ride
+/// along.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claims {
-    /// Who signed: the name under which verifiers know the signing key.
+    /// Who made the token: the name under which the audience knows the issuer's key.
     pub iss: String,
     /// The one service this token is for.
     pub aud: String,
@@ -60,8 +73,8 @@ pub enum TokenError {
     Malformed,
     #[error("token issuer is not trusted")]
     UntrustedIssuer,
-    #[error("token signature is invalid")]
-    BadSignature,
+    #[error("token tag is invalid")]
+    BadTag,
     #[error("token is meant for another service")]
     WrongAudience,
     #[error("token has expired")]
@@ -70,45 +83,114 @@ pub enum TokenError {
     BadLifetime,
 }
 
-/// Mints tokens under one issuer name with one key.
+/// The secret of one process: an X25519 scalar, from which it agrees a MAC key with each
+/// process it calls or answers.
+#[derive(Clone)]
+pub struct PartyKey([u8; 32]);
+
+impl PartyKey {
+    pub fn from_bytes(secret: [u8; 32]) -> Self {
+        Self(secret)
+    }
+
+    /// The key other processes need, as configuration text.
+    pub fn public_key(&self) -> String {
+        B64.encode(MontgomeryPoint::mul_base_clamped(self.0).to_bytes())
+    }
+
+    /// The key for tokens from `issuer` to `audience`, one of which is this process and the
+    /// other the holder of `peer`'s secret.
+    pub fn pair_key(
+        &self,
+        peer: &PublicKey,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<PairKey, String> {
+        if peer.0 == MontgomeryPoint::mul_base_clamped(self.0) {
+            return Err("it is this process's own key; each process needs its own".to_owned());
+        }
+        let shared = peer.0.mul_clamped(self.0).to_bytes();
+        // A point of small order agrees the same (zero) secret with everyone.
+        if shared == [0; 32] {
+            return Err("not a usable X25519 public key".to_owned());
+        }
+        let mut info = Vec::with_capacity(issuer.len() + audience.len() + 2);
+        info.extend_from_slice(issuer.as_bytes());
+        info.push(0);
+        info.extend_from_slice(audience.as_bytes());
+        info.push(0);
+        let mut key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(Some(KEY_DOMAIN), &shared)
+            .expand(&info, &mut key)
+            .expect("BUG: 32 bytes is a valid HKDF-SHA256 output length");
+        let mac = HmacSha256::new_from_slice(&key).expect("BUG: HMAC takes keys of any length");
+        Ok(PairKey(mac))
+    }
+}
+
+impl std::fmt::Debug for PartyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartyKey([redacted])")
+    }
+}
+
+/// Another process's public key, as configuration gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(MontgomeryPoint);
+
+/// The MAC key of tokens from one issuer to one audience, keyed once.
+#[derive(Clone)]
+pub struct PairKey(HmacSha256);
+
+impl PairKey {
+    fn tag(&self, payload: &str) -> HmacSha256 {
+        let mut mac = self.0.clone();
+        mac.update(DOMAIN);
+        mac.update(payload.as_bytes());
+        mac
+    }
+}
+
+impl std::fmt::Debug for PairKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PairKey([redacted])")
+    }
+}
+
+/// Makes tokens under one issuer name for the audiences it has a pair key with.
+#[derive(Debug, Clone)]
 pub struct TokenSigner {
     issuer: String,
-    key: SigningKey,
+    audiences: HashMap<String, PairKey>,
 }
 
 impl TokenSigner {
-    pub fn new(issuer: impl Into<String>, key: SigningKey) -> Self {
+    pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
-            key,
+            audiences: HashMap::new(),
         }
+    }
+
+    /// Makes tokens for `audience` under `key`.
+    pub fn towards(mut self, audience: impl Into<String>, key: PairKey) -> Self {
+        self.audiences.insert(audience.into(), key);
+        self
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
-    /// The key verifiers need, as configuration text.
-    pub fn public_key(&self) -> String {
-        B64.encode(self.key.verifying_key().to_bytes())
-    }
-
-    /// Signs `claims`, stamping this signer as the issuer.
-    pub fn sign(&self, mut claims: Claims) -> String {
+    /// The token stating `claims`, stamped with this issuer, if it has a key for their
+    /// audience.
+    pub fn sign(&self, mut claims: Claims) -> Option<String> {
+        let key = self.audiences.get(&claims.aud)?;
         claims.iss.clone_from(&self.issuer);
         let payload = B64
             .encode(serde_json::to_vec(&claims).expect("BUG: claims are plain data and serialize"));
-        let signature = self.key.sign(&signed_message(&payload));
-        format!("{VERSION}.{payload}.{}", B64.encode(signature.to_bytes()))
-    }
-}
-
-impl std::fmt::Debug for TokenSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner")
-            .field("issuer", &self.issuer)
-            .field("key", &"[redacted]")
-            .finish()
+        let tag = key.tag(&payload).finalize().into_bytes();
+        Some(format!("{VERSION}.{payload}.{}", B64.encode(tag)))
     }
 }
 
@@ -116,7 +198,7 @@ impl std::fmt::Debug for TokenSigner {
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     audience: String,
-    trusted: HashMap<String, VerifyingKey>,
+    trusted: HashMap<String, PairKey>,
 }
 
 impl TokenVerifier {
@@ -127,11 +209,10 @@ impl TokenVerifier {
         }
     }
 
-    /// Trusts tokens signed by `issuer` with the key whose public half is `public_key`.
-    pub fn trust(mut self, issuer: impl Into<String>, public_key: &str) -> Result<Self, String> {
-        let key = parse_public_key(public_key)?;
+    /// Trusts tokens from `issuer` made under `key`, their pair key.
+    pub fn trust(mut self, issuer: impl Into<String>, key: PairKey) -> Self {
         self.trusted.insert(issuer.into(), key);
-        Ok(self)
+        self
     }
 
     /// The claims of `token` if it is authentic, meant for this audience and current at `now`.
@@ -140,27 +221,29 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(VERSION), Some(payload), Some(signature), None) =
+        let (Some(VERSION), Some(payload), Some(tag), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
         let claims_json = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
-        let signature: [u8; 64] = B64
-            .decode(signature)
+        let tag = B64
+            .decode(tag)
             .ok()
-            .and_then(|bytes| bytes.try_into().ok())
+            .filter(|tag| tag.len() == TAG_BYTES)
             .ok_or(TokenError::Malformed)?;
-        // The issuer is read before the signature is checked only to pick the key; nothing
-        // else in the claims is believed until the signature holds.
+        // The issuer is read before the tag is checked only to pick the key; nothing else in
+        // the claims is believed until the tag holds.
         let claims: Claims =
             serde_json::from_slice(&claims_json).map_err(|_| TokenError::Malformed)?;
         let key = self
             .trusted
             .get(&claims.iss)
             .ok_or(TokenError::UntrustedIssuer)?;
-        key.verify_strict(&signed_message(payload), &Signature::from_bytes(&signature))
-            .map_err(|_| TokenError::BadSignature)?;
+        // In constant time: how much of a guess matched tells an attacker nothing.
+        key.tag(payload)
+            .verify_slice(&tag)
+            .map_err(|_| TokenError::BadTag)?;
         if claims.aud != self.audience {
             return Err(TokenError::WrongAudience);
         }
@@ -177,40 +260,33 @@ impl TokenVerifier {
     }
 }
 
-fn signed_message(payload: &str) -> Vec<u8> {
-    let mut message = Vec::with_capacity(DOMAIN.len() + payload.len());
-    message.extend_from_slice(DOMAIN);
-    message.extend_from_slice(payload.as_bytes());
-    message
-}
-
 /// Reads a public key from configuration text (base64url of the 32 key bytes).
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> Result<PublicKey, String> {
     let bytes: [u8; 32] = B64
         .decode(text.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(|| "a public key is 32 bytes in unpadded base64url".to_owned())?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+    Ok(PublicKey(MontgomeryPoint(bytes)))
 }
 
-/// The signing key in `path`, created there (owner-only) with fresh randomness if absent.
-pub fn load_or_generate_key(path: &Path) -> anyhow::Result<SigningKey> {
+/// The secret in `path`, created there (owner-only) with fresh randomness if absent.
+pub fn load_or_generate_key(path: &Path) -> anyhow::Result<PartyKey> {
     use anyhow::Context;
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let seed: [u8; 32] = B64
+            let secret: [u8; 32] = B64
                 .decode(text.trim())
                 .ok()
                 .and_then(|bytes| bytes.try_into().ok())
-                .with_context(|| format!("{} does not hold a signing key", path.display()))?;
-            Ok(SigningKey::from_bytes(&seed))
+                .with_context(|| format!("{} does not hold a key", path.display()))?;
+            Ok(PartyKey(secret))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            rand::rng().fill_bytes(&mut seed);
-            crate::files::write_private_file(path, B64.encode(seed).as_bytes())?;
-            Ok(SigningKey::from_bytes(&seed))
+            let mut secret = [0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            crate::files::write_private_file(path, B64.encode(secret).as_bytes())?;
+            Ok(PartyKey(secret))
         }
         Err(error) => Err(error).with_context(|| format!("Failed to read {}", path.display())),
     }
@@ -222,9 +298,17 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
-    fn key(seed: u8) -> SigningKey {
-        SigningKey::from_bytes(&[seed; 32])
+    fn key(seed: u8) -> PartyKey {
+        PartyKey::from_bytes([seed; 32])
     }
+
+    fn public(seed: u8) -> PublicKey {
+        parse_public_key(&key(seed).public_key()).expect("a public key parses")
+    }
+
+    const GATEWAY: u8 = 1;
+    const ORDERS: u8 = 2;
+    const PRODUCTS: u8 = 3;
 
     fn claims(aud: &str, iat: i64, exp: i64) -> Claims {
         Claims {
@@ -239,19 +323,41 @@ mod tests {
         }
     }
 
+    /// The gateway, with the keys it derives for orders and products.
     fn gateway() -> TokenSigner {
-        TokenSigner::new("gateway", key(1))
+        let own = key(GATEWAY);
+        TokenSigner::new("gateway")
+            .towards(
+                "orders",
+                own.pair_key(&public(ORDERS), "gateway", "orders")
+                    .expect("agreed"),
+            )
+            .towards(
+                "products",
+                own.pair_key(&public(PRODUCTS), "gateway", "products")
+                    .expect("agreed"),
+            )
     }
 
+    /// order-service, with the key it derives for the gateway's tokens.
     fn orders_verifier() -> TokenVerifier {
-        TokenVerifier::new("orders")
-            .trust("gateway", &gateway().public_key())
-            .expect("valid key")
+        let own = key(ORDERS);
+        TokenVerifier::new("orders").trust(
+            "gateway",
+            own.pair_key(&public(GATEWAY), "gateway", "orders")
+                .expect("agreed"),
+        )
+    }
+
+    fn sign(signer: &TokenSigner, claims: Claims) -> String {
+        signer
+            .sign(claims)
+            .expect("the signer has a key for the audience")
     }
 
     #[test]
     fn a_token_for_this_audience_verifies() {
-        let token = gateway().sign(claims("orders", NOW, NOW + 30));
+        let token = sign(&gateway(), claims("orders", NOW, NOW + 30));
         let verified = orders_verifier().verify(&token, NOW + 1);
         let mut expected = claims("orders", NOW, NOW + 30);
         expected.iss = "gateway".to_owned();
@@ -260,103 +366,164 @@ mod tests {
 
     #[test]
     fn a_token_for_another_audience_is_refused() {
-        let token = gateway().sign(claims("products", NOW, NOW + 30));
+        // Made under the gateway's key for products: order-service's key does not match.
+        let token = sign(&gateway(), claims("products", NOW, NOW + 30));
         assert_eq!(
             orders_verifier().verify(&token, NOW),
-            Err(TokenError::WrongAudience)
+            Err(TokenError::BadTag)
         );
+        // An audience the issuer has no key for gets no token at all.
+        assert_eq!(gateway().sign(claims("users", NOW, NOW + 30)), None);
+    }
+
+    #[test]
+    fn a_token_relabelled_for_another_audience_is_refused() {
+        // products, holding its own key with the gateway, makes a token that claims to be
+        // for order-service: that key is not order-service's.
+        let products_key = key(PRODUCTS)
+            .pair_key(&public(GATEWAY), "gateway", "products")
+            .expect("agreed");
+        let products = TokenSigner::new("gateway").towards("orders", products_key);
+        let token = sign(&products, claims("orders", NOW, NOW + 30));
+        assert_eq!(
+            orders_verifier().verify(&token, NOW),
+            Err(TokenError::BadTag)
+        );
+    }
+
+    #[test]
+    fn both_ends_derive_the_same_key_and_the_direction_counts() {
+        let issuer_side = key(GATEWAY)
+            .pair_key(&public(ORDERS), "gateway", "orders")
+            .expect("agreed");
+        let audience_side = key(ORDERS)
+            .pair_key(&public(GATEWAY), "gateway", "orders")
+            .expect("agreed");
+        let reverse = key(ORDERS)
+            .pair_key(&public(GATEWAY), "orders", "gateway")
+            .expect("agreed");
+        let tag = |key: &PairKey| key.tag("payload").finalize().into_bytes();
+        assert_eq!(tag(&issuer_side), tag(&audience_side));
+        assert_ne!(tag(&issuer_side), tag(&reverse));
+    }
+
+    #[test]
+    fn a_small_order_public_key_is_refused() {
+        // The identity point: every secret would agree the same all-zero secret with it.
+        let zero = parse_public_key(&B64.encode([0u8; 32])).expect("32 bytes");
+        assert!(key(GATEWAY).pair_key(&zero, "gateway", "orders").is_err());
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        let one = parse_public_key(&B64.encode(one)).expect("32 bytes");
+        assert!(key(GATEWAY).pair_key(&one, "gateway", "orders").is_err());
     }
 
     #[test]
     fn expired_future_and_long_lived_tokens_are_refused() {
         let verifier = orders_verifier();
-        let expired = gateway().sign(claims("orders", NOW - 40, NOW - 10));
+        let expired = sign(&gateway(), claims("orders", NOW - 40, NOW - 10));
         assert_eq!(verifier.verify(&expired, NOW), Err(TokenError::Expired));
-        let future = gateway().sign(claims("orders", NOW + 60, NOW + 90));
+        let future = sign(&gateway(), claims("orders", NOW + 60, NOW + 90));
         assert_eq!(verifier.verify(&future, NOW), Err(TokenError::BadLifetime));
-        let forever = gateway().sign(claims("orders", NOW, NOW + 3600));
+        let forever = sign(&gateway(), claims("orders", NOW, NOW + 3600));
         assert_eq!(verifier.verify(&forever, NOW), Err(TokenError::BadLifetime));
-        let backwards = gateway().sign(claims("orders", NOW, NOW - 1));
+        let backwards = sign(&gateway(), claims("orders", NOW, NOW - 1));
         assert!(verifier.verify(&backwards, NOW).is_err());
     }
 
     #[test]
-    fn a_token_signed_by_an_untrusted_key_is_refused() {
-        // Claims to be the gateway, but signed with another key.
-        let impostor = TokenSigner::new("gateway", key(2)).sign(claims("orders", NOW, NOW + 30));
+    fn a_token_made_with_an_untrusted_key_is_refused() {
+        // Claims to be the gateway, but a stranger's secret agreed its key.
+        let stranger_key = key(9)
+            .pair_key(&public(ORDERS), "gateway", "orders")
+            .expect("agreed");
+        let impostor = TokenSigner::new("gateway").towards("orders", stranger_key.clone());
         assert_eq!(
-            orders_verifier().verify(&impostor, NOW),
-            Err(TokenError::BadSignature)
+            orders_verifier().verify(&sign(&impostor, claims("orders", NOW, NOW + 30)), NOW),
+            Err(TokenError::BadTag)
         );
-        let stranger = TokenSigner::new("stranger", key(2)).sign(claims("orders", NOW, NOW + 30));
+        let stranger = TokenSigner::new("stranger").towards("orders", stranger_key);
         assert_eq!(
-            orders_verifier().verify(&stranger, NOW),
+            orders_verifier().verify(&sign(&stranger, claims("orders", NOW, NOW + 30)), NOW),
             Err(TokenError::UntrustedIssuer)
         );
     }
 
     #[test]
     fn tampered_tokens_are_refused() {
-        let token = gateway().sign(claims("orders", NOW, NOW + 30));
-        let (head, signature) = token.rsplit_once('.').expect("three parts");
-        // Promote the principal to an admin while keeping the signature.
+        let token = sign(&gateway(), claims("orders", NOW, NOW + 30));
+        let (head, tag) = token.rsplit_once('.').expect("three parts");
+        // Promote the principal to an admin while keeping the tag.
         let mut forged = claims("orders", NOW, NOW + 30);
         forged.iss = "gateway".to_owned();
         forged.role = "admin".to_owned();
         let forged_payload = B64.encode(serde_json::to_vec(&forged).expect("json"));
-        let forged_token = format!("v1.{forged_payload}.{signature}");
+        let forged_token = format!("v2.{forged_payload}.{tag}");
         assert_eq!(
             orders_verifier().verify(&forged_token, NOW),
-            Err(TokenError::BadSignature)
+            Err(TokenError::BadTag)
         );
-        let mut bad_signature = B64.decode(signature).expect("b64");
-        bad_signature[0] ^= 1;
-        let flipped = format!("{head}.{}", B64.encode(bad_signature));
+        let mut bad_tag = B64.decode(tag).expect("b64");
+        bad_tag[0] ^= 1;
+        let flipped = format!("{head}.{}", B64.encode(bad_tag));
         assert_eq!(
             orders_verifier().verify(&flipped, NOW),
-            Err(TokenError::BadSignature)
+            Err(TokenError::BadTag)
         );
     }
 
     #[test]
     fn malformed_tokens_are_refused_without_panicking() {
         let verifier = orders_verifier();
-        let token = gateway().sign(claims("orders", NOW, NOW + 30));
+        let token = sign(&gateway(), claims("orders", NOW, NOW + 30));
         let too_long = "v".repeat(MAX_TOKEN_BYTES + 1);
+        let pair = key(GATEWAY)
+            .pair_key(&public(ORDERS), "gateway", "orders")
+            .expect("agreed");
         let extra_member = {
             let mut value = serde_json::to_value(claims("orders", NOW, NOW + 30)).expect("json");
+            value["iss"] = "gateway".into();
             value["admin"] = true.into();
             let payload = B64.encode(serde_json::to_vec(&value).expect("json"));
-            let signature = gateway().key.sign(&signed_message(&payload));
-            format!("v1.{payload}.{}", B64.encode(signature.to_bytes()))
+            let tag = pair.tag(&payload).finalize().into_bytes();
+            format!("v2.{payload}.{}", B64.encode(tag))
+        };
+        let short_tag = {
+            let (head, tag) = token.rsplit_once('.').expect("three parts");
+            format!("{head}.{}", &tag[..20])
         };
         for bad in [
             "",
-            "v1",
-            "v1..",
-            "v2.a.b",
-            "v1.!!!.???",
-            "v1.e30.AAAA",
-            &token.replacen("v1.", "v0.", 1),
+            "v2",
+            "v2..",
+            "v3.a.b",
+            "v2.!!!.???",
+            "v2.e30.AAAA",
+            &token.replacen("v2.", "v1.", 1),
             &format!("{token}.extra"),
             &too_long,
             &extra_member,
+            &short_tag,
         ] {
             assert!(verifier.verify(bad, NOW).is_err(), "{bad:?} was accepted");
         }
     }
 
     #[test]
-    fn a_signature_from_another_context_is_no_token() {
-        // The same key signing the bare payload (no domain prefix) must not verify.
+    fn a_tag_from_another_context_is_no_token() {
+        // The same key over the bare payload (no domain prefix) must not verify.
         let mut stated = claims("orders", NOW, NOW + 30);
         stated.iss = "gateway".to_owned();
         let payload = B64.encode(serde_json::to_vec(&stated).expect("json"));
-        let signature = gateway().key.sign(payload.as_bytes());
-        let token = format!("v1.{payload}.{}", B64.encode(signature.to_bytes()));
+        let pair = key(GATEWAY)
+            .pair_key(&public(ORDERS), "gateway", "orders")
+            .expect("agreed");
+        let mut mac = pair.0.clone();
+        mac.update(payload.as_bytes());
+        let token = format!("v2.{payload}.{}", B64.encode(mac.finalize().into_bytes()));
         assert_eq!(
             orders_verifier().verify(&token, NOW),
-            Err(TokenError::BadSignature)
+            Err(TokenError::BadTag)
         );
     }
 
@@ -369,11 +536,11 @@ mod tests {
         let mode = std::fs::metadata(&path).expect("file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = load_or_generate_key(&path).expect("loaded");
-        assert_eq!(first.to_bytes(), again.to_bytes());
+        assert_eq!(first.public_key(), again.public_key());
         std::fs::write(&path, "not a key").expect("write");
         assert!(load_or_generate_key(&path).is_err());
         assert!(parse_public_key("short").is_err());
-        let debug = format!("{:?}", TokenSigner::new("gateway", first));
-        assert!(debug.contains("[redacted]") && !debug.contains("key: ["));
+        let debug = format!("{first:?} {:?}", gateway());
+        assert!(debug.contains("[redacted]") && !debug.contains(&B64.encode(first.0)));
     }
 }

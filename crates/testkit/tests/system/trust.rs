@@ -1,7 +1,8 @@
 //! No zone is trusted: a service answers only requests that carry a valid identity token
 //! from an issuer it trusts, whoever can reach its port.
 
-use kit::identity::token::{Claims, TokenSigner};
+use base64::Engine as _;
+use kit::identity::token::{Claims, PartyKey, TokenSigner, parse_public_key};
 use kit::identity::{Actor, GATEWAY, ORDERS, Principal, Role, TOKEN_HEADER};
 use reqwest::{Method, StatusCode};
 use testkit::{ALICE, BOB, Service, TestApp, assert_problem};
@@ -26,12 +27,35 @@ fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
     }
 }
 
-/// The gateway's own signing key, as an attacker who stole nothing does not have it.
+/// The secret of `party` in the test system.
+fn secret_of(app: &TestApp, party: &str) -> PartyKey {
+    let path = kit::identity::options::default_key_file(app.data_dir.path(), party);
+    kit::identity::token::load_or_generate_key(&path).expect("a key of the test system")
+}
+
+/// Tokens that claim to come from `issuer`, made with the secret `own` and the services'
+/// public keys (which are no secret), for every service but its own holder.
+fn tokens_with(app: &TestApp, own: &PartyKey, issuer: &str) -> TokenSigner {
+    ROUTES
+        .iter()
+        .fold(TokenSigner::new(issuer), |signer, (service, _)| {
+            let audience = service.name();
+            let public =
+                parse_public_key(&secret_of(app, audience).public_key()).expect("a public key");
+            match own.pair_key(&public, issuer, audience) {
+                Ok(key) => signer.towards(audience, key),
+                Err(_) => signer,
+            }
+        })
+}
+
+/// The gateway's own tokens, as an attacker who stole nothing cannot make them.
 fn gateway_key(app: &TestApp) -> TokenSigner {
-    let path = kit::identity::options::default_key_file(app.data_dir.path(), GATEWAY);
-    let key = kit::identity::token::load_or_generate_key(&path)
-        .expect("the gateway key of the test system");
-    TokenSigner::new(GATEWAY, key)
+    tokens_with(app, &secret_of(app, GATEWAY), GATEWAY)
+}
+
+fn made(signer: &TokenSigner, claims: Claims) -> String {
+    signer.sign(claims).expect("a key for the audience")
 }
 
 async fn get_with(
@@ -52,10 +76,9 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
     let app = TestApp::spawn().await;
     let now = kit::time::now_unix();
     let stranger_dir = tempfile::tempdir().expect("tempdir");
-    let stranger = TokenSigner::new(
-        GATEWAY,
-        kit::identity::token::load_or_generate_key(&stranger_dir.path().join("k")).expect("key"),
-    );
+    let stranger_key =
+        kit::identity::token::load_or_generate_key(&stranger_dir.path().join("k")).expect("key");
+    let stranger = tokens_with(&app, &stranger_key, GATEWAY);
     let gateway = gateway_key(&app);
     for (service, path) in ROUTES {
         let audience = service.name();
@@ -64,24 +87,42 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
         } else {
             "users"
         };
+        // Another service holds a secret of the system, and knows every public key: it
+        // still cannot make the gateway's tokens for this one.
+        let peer = tokens_with(&app, &secret_of(&app, other), GATEWAY);
+        // A token the gateway made for another service, relabelled for this one.
+        let relabelled = {
+            let genuine = made(&gateway, claims(other, now, now + 30));
+            let (_, tag) = genuine.rsplit_once('.').expect("three parts");
+            let mut stated = claims(audience, now, now + 30);
+            stated.iss = GATEWAY.to_owned();
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&stated).expect("json"));
+            format!("v2.{payload}.{tag}")
+        };
         let refused = [
             ("no token", None),
-            ("garbage", Some("v1.e30.AAAA".to_owned())),
+            ("garbage", Some("v2.e30.AAAA".to_owned())),
             (
                 "another audience",
-                Some(gateway.sign(claims(other, now, now + 30))),
+                Some(made(&gateway, claims(other, now, now + 30))),
             ),
+            ("relabelled", Some(relabelled)),
             (
                 "expired",
-                Some(gateway.sign(claims(audience, now - 120, now - 90))),
+                Some(made(&gateway, claims(audience, now - 120, now - 90))),
             ),
             (
                 "too long-lived",
-                Some(gateway.sign(claims(audience, now, now + 3600))),
+                Some(made(&gateway, claims(audience, now, now + 3600))),
             ),
             (
                 "untrusted key",
-                Some(stranger.sign(claims(audience, now, now + 30))),
+                Some(made(&stranger, claims(audience, now, now + 30))),
+            ),
+            (
+                "a peer service's key",
+                Some(made(&peer, claims(audience, now, now + 30))),
             ),
         ];
         for (what, token) in refused {
@@ -93,7 +134,7 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
             );
         }
         // The control: the same request with a valid token is answered.
-        let valid = gateway.sign(claims(audience, now, now + 30));
+        let valid = made(&gateway, claims(audience, now, now + 30));
         let response = get_with(&app, service, path, Some(&valid)).await;
         assert_eq!(
             response.status(),
@@ -126,14 +167,17 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
         .expect("answer");
     assert_problem(admin, StatusCode::NOT_FOUND).await;
     // order-service's key cannot vouch for a user: a service speaks only for itself.
-    let forged = app.orders_signer.token(
-        Service::Users.name(),
-        &Actor {
-            principal: Principal::User(ALICE),
-            role: Role::Admin,
-            scopes: Vec::new(),
-        },
-    );
+    let forged = app
+        .orders_signer
+        .token(
+            Service::Users.name(),
+            &Actor {
+                principal: Principal::User(ALICE),
+                role: Role::Admin,
+                scopes: Vec::new(),
+            },
+        )
+        .expect("order-service makes tokens for users");
     let response = get_with(&app, Service::Users, "/users", Some(&forged)).await;
     assert_problem(response, StatusCode::UNAUTHORIZED).await;
     // And order-service's own word does not reach the password store.
@@ -145,7 +189,9 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
         ))
         .header(
             TOKEN_HEADER,
-            app.orders_signer.own_token(Service::Users.name()),
+            app.orders_signer
+                .own_token(Service::Users.name())
+                .expect("order-service makes tokens for users"),
         )
         .json(&serde_json::json!({"email": "alice@example.com", "password": "x"}))
         .send()
@@ -162,7 +208,10 @@ async fn identity_and_address_headers_from_outside_are_never_believed() {
     let now = kit::time::now_unix();
     // Even a validly signed administrator token, smuggled in from outside, is replaced by
     // the gateway's own statement about the caller: here, anonymous.
-    let smuggled = gateway_key(&app).sign(claims(Service::Users.name(), now, now + 30));
+    let smuggled = made(
+        &gateway_key(&app),
+        claims(Service::Users.name(), now, now + 30),
+    );
     let visitor = app.anonymous();
     let response = visitor
         .request(Method::GET, "/api/v1/users")
@@ -176,7 +225,7 @@ async fn identity_and_address_headers_from_outside_are_never_believed() {
     let bob = app.as_user(BOB).await;
     let response = bob
         .request(Method::GET, "/api/v1/users/1")
-        .header(TOKEN_HEADER, "v1.anything.at-all")
+        .header(TOKEN_HEADER, "v2.anything.at-all")
         .send()
         .await
         .expect("answer");
