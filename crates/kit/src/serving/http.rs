@@ -139,22 +139,30 @@ pub fn service(
 }
 
 /// Wraps a service's routes in the common stack.
+///
+/// The stack wraps the router as one service, not each route: `Router::layer` would box every
+/// layer around every route, and each layer clones what it wraps on every request, so a
+/// request cloned (and allocated) the boxed rest of the stack again at every layer. Around
+/// the router as a whole, a layer's inner service is the next layer by value, down to the
+/// router, whose clone is a reference count (issue 14, docs/benchmarks.md). The layers read
+/// the matched route from the response, where [`crate::observing::metrics::mark_route`]
+/// puts it after routing.
 pub fn layers(router: Router, stack: &Stack) -> Router {
     let admission = Admission {
         permits: Arc::new(Semaphore::new(stack.serving.max_in_flight.max(1))),
         metrics: stack.metrics.clone(),
     };
-    router
-        .route_layer(from_fn(crate::observing::metrics::mark_route))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+    let routed = router.route_layer(from_fn(crate::observing::metrics::mark_route));
+    // Outermost first.
+    let stacked = tower::ServiceBuilder::new()
+        .layer(from_fn(security_headers))
+        .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
+        .layer(from_fn(request_id::layer))
+        .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
+        .layer(from_fn_with_state(
+            stack.refused.clone(),
+            crate::serving::clients::limit_requests,
         ))
-        .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(from_fn(limit_headers))
-        .layer(from_fn(normalize_errors))
-        .layer(from_fn_with_state(admission, admit))
         .layer(from_fn_with_state(
             crate::serving::body::Reading::new(
                 stack.serving.connections.body_timeout,
@@ -162,14 +170,18 @@ pub fn layers(router: Router, stack: &Stack) -> Router {
             ),
             crate::serving::body::read_body,
         ))
-        .layer(from_fn_with_state(
-            stack.refused.clone(),
-            crate::serving::clients::limit_requests,
+        .layer(from_fn_with_state(admission, admit))
+        .layer(from_fn(normalize_errors))
+        .layer(from_fn(limit_headers))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(panic_to_problem))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
         ))
-        .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
-        .layer(from_fn(request_id::layer))
-        .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
-        .layer(from_fn(security_headers))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routed);
+    Router::new().fallback_service(stacked)
 }
 
 /// Whether `headers` hold one `Host`, a plain `host[:port]` without user information.
