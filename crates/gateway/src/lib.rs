@@ -51,7 +51,7 @@ pub use settings::{KeyFile, Options, PlainHttpMode, Settings, TlsFiles};
 
 use resource::Resource;
 
-pub const SERVICE: &str = "gateway";
+pub const SERVICE: &str = kit::identity::GATEWAY;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -35,7 +35,7 @@ mod views;
 
 pub use settings::{KeyFile, Options, Settings};
 
-pub const SERVICE: &str = "orders";
+pub const SERVICE: &str = kit::identity::ORDERS;
 
 /// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 1] = [GATEWAY];

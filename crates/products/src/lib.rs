@@ -26,7 +26,7 @@ mod store;
 
 pub use settings::{KeyFile, Options, Settings};
 
-pub const SERVICE: &str = "products";
+pub const SERVICE: &str = kit::identity::PRODUCTS;
 
 /// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];

@@ -28,7 +28,7 @@ mod store;
 
 pub use settings::{KeyFile, Options, Settings};
 
-pub const SERVICE: &str = "users";
+pub const SERVICE: &str = kit::identity::USERS;
 
 /// The callers whose identity tokens this service accepts.
 pub const TRUSTED: [&str; 2] = [GATEWAY, ORDERS];
