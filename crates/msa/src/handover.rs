@@ -39,7 +39,8 @@ pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, Strin
             kit::identity::GATEWAY => "gateway_public_key",
             kit::identity::USERS => "users_public_key",
             kit::identity::PRODUCTS => "products_public_key",
-            _ => "orders_public_key",
+            kit::identity::ORDERS => "orders_public_key",
+            other => anyhow::bail!("BUG: no argument takes the public key of {other}"),
         };
         decided.push((id, key));
     }
