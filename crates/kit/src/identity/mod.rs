@@ -2,15 +2,14 @@
 //! one place handlers learn the caller's identity.
 //!
 //! Every request into a service must carry a token ([`TOKEN_HEADER`]) made by a caller
-//! the service trusts and meant for this service ([`crate::identity::token`]). [`Gate::check`] runs
-//! before any handler and refuses everything else with 401, except the probes in
+//! the service trusts and meant for this service ([`crate::identity::token`]). [`Gate::admit`] runs
+//! before routing and refuses everything else with 401, except the probes in
 //! [`UNAUTHENTICATED_PATHS`]. Nothing about where a request came from (address, port,
 //! network) counts: a process next to the service with no token is a stranger.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::middleware::Next;
+use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
@@ -196,43 +195,50 @@ impl Gate {
         }
     }
 
-    /// Middleware: verifies the token, then hands the request on with its [`Caller`].
-    pub async fn check(State(gate): State<Self>, mut request: Request, next: Next) -> Response {
+    /// Verifies the request's token and notes its [`Caller`] on the request, or says why
+    /// it is refused. The probes and metrics pass without one.
+    pub fn admit(&self, request: &mut Request) -> Result<(), Refusal> {
         if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
-            return next.run(request).await;
+            return Ok(());
         }
         let token = request
             .headers()
             .get(TOKEN_HEADER)
             .and_then(|value| value.to_str().ok());
         let Some(token) = token else {
-            return refuse("no identity token");
+            return Err(Refusal("no identity token".into()));
         };
-        let caller = match gate.verifier.verify(token, crate::time::now_unix()) {
+        let caller = match self.verifier.verify(token, crate::time::now_unix()) {
             Ok(claims) => match Caller::from_claims(claims) {
                 Some(caller) => caller,
-                None => return refuse("incoherent identity token"),
+                None => return Err(Refusal("incoherent identity token".into())),
             },
-            Err(error) => return refuse(&error.to_string()),
+            Err(error) => return Err(Refusal(error.to_string().into())),
         };
         request.extensions_mut().insert(caller);
-        next.run(request).await
+        Ok(())
     }
 }
 
-fn refuse(reason: &str) -> Response {
-    tracing::warn!(
-        security_event = "identity-token-refused",
-        reason,
-        "refused a request without a valid identity token"
-    );
-    Problem::typed(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        "Unauthenticated",
-        "This service answers only requests that carry a valid identity token.",
-    )
-    .into_response()
+/// Why [`Gate::admit`] refused a request; answered 401 and logged as a security event.
+#[derive(Debug)]
+pub struct Refusal(std::borrow::Cow<'static, str>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        tracing::warn!(
+            security_event = "identity-token-refused",
+            reason = %self.0,
+            "refused a request without a valid identity token"
+        );
+        Problem::typed(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "This service answers only requests that carry a valid identity token.",
+        )
+        .into_response()
+    }
 }
 
 /// Makes the tokens of the calls a process makes, one short-lived token per call.

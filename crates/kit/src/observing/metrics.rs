@@ -10,12 +10,11 @@
 //! one process, and each must still report only itself.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{Method, header};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -329,12 +328,17 @@ impl Metrics {
     }
 
     /// Middleware: counts and times every request, whatever answers it.
-    pub async fn track(State(metrics): State<Self>, request: Request, next: Next) -> Response {
+    pub async fn track<F: Future<Output = Response>>(
+        &self,
+        request: Request,
+        next: impl FnOnce(Request) -> F,
+    ) -> Response {
+        let metrics = self;
         let method = method_label(request.method());
         let started = Instant::now();
         metrics.0.in_flight.inc();
         let in_flight = InFlight(metrics.0.in_flight.clone());
-        let response = next.run(request).await;
+        let response = next(request).await;
         drop(in_flight);
         let route = response
             .extensions()
@@ -356,15 +360,29 @@ impl Metrics {
     }
 }
 
-/// Handlers' route templates are known only after routing, inside the router: this
-/// route layer hands the template out on the response, where [`Metrics::track`] reads it.
-pub async fn mark_route(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
+/// Where the router notes the route template a request matched, for the layers outside
+/// the router: they put it on the response, where [`Metrics::track`] reads it.
+#[derive(Clone, Default)]
+pub struct RouteSlot(Arc<OnceLock<MatchedPath>>);
+
+impl RouteSlot {
+    pub fn take(&self) -> Option<MatchedPath> {
+        self.0.get().cloned()
     }
-    response
+}
+
+/// Handlers' route templates are known only after routing, inside the router: as a route
+/// layer, this notes the template in the request's [`RouteSlot`]. A plain function, so
+/// that the layer adds no future of its own to every request.
+pub fn note_route(request: Request) -> Request {
+    if let (Some(slot), Some(route)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        // Only the first (outermost) router's note counts; a nested one names the same route.
+        let _ = slot.0.set(route.clone());
+    }
+    request
 }
 
 /// Decrements the in-flight gauge even when the request's future is dropped.

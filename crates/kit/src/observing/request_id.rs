@@ -2,7 +2,6 @@
 //! in the `x-request-id` header to every service a request touches and into every log line.
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 use rand::Rng;
@@ -44,7 +43,10 @@ pub fn mint() -> String {
 
 /// Middleware: establishes the request id, logs the request once it is answered, and
 /// returns the id to the client.
-pub async fn layer(mut request: Request, next: Next) -> Response {
+pub async fn layer<F: Future<Output = Response>>(
+    mut request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -68,7 +70,7 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     let is_probe = matches!(request.uri().path(), "/healthz" | "/readyz");
     let started = std::time::Instant::now();
     let mut response = CURRENT
-        .scope(id, next.run(request))
+        .scope(id, next(request))
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();

@@ -13,8 +13,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use http::{HeaderName, HeaderValue};
 use rand::Rng;
@@ -217,16 +216,18 @@ impl Tracer {
 
     /// Middleware: runs the request in its span (a child of the caller's, or a new trace),
     /// with the trace id on every log line, and records the span when answered.
-    pub async fn layer(State(tracer): State<Self>, request: Request, next: Next) -> Response {
+    pub async fn layer<F: Future<Output = Response>>(
+        &self,
+        request: Request,
+        next: impl FnOnce(Request) -> F,
+    ) -> Response {
+        let tracer = self;
         let parent = tracer.incoming(&request);
         let context = parent.map_or_else(TraceContext::root, |parent| parent.child());
         let method = request.method().clone();
         let start = SystemTime::now();
         let span = tracing::info_span!("trace", trace_id = %context.trace_id_hex());
-        let response = CURRENT
-            .scope(context, next.run(request))
-            .instrument(span)
-            .await;
+        let response = CURRENT.scope(context, next(request)).instrument(span).await;
         if context.sampled && tracer.export.is_some() {
             let route = response
                 .extensions()

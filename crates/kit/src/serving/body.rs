@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use http_body::Body as _;
@@ -51,9 +50,13 @@ impl Reading {
 
 /// Reads the body of `request` (up to [`MAX_BODY_BYTES`], within the deadline from its
 /// headers, within the memory budgets) and passes the request on with the body in memory.
-pub async fn read_body(State(reading): State<Reading>, request: Request, next: Next) -> Response {
+pub async fn read_body<F: Future<Output = Response>>(
+    reading: &Reading,
+    request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     if request.body().is_end_stream() {
-        return next.run(request).await;
+        return next(request).await;
     }
     let version = request.version();
     let declared = request.body().size_hint().exact();
@@ -93,9 +96,7 @@ pub async fn read_body(State(reading): State<Reading>, request: Request, next: N
     .await;
     match read {
         Ok(Ok(collected)) => {
-            let response = next
-                .run(Request::from_parts(parts, Body::from(collected.to_bytes())))
-                .await;
+            let response = next(Request::from_parts(parts, Body::from(collected.to_bytes()))).await;
             drop((budget, client_share));
             response
         }

@@ -9,8 +9,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
@@ -195,13 +194,13 @@ impl Drop for InFlight {
 /// counting from the end of its headers: a client that sends its body slowly holds its own
 /// share, not everyone's. Requests that came without a [`ClientShare`] (a server without
 /// per-client caps) pass.
-pub async fn limit_requests(
-    State(refused): State<LabelledCounter>,
+pub async fn limit_requests<F: Future<Output = Response>>(
+    refused: &LabelledCounter,
     request: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
     let Some(share) = request.extensions().get::<ClientShare>().cloned() else {
-        return next.run(request).await;
+        return next(request).await;
     };
     if share.holding.requests.fetch_add(1, Ordering::Relaxed) >= share.cap {
         share.holding.requests.fetch_sub(1, Ordering::Relaxed);
@@ -216,7 +215,7 @@ pub async fn limit_requests(
         .into_response();
     }
     let in_flight = InFlight(share.holding);
-    let response = next.run(request).await;
+    let response = next(request).await;
     drop(in_flight);
     response
 }

@@ -17,9 +17,12 @@
 //!    before any handler parses them;
 //! 8. catch-panic: a bug answers an opaque 500 instead of dropping the connection;
 //! 9. request timeout: no request holds a connection forever;
-//! 10. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
+//! 10. identity: in every service but the gateway, a request without a valid identity token
+//!     is refused before routing ([`crate::identity::Gate`]), whatever its path;
+//! 11. body limit: nothing larger than [`MAX_BODY_BYTES`] is read.
 //!
-//! Innermost, on the matched routes only, the route template is noted for the metrics.
+//! Inside the router, on the matched routes only, the route template is noted for the
+//! metrics and the trace.
 //!
 //! Around all of them, [`security_headers`] marks every answer, errors included.
 
@@ -28,12 +31,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower::Layer as _;
 
 use tokio::sync::Semaphore;
 
@@ -123,65 +124,175 @@ pub fn service(
     stack: &Stack,
 ) -> Router {
     let (api, openapi) = api.split_for_parts();
-    layers(
-        api.merge(crate::serving::health::routes(
+    let routes = api
+        .merge(crate::serving::health::routes(
             readiness,
             stack.draining.clone(),
         ))
         .merge(openapi_route(openapi, title))
-        .merge(stack.metrics.route())
-        .layer(axum::middleware::from_fn_with_state(
-            gate,
-            crate::identity::Gate::check,
-        )),
-        stack,
-    )
+        .merge(stack.metrics.route());
+    stacked(routes, stack, Some(gate))
 }
 
 /// Wraps a service's routes in the common stack.
-///
-/// The stack wraps the router as one service, not each route: `Router::layer` would box every
-/// layer around every route, and each layer clones what it wraps on every request, so a
-/// request cloned (and allocated) the boxed rest of the stack again at every layer. Around
-/// the router as a whole, a layer's inner service is the next layer by value, down to the
-/// router, whose clone is a reference count (issue 14, docs/benchmarks.md). The layers read
-/// the matched route from the response, where [`crate::observing::metrics::mark_route`]
-/// puts it after routing.
 pub fn layers(router: Router, stack: &Stack) -> Router {
-    let admission = Admission {
-        permits: Arc::new(Semaphore::new(stack.serving.max_in_flight.max(1))),
-        metrics: stack.metrics.clone(),
-    };
-    let routed = router.route_layer(from_fn(crate::observing::metrics::mark_route));
-    // Outermost first.
-    let stacked = tower::ServiceBuilder::new()
-        .layer(from_fn(security_headers))
-        .layer(from_fn_with_state(stack.tracer.clone(), Tracer::layer))
-        .layer(from_fn(request_id::layer))
-        .layer(from_fn_with_state(stack.metrics.clone(), Metrics::track))
-        .layer(from_fn_with_state(
-            stack.refused.clone(),
-            crate::serving::clients::limit_requests,
-        ))
-        .layer(from_fn_with_state(
-            crate::serving::body::Reading::new(
+    stacked(router, stack, None)
+}
+
+/// The common stack is one service around the router, and one future per request.
+///
+/// Built from tower layers and `from_fn` middleware, each layer boxed its own future and
+/// wrapped (and cloned) the rest of the stack on every request: twelve allocations and
+/// deep copies before a handler ran, in every service a request crosses (issue 14,
+/// docs/benchmarks.md). Here each step is an async function handed the next one as a
+/// closure, so the compiler nests them into one state machine, boxed once.
+fn stacked(router: Router, stack: &Stack, gate: Option<crate::identity::Gate>) -> Router {
+    let common = Common {
+        steps: Arc::new(Steps {
+            tracer: stack.tracer.clone(),
+            metrics: stack.metrics.clone(),
+            refused: stack.refused.clone(),
+            reading: crate::serving::body::Reading::new(
                 stack.serving.connections.body_timeout,
                 stack.serving.connections.body_memory,
             ),
-            crate::serving::body::read_body,
-        ))
-        .layer(from_fn_with_state(admission, admit))
-        .layer(from_fn(normalize_errors))
-        .layer(from_fn(limit_headers))
-        .map_response(IntoResponse::into_response)
-        .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            permits: Arc::new(Semaphore::new(stack.serving.max_in_flight.max(1))),
+            gate,
+        }),
+        router: router.route_layer(tower::util::MapRequestLayer::new(
+            crate::observing::metrics::note_route as fn(Request) -> Request,
+        )),
+    };
+    Router::new().fallback_service(common)
+}
+
+#[derive(Clone)]
+struct Common {
+    steps: Arc<Steps>,
+    router: Router,
+}
+
+/// What the steps of the common stack share between requests.
+struct Steps {
+    tracer: Tracer,
+    metrics: Metrics,
+    refused: LabelledCounter,
+    reading: crate::serving::body::Reading,
+    /// Requests admitted at once ([`Serving::max_in_flight`]).
+    permits: Arc<Semaphore>,
+    /// Where requests need an identity token (every service but the gateway).
+    gate: Option<crate::identity::Gate>,
+}
+
+impl tower::Service<Request> for Common {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let steps = self.steps.clone();
+        let router = self.router.clone();
+        Box::pin(async move { Ok(steps.serve(request, router).await) })
+    }
+}
+
+impl Steps {
+    /// Outermost first, as the module's documentation lists them.
+    async fn serve(&self, request: Request, router: Router) -> Response {
+        security_headers(request, |request| {
+            self.tracer.layer(request, |request| {
+                request_id::layer(request, |request| {
+                    self.metrics.track(request, |request| {
+                        crate::serving::clients::limit_requests(&self.refused, request, |request| {
+                            crate::serving::body::read_body(&self.reading, request, |request| {
+                                self.admit(request, |request| {
+                                    normalize_errors(request, |request| {
+                                        limit_headers(request, |request| {
+                                            self.route(request, router)
+                                        })
+                                    })
+                                })
+                            })
+                        })
+                    })
+                })
+            })
+        })
+        .await
+    }
+
+    /// The innermost steps: a panic answers an opaque 500, a request past
+    /// [`REQUEST_TIMEOUT`] 408, the identity token is checked where one is needed, and the
+    /// route taken is put on the answer.
+    async fn route(&self, mut request: Request, router: Router) -> Response {
+        use futures::FutureExt as _;
+        use tower::ServiceExt as _;
+        let slot = crate::observing::metrics::RouteSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        let routed = async move {
+            if let Some(gate) = &self.gate
+                && let Err(refusal) = gate.admit(&mut request)
+            {
+                return refusal.into_response();
+            }
+            match DefaultBodyLimit::max(MAX_BODY_BYTES)
+                .layer(router)
+                .oneshot(request)
+                .await
+            {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        };
+        let answered = tokio::time::timeout(
             REQUEST_TIMEOUT,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .service(routed);
-    Router::new().fallback_service(stacked)
+            std::panic::AssertUnwindSafe(routed).catch_unwind(),
+        )
+        .await;
+        let mut response = match answered {
+            Ok(Ok(response)) => response,
+            Ok(Err(panic)) => panic_to_problem(panic),
+            Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+        };
+        if let Some(route) = slot.take() {
+            response.extensions_mut().insert(route);
+        }
+        response
+    }
+
+    /// Sheds load: a request beyond the limit is refused at once, so that the ones admitted
+    /// keep their latency. Probes and metrics always pass: an overloaded service must still
+    /// say so, and be seen.
+    async fn admit<F: Future<Output = Response>>(
+        &self,
+        request: Request,
+        next: impl FnOnce(Request) -> F,
+    ) -> Response {
+        if crate::identity::UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
+            return next(request).await;
+        }
+        let Ok(permit) = self.permits.try_acquire() else {
+            self.metrics.record_shed();
+            return Problem::typed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                "The service is at capacity; try again shortly.",
+            )
+            .retry_after(1)
+            .into_response();
+        };
+        let response = next(request).await;
+        drop(permit);
+        response
+    }
 }
 
 /// Whether `headers` hold one `Host`, a plain `host[:port]` without user information.
@@ -195,40 +306,14 @@ fn one_valid_host(headers: &http::HeaderMap) -> bool {
     })
 }
 
-#[derive(Clone)]
-struct Admission {
-    permits: Arc<Semaphore>,
-    metrics: Metrics,
-}
-
-/// Sheds load: a request beyond the limit is refused at once, so that the ones admitted
-/// keep their latency. Probes and metrics always pass: an overloaded service must still
-/// say so, and be seen.
-async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
-    if crate::identity::UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
-    let Ok(permit) = admission.permits.clone().try_acquire_owned() else {
-        admission.metrics.record_shed();
-        return Problem::typed(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Overloaded",
-            "The service is at capacity; try again shortly.",
-        )
-        .retry_after(1)
-        .into_response();
-    };
-    let response = next.run(request).await;
-    drop(permit);
-    response
-}
-
 /// Refuses requests with oversized headers (hyper's own limit is far higher), and HTTP/1.1
 /// requests without exactly one valid `Host` (RFC 9112, 3.2: such a request is answered
 /// 400, since proxies and caches on the way may each read another host from it), before
 /// any handler parses them.
-async fn limit_headers(request: Request, next: Next) -> Response {
+async fn limit_headers<F: Future<Output = Response>>(
+    request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     if request.version() == http::Version::HTTP_11 && !one_valid_host(request.headers()) {
         return Problem::new(
             StatusCode::BAD_REQUEST,
@@ -248,7 +333,7 @@ async fn limit_headers(request: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    next.run(request).await
+    next(request).await
 }
 
 /// The policy of an API answer: it is data, never a page to render, frame or run.
@@ -257,8 +342,11 @@ pub const API_CONTENT_SECURITY_POLICY: &str =
 
 /// Headers that tell a browser to treat every answer as inert data. A route that serves a
 /// page (the API docs) sets its own `Content-Security-Policy`, which is kept.
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+async fn security_headers<F: Future<Output = Response>>(
+    request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
+    let mut response = next(request).await;
     let headers = response.headers_mut();
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
@@ -289,8 +377,11 @@ fn panic_to_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response
 }
 
 /// Turns every error answer into problem+json, keeping status and meaningful headers.
-async fn normalize_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn normalize_errors<F: Future<Output = Response>>(
+    request: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
+    let response = next(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
         return response;
