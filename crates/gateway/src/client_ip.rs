@@ -8,10 +8,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use http::HeaderMap;
+use kit::ApiError;
 
 use crate::AppState;
 
@@ -96,22 +95,20 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> Ip
         .to_canonical()
 }
 
-/// Middleware, outermost of the gateway's own: establishes the client address and applies
-/// the per-address rate limit to everything but the probes.
-pub async fn establish(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+/// The first of the gateway's own steps: establishes the client address, notes it on the
+/// request, and applies the per-address rate limit to everything but the probes.
+pub fn establish(app: &AppState, request: &mut Request) -> Result<IpAddr, ApiError> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
     let ip = client_address(peer, request.headers(), &app.trusted_proxies);
     let path = request.uri().path();
-    if !kit::identity::UNAUTHENTICATED_PATHS.contains(&path)
-        && let Err(refusal) = app.limits.allow_address(ip)
-    {
-        return refusal.into_response();
+    if !kit::identity::UNAUTHENTICATED_PATHS.contains(&path) {
+        app.limits.allow_address(ip)?;
     }
     request.extensions_mut().insert(ClientAddr(ip));
-    next.run(request).await
+    Ok(ip)
 }
 
 #[cfg(test)]

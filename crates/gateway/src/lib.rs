@@ -1,8 +1,8 @@
 //! The gateway: the one door into the shop, and the trust boundary.
 //!
 //! A request passes the common stack of `kit::serving::http` (request id, problem+json errors,
-//! timeout, body limit); its client address is established and rate-limited
-//! ([`client_ip`], [`limits`]). The demo API ([`demo`]), health and the API dictionary
+//! timeout, body limit), then the gateway's own steps ([`front`]): its client address is
+//! established and rate-limited ([`client_ip`], [`limits`]). The demo API ([`demo`]), health and the API dictionary
 //! ([`openapi`]) are public. Everything under `/api/v1` is authenticated first
 //! ([`access::authn`]: session cookie, API key or anonymous), then either handled here
 //! ([`access::auth`]: accounts, sessions, keys) or checked against the route policy
@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use kit::calling::client::{Calls, Upstream};
 use kit::calling::resilience::CallPolicy;
@@ -33,6 +32,7 @@ mod cors;
 mod demo;
 mod docs;
 mod edge;
+mod front;
 mod limits;
 mod methods;
 mod openapi;
@@ -190,29 +190,19 @@ fn router(
     let api = proxy::routes()
         .merge(auth)
         .route("/metrics", get(telemetry::metrics))
-        .layer(from_fn_with_state(
-            state.clone(),
-            access::authn::authenticate,
-        ));
-    let app = api
+        .layer(front::Front::authenticating(state.clone()));
+    let public = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .merge(demo)
         .merge(docs::routes())
-        .layer(from_fn_with_state(state.clone(), client_ip::establish))
+        .layer(front::Front::public(state.clone()));
+    let app = api
+        .merge(public)
         .with_state(state)
         .merge(kit::serving::health::routes(
             readiness,
             stack.draining.clone(),
         ));
-    // Which upstream failed is for callers inside; a client learns it from the problem.
-    let app = app.layer(axum::middleware::map_response(
-        |mut response: axum::response::Response| async move {
-            response
-                .headers_mut()
-                .remove(kit::calling::failure::FAILED_UPSTREAM);
-            response
-        },
-    ));
     // Outside authentication and rate limits: a preflight carries no credentials.
     let app = match cors {
         Some(cors) => app.layer(cors),

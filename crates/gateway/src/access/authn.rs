@@ -7,8 +7,9 @@
 //! 401. A request that presents both a key and a session cookie is refused: one request is
 //! one identity, and no credential it carries is left unchecked.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use std::net::IpAddr;
+
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -19,19 +20,16 @@ use crate::AppState;
 use crate::access::identity::{Identity, Via};
 use crate::access::scopes;
 use crate::access::sessions::{self, ClientFingerprint, Verdict};
-use crate::client_ip::ClientAddr;
 use crate::store;
 
-/// Middleware: authenticates the request and stores its [`Identity`] for the handlers.
-pub async fn authenticate(
-    State(app): State<AppState>,
+/// Authenticates a request from `ip` and stores its [`Identity`] for the handlers, which
+/// `next` runs.
+pub async fn authenticate<F: Future<Output = Response>>(
+    app: &AppState,
+    ip: IpAddr,
     mut request: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Response {
-    let ClientAddr(ip) = *request
-        .extensions()
-        .get::<ClientAddr>()
-        .expect("BUG: the client address is established before authentication");
     let headers = request.headers();
     if headers.contains_key(AUTHORIZATION) && sessions::cookie_presented(headers) {
         return Problem::typed(
@@ -45,7 +43,7 @@ pub async fn authenticate(
     // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
     // by the browser; an unusable key is refused, since a program asked to be someone.
     let (identity, forget_cookie) = if headers.contains_key(AUTHORIZATION) {
-        match by_api_key(&app, headers).await {
+        match by_api_key(app, headers).await {
             Ok(identity) => (identity, false),
             Err(error) => return error.into_response(),
         }
@@ -53,7 +51,7 @@ pub async fn authenticate(
         match sessions::token_from(headers) {
             None => (Identity::anonymous(), false),
             Some(token) => {
-                match by_session(&app, token, &ClientFingerprint::of(headers, ip)).await {
+                match by_session(app, token, &ClientFingerprint::of(headers, ip)).await {
                     Ok(Some(identity)) => (identity, false),
                     Ok(None) => (Identity::anonymous(), true),
                     Err(error) => return error.into_response(),
@@ -63,7 +61,7 @@ pub async fn authenticate(
     };
     let authenticated = identity.via != Via::Anonymous;
     request.extensions_mut().insert(identity);
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if authenticated {
         // An answer for one person must not be kept by a shared cache or the browser.
         response
