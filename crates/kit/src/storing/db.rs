@@ -168,6 +168,10 @@ async fn open_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .min_connections(1)
+        // sqlx pings a connection before lending it by default: a round trip to the
+        // connection's worker thread on every query, to find out whether a file it has open
+        // is still there (issue 14). It pings it on return anyway.
+        .test_before_acquire(false)
         .after_connect(|connection, _| {
             Box::pin(async move {
                 // WAL with NORMAL sync stays durable across application crashes and only
