@@ -25,6 +25,7 @@ use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
 use kit::serving::shutdown::CancellationToken;
 use kit::storing::db::{Database, Pool};
+use kit::storing::readers::Readers;
 
 mod access;
 mod client_ip;
@@ -89,6 +90,8 @@ pub struct Shared {
     orders: Upstream,
     public_api: Arc<openapi::PublicApi>,
     pool: Pool,
+    /// Where the reads on every request's path go (sessions, API keys).
+    readers: Readers,
     sessions: SessionPolicy,
     limits: Arc<limits::Limits>,
     trusted_proxies: Arc<[Cidr]>,
@@ -131,6 +134,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         orders: upstream("orders", &config.orders_url),
         public_api: openapi::PublicApi::new(demo_api.merge_from(auth_api)),
         pool: pool.clone(),
+        readers: Readers::of(&pool),
         sessions: config.sessions,
         limits: Arc::new(limits::Limits::new(config.rates)),
         trusted_proxies: config.trusted_proxies.into(),
@@ -140,6 +144,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .labelled_counter("logins", "Login attempts, by outcome"),
     });
     let purge = (pool.clone(), config.sessions);
+    let readers = state.readers.clone();
     // Ready when its own database (sessions, keys) and every upstream answer.
     let readiness = proxy::upstreams(&state)
         .into_iter()
@@ -172,7 +177,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let server = Server::bind(&stack, config.listen, plain)
         .await?
         .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
-        .closing(pool);
+        .closing(pool, readers);
     Ok(match https {
         Some((listener, tls_config)) => server.with_tls(listener, tls_config, edge::https(app)),
         None => server,

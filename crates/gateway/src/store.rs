@@ -1,6 +1,7 @@
 //! The gateway's database: sessions and API keys, found by the hash of their secret.
 
 use kit::storing::db::Pool;
+use kit::storing::readers::Readers;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -53,12 +54,11 @@ macro_rules! select_session {
 }
 
 pub async fn find_session(
-    pool: &Pool,
+    readers: &Readers,
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(select_session!("token_hash = $1"))
-        .bind(token_hash)
-        .fetch_optional(pool)
+    readers
+        .fetch_optional(sqlx::query_as(select_session!("token_hash = $1")).bind(token_hash))
         .await
 }
 
@@ -156,15 +156,17 @@ pub async fn insert_key(pool: &Pool, key: &NewApiKey<'_>) -> Result<ApiKeyRow, s
     .await
 }
 
-pub async fn find_key(pool: &Pool, key_hash: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        key_columns!(),
-        " FROM api_keys WHERE key_hash = $1"
-    ))
-    .bind(key_hash)
-    .fetch_optional(pool)
-    .await
+pub async fn find_key(readers: &Readers, key_hash: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+    readers
+        .fetch_optional(
+            sqlx::query_as(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM api_keys WHERE key_hash = $1"
+            ))
+            .bind(key_hash),
+        )
+        .await
 }
 
 pub async fn list_keys(pool: &Pool, user_id: i64) -> Result<Vec<ApiKeyRow>, sqlx::Error> {

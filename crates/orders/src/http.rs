@@ -165,7 +165,7 @@ async fn get_order(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderDetails>> {
     let order = visible_order(&app, &caller, id).await?;
-    let items = store::items(&app.pool, id).await?;
+    let items = store::items(&app.readers, id).await?;
     // The user and every product are asked for at once: the answer takes as long as the
     // slowest call, not the sum of them.
     let (user, products) = tokio::try_join!(
@@ -190,12 +190,12 @@ async fn cancel_order(
 ) -> ApiResult<Json<OrderView>> {
     visible_order(&app, &caller, id).await?;
     saga::cancel(&app, id).await?;
-    let order = store::find(&app.pool, id)
+    let order = store::find(&app.readers, id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
     Ok(Json(OrderView::new(
         &order,
-        &store::items(&app.pool, id).await?,
+        &store::items(&app.readers, id).await?,
     )))
 }
 
@@ -203,7 +203,7 @@ async fn cancel_order(
 /// missing one (404, not 403), so order ids reveal nothing about other customers.
 async fn visible_order(app: &AppState, caller: &Caller, id: i64) -> ApiResult<store::OrderRow> {
     caller.require_user()?;
-    store::find(&app.pool, id)
+    store::find(&app.readers, id)
         .await?
         .filter(|order| caller.may_access_user(order.user_id))
         .ok_or(ApiError::NotFound("order"))

@@ -22,6 +22,7 @@ use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
+use kit::storing::readers::Readers;
 
 mod client;
 mod domain;
@@ -82,6 +83,8 @@ pub type AppState = kit::serving::handle::Handle<Shared>;
 
 pub struct Shared {
     pool: Pool,
+    /// Where the reads on every request's path go.
+    readers: Readers,
     clients: client::Clients,
     /// Orders by how their placement ended: confirmed, refused, failed, settled, cancelled.
     outcomes: kit::observing::metrics::LabelledCounter,
@@ -118,8 +121,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .signed_by(config.signer.clone()),
     };
     let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
+    let readers = Readers::of(&pool);
     let state = AppState::new(Shared {
         pool: pool.clone(),
+        readers: readers.clone(),
         clients,
         outcomes: stack
             .metrics
@@ -139,7 +144,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .with_task(move |shutdown| {
                 recovery::run(recovery_state, interval, grace, leftovers_until, shutdown)
             })
-            .closing(pool),
+            .closing(pool, readers),
     )
 }
 

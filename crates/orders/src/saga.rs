@@ -277,7 +277,7 @@ pub async fn settle(app: &AppState, order_id: i64) -> anyhow::Result<()> {
 /// Cancels a confirmed order: stock goes back first, then the order is marked, so a
 /// failure in between leaves a confirmed order whose cancel can simply be retried.
 pub async fn cancel(app: &AppState, order_id: i64) -> ApiResult<()> {
-    let order = store::find(&app.pool, order_id)
+    let order = store::find(&app.readers, order_id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
     match order.status {

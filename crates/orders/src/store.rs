@@ -2,6 +2,7 @@
 //! order-service's database.
 
 use kit::storing::db::{Pool, writing};
+use kit::storing::readers::Readers;
 use sqlx::Any;
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
@@ -87,21 +88,24 @@ pub async fn insert_pending(
     Ok(row)
 }
 
-pub async fn find(pool: &Pool, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
+pub async fn find(readers: &Readers, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
+    readers
+        .fetch_optional(
+            sqlx::query_as(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1")).bind(id),
+        )
         .await
 }
 
-pub async fn items(pool: &Pool, order_id: i64) -> Result<Vec<ItemRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT product_id, quantity, unit_price_cents FROM order_items
-         WHERE order_id = $1 ORDER BY product_id",
-    )
-    .bind(order_id)
-    .fetch_all(pool)
-    .await
+pub async fn items(readers: &Readers, order_id: i64) -> Result<Vec<ItemRow>, sqlx::Error> {
+    readers
+        .fetch_all(
+            sqlx::query_as(
+                "SELECT product_id, quantity, unit_price_cents FROM order_items
+                 WHERE order_id = $1 ORDER BY product_id",
+            )
+            .bind(order_id),
+        )
+        .await
 }
 
 /// The items of the orders with ids in `(after, last]`, optionally of one user: the items

@@ -205,7 +205,7 @@ async fn list_products(
 ) -> ApiResult<Json<ProductPage>> {
     let query = params.parse()?;
     let rows = store::list(
-        &app.pool,
+        &app.readers,
         &store::ListFilter {
             name_pattern: query.name_pattern.as_deref(),
             min_price: query.min_price,
@@ -284,7 +284,7 @@ async fn get_product(
     _caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let row = store::find(&app.pool, id)
+    let row = store::find(&app.readers, id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
     Ok(with_etag(StatusCode::OK, row))
@@ -319,7 +319,7 @@ async fn apply(
     let expected = expected_version(headers)?;
     match store::update(&app.pool, id, expected, &changes, kit::time::now_unix()).await? {
         Some(row) => Ok(with_etag(StatusCode::OK, row)),
-        None => match store::find(&app.pool, id).await? {
+        None => match store::find(&app.readers, id).await? {
             None => Err(ApiError::NotFound("product")),
             Some(current) => Err(ApiError::PreconditionFailed(format!(
                 "the product changed since you read it: it is at version {}",

@@ -16,6 +16,7 @@ use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
+use kit::storing::readers::Readers;
 
 mod domain;
 mod http;
@@ -51,6 +52,8 @@ pub struct Config {
 #[derive(Clone)]
 pub struct AppState {
     pool: Pool,
+    /// Where the reads on every request's path go.
+    readers: Readers,
     /// Counts reservations by outcome: held, refused, released.
     reservations: kit::observing::metrics::LabelledCounter,
 }
@@ -68,9 +71,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         "stock_reservations",
         "Stock reservations asked for by order-service, by outcome",
     );
+    let readers = Readers::of(&pool);
     let app = router(
         AppState {
             pool: pool.clone(),
+            readers: readers.clone(),
             reservations,
         },
         gate,
@@ -78,7 +83,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     );
     Ok(Server::bind(&stack, config.listen, app)
         .await?
-        .closing(pool))
+        .closing(pool, readers))
 }
 
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {

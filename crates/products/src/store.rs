@@ -2,6 +2,7 @@
 //! database. Stock moves only inside a transaction that also records why it moved.
 
 use kit::storing::db::{Pool, WriteTransaction};
+use kit::storing::readers::Readers;
 use sqlx::Any;
 
 use crate::domain::{
@@ -59,15 +60,17 @@ pub async fn insert<'c>(
     query.fetch_one(db).await
 }
 
-pub async fn find(pool: &Pool, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM products WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
+pub async fn find(readers: &Readers, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
+    readers
+        .fetch_optional(
+            sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM products WHERE id = $1"
+            ))
+            .bind(id),
+        )
+        .await
 }
 
 pub async fn count(pool: &Pool) -> Result<i64, sqlx::Error> {
@@ -103,7 +106,10 @@ macro_rules! list_sql {
     };
 }
 
-pub async fn list(pool: &Pool, filter: &ListFilter<'_>) -> Result<Vec<ProductRow>, sqlx::Error> {
+pub async fn list(
+    readers: &Readers,
+    filter: &ListFilter<'_>,
+) -> Result<Vec<ProductRow>, sqlx::Error> {
     // One complete statement per ordering: the ORDER BY clause never contains input.
     let statement = match filter.sort {
         Sort::IdAsc => list_sql!("id ASC"),
@@ -113,13 +119,15 @@ pub async fn list(pool: &Pool, filter: &ListFilter<'_>) -> Result<Vec<ProductRow
         Sort::PriceAsc => list_sql!("price_cents ASC, id ASC"),
         Sort::PriceDesc => list_sql!("price_cents DESC, id DESC"),
     };
-    sqlx::query_as(statement)
-        .bind(filter.name_pattern)
-        .bind(filter.min_price)
-        .bind(filter.max_price)
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(pool)
+    readers
+        .fetch_all(
+            sqlx::query_as(statement)
+                .bind(filter.name_pattern)
+                .bind(filter.min_price)
+                .bind(filter.max_price)
+                .bind(filter.limit)
+                .bind(filter.offset),
+        )
         .await
 }
 

@@ -174,7 +174,7 @@ async fn get_user(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<UserView>> {
     visible(&caller, id)?;
-    let row = store::find(&app.pool, id)
+    let row = store::find(&app.readers, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     Ok(Json(row.into()))

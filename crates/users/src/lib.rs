@@ -17,6 +17,7 @@ use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
+use kit::storing::readers::Readers;
 
 mod credentials;
 mod domain;
@@ -59,6 +60,8 @@ pub struct Config {
 #[derive(Clone)]
 pub struct AppState {
     pool: Pool,
+    /// Where the reads on every request's path go.
+    readers: Readers,
     hasher: password::Hasher,
 }
 
@@ -72,9 +75,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
+    let readers = Readers::of(&pool);
     let app = router(
         AppState {
             pool: pool.clone(),
+            readers: readers.clone(),
             hasher,
         },
         gate,
@@ -82,7 +87,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     );
     Ok(Server::bind(&stack, config.listen, app)
         .await?
-        .closing(pool))
+        .closing(pool, readers))
 }
 
 /// The complete application: API routes, health, the OpenAPI document and the common stack.

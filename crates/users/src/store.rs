@@ -1,6 +1,7 @@
 //! The users table: the only code that talks to user-service's database.
 
 use kit::storing::db::Pool;
+use kit::storing::readers::Readers;
 
 /// A stored user, as read back from the database.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -60,10 +61,11 @@ pub async fn insert<'c>(
     query.fetch_one(db).await
 }
 
-pub async fn find(pool: &Pool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
+pub async fn find(readers: &Readers, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    readers
+        .fetch_optional(
+            sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id),
+        )
         .await
 }
 

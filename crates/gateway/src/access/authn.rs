@@ -91,7 +91,7 @@ async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, Api
     let Some(presented) = presented else {
         return Err(bad_key("Send an API key as `Authorization: Bearer <key>`."));
     };
-    let key = store::find_key(&app.pool, &crate::access::secret::digest(presented)).await?;
+    let key = store::find_key(&app.readers, &crate::access::secret::digest(presented)).await?;
     let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
         tracing::warn!(
             security_event = "api-key-refused",
@@ -149,7 +149,7 @@ async fn by_session(
     client: &ClientFingerprint,
 ) -> Result<Option<Identity>, ApiError> {
     let Some(session) =
-        store::find_session(&app.pool, &crate::access::secret::digest(token)).await?
+        store::find_session(&app.readers, &crate::access::secret::digest(token)).await?
     else {
         return Ok(None);
     };

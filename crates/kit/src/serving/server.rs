@@ -39,7 +39,7 @@ pub struct Server {
     listener: TcpListener,
     app: Router,
     tasks: Vec<BackgroundTask>,
-    pools: Vec<crate::storing::db::Pool>,
+    pools: Vec<(crate::storing::db::Pool, crate::storing::readers::Readers)>,
     tls: Option<TlsListener>,
     connections: Connections,
 }
@@ -128,10 +128,14 @@ impl Server {
         self
     }
 
-    /// Closes `pool` once the server has drained, so the database is left consistent and,
-    /// for SQLite, checkpointed (no leftover WAL file).
-    pub fn closing(mut self, pool: crate::storing::db::Pool) -> Self {
-        self.pools.push(pool);
+    /// Closes `pool` and its `readers` once the server has drained, so the database is
+    /// left consistent and, for SQLite, checkpointed (no leftover WAL file).
+    pub fn closing(
+        mut self,
+        pool: crate::storing::db::Pool,
+        readers: crate::storing::readers::Readers,
+    ) -> Self {
+        self.pools.push((pool, readers));
         self
     }
 
@@ -214,7 +218,9 @@ impl Server {
         for task in tasks {
             let _ = task.await;
         }
-        for pool in self.pools {
+        for (pool, readers) in self.pools {
+            // Readers first: the last connection to close checkpoints the WAL.
+            readers.close().await;
             pool.close().await;
         }
         tracing::info!(service = self.name, "stopped");
