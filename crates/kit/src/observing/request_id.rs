@@ -61,6 +61,7 @@ pub async fn layer<F: Future<Output = Response>>(
 
     let span = tracing::info_span!(
         "request",
+        trace_id = crate::observing::trace::current().map(|trace| trace.trace_id_hex()),
         request.id = %id,
         http.method = %request.method(),
         http.path = %request.uri().path(),

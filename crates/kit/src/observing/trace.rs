@@ -19,7 +19,6 @@ use http::{HeaderName, HeaderValue};
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -214,8 +213,10 @@ impl Tracer {
         }
     }
 
-    /// Middleware: runs the request in its span (a child of the caller's, or a new trace),
-    /// with the trace id on every log line, and records the span when answered.
+    /// Middleware: runs the request in its trace context (a child of the caller's, or a new
+    /// trace), and records the span when answered. The trace id reaches the log lines
+    /// through the request's log span ([`crate::observing::request_id::layer`]): one span
+    /// per request, not two, each formatted and allocated on every request.
     pub async fn layer<F: Future<Output = Response>>(
         &self,
         request: Request,
@@ -226,8 +227,7 @@ impl Tracer {
         let context = parent.map_or_else(TraceContext::root, |parent| parent.child());
         let method = request.method().clone();
         let start = SystemTime::now();
-        let span = tracing::info_span!("trace", trace_id = %context.trace_id_hex());
-        let response = CURRENT.scope(context, next(request)).instrument(span).await;
+        let response = CURRENT.scope(context, next(request)).await;
         if context.sampled && tracer.export.is_some() {
             let route = response
                 .extensions()
