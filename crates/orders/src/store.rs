@@ -281,6 +281,23 @@ pub async fn claim_key(
     fingerprint: &str,
     now: i64,
 ) -> Result<KeyClaim, sqlx::Error> {
+    // A new key, the usual case, is claimed by one statement: a transaction of four (begin,
+    // look, insert, commit) held the database's single writer turn for four round trips to
+    // SQLite's worker thread, and every placement waits for that turn (issue 14).
+    let claim_new = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at)
+         VALUES ($1, $2, $3, 'in_flight', $4)
+         ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now)
+    .execute(pool);
+    if writing(pool, claim_new).await?.rows_affected() == 1 {
+        return Ok(KeyClaim::Claimed);
+    }
+    // The key is known: replayed, in flight, another request's, or expired.
     let mut tx = kit::storing::db::begin_write(pool).await?;
     let existing: Option<KeyRow> = sqlx::query_as(
         "SELECT fingerprint, state, response_status, response_body, created_at
