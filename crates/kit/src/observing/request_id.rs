@@ -41,10 +41,11 @@ pub fn mint() -> String {
     crate::hex::encode(&bytes)
 }
 
-/// Middleware: establishes the request id, logs the request once it is answered, and
-/// returns the id to the client.
+/// Middleware: establishes the request id, logs the request once it is answered (in a
+/// span naming the request id and `trace_id`), and returns the id to the client.
 pub async fn layer<F: Future<Output = Response>>(
     mut request: Request,
+    trace_id: String,
     next: impl FnOnce(Request) -> F,
 ) -> Response {
     let id = request
@@ -61,7 +62,7 @@ pub async fn layer<F: Future<Output = Response>>(
 
     let span = tracing::info_span!(
         "request",
-        trace_id = crate::observing::trace::current().map(|trace| trace.trace_id_hex()),
+        trace_id = %trace_id,
         request.id = %id,
         http.method = %request.method(),
         http.path = %request.uri().path(),

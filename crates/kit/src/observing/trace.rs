@@ -214,20 +214,23 @@ impl Tracer {
     }
 
     /// Middleware: runs the request in its trace context (a child of the caller's, or a new
-    /// trace), and records the span when answered. The trace id reaches the log lines
-    /// through the request's log span ([`crate::observing::request_id::layer`]): one span
-    /// per request, not two, each formatted and allocated on every request.
+    /// trace), and records the span when answered. `next` is handed the trace id for the
+    /// log lines, which the request's log span carries
+    /// ([`crate::observing::request_id::layer`]): one span per request, not two, each
+    /// formatted and allocated on every request.
     pub async fn layer<F: Future<Output = Response>>(
         &self,
         request: Request,
-        next: impl FnOnce(Request) -> F,
+        next: impl FnOnce(Request, String) -> F,
     ) -> Response {
         let tracer = self;
         let parent = tracer.incoming(&request);
         let context = parent.map_or_else(TraceContext::root, |parent| parent.child());
         let method = request.method().clone();
         let start = SystemTime::now();
-        let response = CURRENT.scope(context, next(request)).await;
+        let response = CURRENT
+            .scope(context, next(request, context.trace_id_hex()))
+            .await;
         if context.sampled && tracer.export.is_some() {
             let route = response
                 .extensions()

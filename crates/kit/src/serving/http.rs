@@ -207,8 +207,8 @@ impl Steps {
     /// Outermost first, as the module's documentation lists them.
     async fn serve(&self, request: Request, router: Router) -> Response {
         security_headers(request, |request| {
-            self.tracer.layer(request, |request| {
-                request_id::layer(request, |request| {
+            self.tracer.layer(request, |request, trace_id| {
+                request_id::layer(request, trace_id, |request| {
                     self.metrics.track(request, |request| {
                         crate::serving::clients::limit_requests(&self.refused, request, |request| {
                             crate::serving::body::read_body(&self.reading, request, |request| {
