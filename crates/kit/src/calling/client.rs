@@ -47,6 +47,9 @@ impl Calls {
         Upstream {
             service,
             base_url: base_url.trim_end_matches('/').into(),
+            base: reqwest::Url::parse(base_url)
+                .ok()
+                .filter(|url| !url.cannot_be_a_base()),
             http: self.http.clone(),
             signer: None,
             guard: Arc::new(Guard {
@@ -73,11 +76,30 @@ struct Guard {
 pub struct Upstream {
     service: &'static str,
     base_url: Arc<str>,
+    /// `base_url` parsed once: a URL parsed per call ran the host through IDNA processing
+    /// every time (issue 14). `None` if it does not parse; each call then fails as before.
+    base: Option<reqwest::Url>,
     http: reqwest::Client,
     signer: Option<CallSigner>,
     guard: Arc<Guard>,
     policy: CallPolicy,
     metrics: Metrics,
+}
+
+/// The URL of `path_and_query` (such as `/products/7?x=1`) under `base`, as parsing
+/// `base` followed by it would give, without parsing the host again.
+fn url_at(base: &reqwest::Url, path_and_query: &str) -> reqwest::Url {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let mut url = base.clone();
+    match base.path().trim_end_matches('/') {
+        "" => url.set_path(path),
+        prefix => url.set_path(&format!("{prefix}{path}")),
+    }
+    url.set_query(query);
+    url
 }
 
 impl Upstream {
@@ -122,9 +144,12 @@ impl Upstream {
         path: &str,
         token: Option<String>,
     ) -> reqwest::RequestBuilder {
-        let mut builder = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
+        let mut builder = match &self.base {
+            Some(base) => self.http.request(method, url_at(base, path)),
+            None => self
+                .http
+                .request(method, format!("{}{path}", self.base_url)),
+        };
         if let Some(id) = request_id::current() {
             builder = builder.header(&X_REQUEST_ID, id);
         }
@@ -357,5 +382,36 @@ fn outcome(error: &UpstreamError) -> CallOutcome {
             ..
         } => CallOutcome::ShortCircuited,
         UpstreamError::Status { .. } | UpstreamError::Invalid { .. } => CallOutcome::Answered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_at;
+
+    #[test]
+    fn a_path_under_a_parsed_base_is_the_url_parsing_both_would_give() {
+        for base in [
+            "http://127.0.0.1:5002",
+            "http://users:5001/",
+            "http://[::1]:5003",
+            "http://gateway.example:8080/prefix",
+        ] {
+            let parsed = reqwest::Url::parse(base).expect("a base URL");
+            for path in [
+                "/products/7",
+                "/products?limit=20&q=a%20b",
+                "/products?",
+                "/products/%2e%2e/users/1",
+                "/a/../b/./c",
+                "/search?q=\u{e9}t\u{e9}&x=<y>",
+                "/\u{fc}ber/x y",
+            ] {
+                let expected =
+                    reqwest::Url::parse(&format!("{}{path}", base.trim_end_matches('/')))
+                        .expect("the joined URL");
+                assert_eq!(url_at(&parsed, path), expected, "{base} + {path}");
+            }
+        }
     }
 }
