@@ -471,8 +471,31 @@ async fn fallback(State(app): State<App>) -> Response {
     problem(StatusCode::NOT_FOUND, "There is nothing here.")
 }
 
+/// The largest body the shop without [`Flaw::NoBodyLimit`] reads.
+const BODY_LIMIT: usize = 64 * 1024;
+
 async fn edge(State(app): State<App>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
+    // The whole body is read before anything answers, as our services do: an answer that
+    // left it unread would make hyper close the connection without saying so, and the
+    // audit's keep-alive check would (rightly) fail the shop that has no flaw. A body too
+    // large to read is refused with `Connection: close`.
+    let limit = if app.flaw == Flaw::NoBodyLimit {
+        usize::MAX
+    } else {
+        BODY_LIMIT
+    };
+    let (parts, body) = request.into_parts();
+    let request = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Request::from_parts(parts, axum::body::Body::from(bytes)),
+        Err(_) => {
+            let mut refused = problem(StatusCode::PAYLOAD_TOO_LARGE, "too large");
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return refused;
+        }
+    };
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     if app.flaw != Flaw::NoSecurityHeaders {
@@ -541,7 +564,7 @@ pub async fn start(flaw: Flaw, decoy: &str) -> String {
     let limit = if flaw == Flaw::NoBodyLimit {
         DefaultBodyLimit::disable()
     } else {
-        DefaultBodyLimit::max(64 * 1024)
+        DefaultBodyLimit::max(BODY_LIMIT)
     };
     let router = router
         .fallback(fallback)
