@@ -156,7 +156,7 @@ fn stacked(router: Router, stack: &Stack, gate: Option<crate::identity::Gate>) -
                 stack.serving.connections.body_timeout,
                 stack.serving.connections.body_memory,
             ),
-            permits: Arc::new(Semaphore::new(stack.serving.max_in_flight.max(1))),
+            permits: Semaphore::new(stack.serving.max_in_flight.max(1)),
             gate,
         }),
         router: router.route_layer(tower::util::MapRequestLayer::new(
@@ -178,8 +178,9 @@ struct Steps {
     metrics: Metrics,
     refused: LabelledCounter,
     reading: crate::serving::body::Reading,
-    /// Requests admitted at once ([`Serving::max_in_flight`]).
-    permits: Arc<Semaphore>,
+    /// Requests admitted at once ([`Serving::max_in_flight`]); the steps are shared in
+    /// one `Arc`, so the permits need none of their own.
+    permits: Semaphore,
     /// Where requests need an identity token (every service but the gateway).
     gate: Option<crate::identity::Gate>,
 }
