@@ -164,8 +164,11 @@ async fn get_order(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderDetails>> {
-    let order = visible_order(&app, &caller, id).await?;
-    let items = store::items(&app.readers, id).await?;
+    caller.require_user()?;
+    let (order, items) = store::find_with_items(&app.readers, id)
+        .await?
+        .filter(|(order, _)| caller.may_access_user(order.user_id))
+        .ok_or(ApiError::NotFound("order"))?;
     // The user and every product are asked for at once: the answer takes as long as the
     // slowest call, not the sum of them.
     let (user, products) = tokio::try_join!(
@@ -190,13 +193,10 @@ async fn cancel_order(
 ) -> ApiResult<Json<OrderView>> {
     visible_order(&app, &caller, id).await?;
     saga::cancel(&app, id).await?;
-    let order = store::find(&app.readers, id)
+    let (order, items) = store::find_with_items(&app.readers, id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    Ok(Json(OrderView::new(
-        &order,
-        &store::items(&app.readers, id).await?,
-    )))
+    Ok(Json(OrderView::new(&order, &items)))
 }
 
 /// The order, if the caller may see it. Another customer's order answers exactly like a

@@ -96,16 +96,54 @@ pub async fn find(readers: &Readers, id: i64) -> Result<Option<OrderRow>, sqlx::
         .await
 }
 
-pub async fn items(readers: &Readers, order_id: i64) -> Result<Vec<ItemRow>, sqlx::Error> {
-    readers
+/// An order with its items, in one query: an order read is on every enriched request's
+/// path, and each query is a round trip to SQLite's thread (docs/benchmarks.md).
+pub async fn find_with_items(
+    readers: &Readers,
+    id: i64,
+) -> Result<Option<(OrderRow, Vec<ItemRow>)>, sqlx::Error> {
+    let rows: Vec<OrderLineRow> = readers
         .fetch_all(
             sqlx::query_as(
-                "SELECT product_id, quantity, unit_price_cents FROM order_items
-                 WHERE order_id = $1 ORDER BY product_id",
+                "SELECT o.id, o.user_id, o.status, o.total_cents, o.created_at, o.updated_at,
+                        i.product_id, i.quantity, i.unit_price_cents
+                 FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
+                 WHERE o.id = $1 ORDER BY i.product_id",
             )
-            .bind(order_id),
+            .bind(id),
         )
-        .await
+        .await?;
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let order = first.order.clone();
+    let items = std::iter::once(first)
+        .chain(rows)
+        .filter_map(|row| row.item())
+        .collect();
+    Ok(Some((order, items)))
+}
+
+/// One row of an order joined with its items; the item's columns are NULL for an order
+/// without items.
+#[derive(sqlx::FromRow)]
+struct OrderLineRow {
+    #[sqlx(flatten)]
+    order: OrderRow,
+    product_id: Option<i64>,
+    quantity: Option<i64>,
+    unit_price_cents: Option<i64>,
+}
+
+impl OrderLineRow {
+    fn item(&self) -> Option<ItemRow> {
+        Some(ItemRow {
+            product_id: self.product_id?,
+            quantity: self.quantity?,
+            unit_price_cents: self.unit_price_cents?,
+        })
+    }
 }
 
 /// The items of the orders with ids in `(after, last]`, optionally of one user: the items
