@@ -1,9 +1,12 @@
 //! The orders, order_items and idempotency_keys tables: the only code that talks to
 //! order-service's database.
 
-use kit::storing::db::{Pool, writing};
+use kit::storing::db::Pool;
 use kit::storing::readers::Readers;
+use kit::storing::write::{begin_write_with, write};
 use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
 
@@ -47,7 +50,6 @@ pub async fn insert_pending(
     claimed: Option<ClaimedKey<'_>>,
     now: i64,
 ) -> Result<OrderRow, sqlx::Error> {
-    let mut tx = kit::storing::db::begin_write(pool).await?;
     // The id column is named only when given: PostgreSQL generates an id only when the
     // column is left out, SQLite also for NULL.
     let statement = if explicit_id.is_some() {
@@ -67,7 +69,8 @@ pub async fn insert_pending(
     if let Some(id) = explicit_id {
         query = query.bind(id);
     }
-    let row: OrderRow = query.fetch_one(&mut *tx).await?;
+    let (mut tx, rows) = begin_write_with(pool, query).await?;
+    let row: OrderRow = rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
     for line in &order.lines {
         sqlx::query("INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
             .bind(row.id)
@@ -76,15 +79,20 @@ pub async fn insert_pending(
             .execute(&mut *tx)
             .await?;
     }
-    if let Some(claimed) = claimed {
-        sqlx::query("UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3")
-            .bind(row.id)
-            .bind(claimed.scope)
-            .bind(claimed.key)
-            .execute(&mut *tx)
-            .await?;
+    match claimed {
+        Some(claimed) => {
+            tx.commit_with(
+                sqlx::query(
+                    "UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3",
+                )
+                .bind(row.id)
+                .bind(claimed.scope)
+                .bind(claimed.key),
+            )
+            .await?
+        }
+        None => tx.commit().await?,
     }
-    tx.commit().await?;
     Ok(row)
 }
 
@@ -231,18 +239,15 @@ pub async fn confirm(
     answer: Option<&StoredAnswer<'_>>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = kit::storing::db::begin_write(pool).await?;
-    let updated = sqlx::query(
+    let confirm = sqlx::query_as(
         "UPDATE orders SET status = 'confirmed', total_cents = $1, updated_at = $2
-         WHERE id = $3 AND status = 'pending'",
+         WHERE id = $3 AND status = 'pending' RETURNING id",
     )
     .bind(total_cents)
     .bind(now)
-    .bind(order_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
+    .bind(order_id);
+    let (mut tx, updated): (_, Vec<(i64,)>) = begin_write_with(pool, confirm).await?;
+    if updated.is_empty() {
         return Ok(false);
     }
     for price in prices {
@@ -255,10 +260,10 @@ pub async fn confirm(
         .execute(&mut *tx)
         .await?;
     }
-    if let Some(answer) = answer {
-        record_answer(&mut *tx, answer).await?;
+    match answer {
+        Some(answer) => tx.commit_with(answer_update(answer)).await?,
+        None => tx.commit().await?,
     }
-    tx.commit().await?;
     Ok(true)
 }
 
@@ -275,9 +280,8 @@ pub async fn transition(
             .bind(to.as_str())
             .bind(now)
             .bind(order_id)
-            .bind(from.as_str())
-            .execute(pool);
-    Ok(writing(pool, update).await?.rows_affected() > 0)
+            .bind(from.as_str());
+    Ok(write(pool, update).await?.rows_affected() > 0)
 }
 
 /// Pending orders created at or before `created_before`, oldest first.
@@ -330,13 +334,12 @@ pub async fn claim_key(
     .bind(scope)
     .bind(key)
     .bind(fingerprint)
-    .bind(now)
-    .execute(pool);
-    if writing(pool, claim_new).await?.rows_affected() == 1 {
+    .bind(now);
+    if write(pool, claim_new).await?.rows_affected() == 1 {
         return Ok(KeyClaim::Claimed);
     }
     // The key is known: replayed, in flight, another request's, or expired.
-    let mut tx = kit::storing::db::begin_write(pool).await?;
+    let mut tx = kit::storing::write::begin_write(pool).await?;
     let existing: Option<KeyRow> = sqlx::query_as(
         "SELECT fingerprint, state, response_status, response_body, created_at
          FROM idempotency_keys WHERE scope = $1 AND key = $2",
@@ -390,13 +393,10 @@ pub struct StoredAnswer<'a> {
 }
 
 pub async fn finish_key(pool: &Pool, answer: &StoredAnswer<'_>) -> Result<(), sqlx::Error> {
-    writing(pool, record_answer(pool, answer)).await
+    write(pool, answer_update(answer)).await.map(drop)
 }
 
-async fn record_answer<'c>(
-    db: impl sqlx::Executor<'c, Database = Any>,
-    answer: &StoredAnswer<'_>,
-) -> Result<(), sqlx::Error> {
+fn answer_update<'q>(answer: &StoredAnswer<'q>) -> Query<'q, Any, AnyArguments> {
     sqlx::query(
         "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
          WHERE scope = $3 AND key = $4",
@@ -405,9 +405,6 @@ async fn record_answer<'c>(
     .bind(answer.body)
     .bind(answer.scope)
     .bind(answer.key)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// Forgets a key whose request ended without a final answer (an outage), so the client's
@@ -417,9 +414,8 @@ pub async fn release_key(pool: &Pool, scope: &str, key: &str) -> Result<(), sqlx
         "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
     )
     .bind(scope)
-    .bind(key)
-    .execute(pool);
-    writing(pool, delete).await?;
+    .bind(key);
+    write(pool, delete).await?;
     Ok(())
 }
 

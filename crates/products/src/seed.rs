@@ -20,7 +20,7 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = kit::time::now_unix();
-    let mut tx = kit::storing::db::begin_write(pool).await?;
+    let mut tx = kit::storing::write::begin_write(pool).await?;
     for (id, name, description, price, stock, held) in DEMO_PRODUCTS {
         let draft = ProductDraft {
             name: ProductName::parse(name).map_err(anyhow::Error::msg)?,

@@ -1,9 +1,12 @@
 //! The products and reservations tables: the only code that talks to product-service's
 //! database. Stock moves only inside a transaction that also records why it moved.
 
-use kit::storing::db::{Pool, WriteTransaction};
+use kit::storing::db::Pool;
 use kit::storing::readers::Readers;
+use kit::storing::write::{WriteTransaction, begin_write_with};
 use sqlx::Any;
+use sqlx::any::AnyArguments;
+use sqlx::query::{Query, QueryAs};
 
 use crate::domain::{
     HoldStatus, OrderLine, ProductChanges, ProductDraft, ReservationRequest, Sort,
@@ -165,7 +168,7 @@ pub async fn update(
 
 /// Deletes a product that no held reservation refers to. `Ok(None)`: no such product.
 pub async fn delete_unreserved(pool: &Pool, id: i64) -> Result<Option<bool>, sqlx::Error> {
-    let mut tx = kit::storing::db::begin_write(pool).await?;
+    let mut tx = kit::storing::write::begin_write(pool).await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -222,13 +225,15 @@ async fn lines(
     tx: &mut WriteTransaction,
     order_id: i64,
 ) -> Result<Vec<ReservationLine>, sqlx::Error> {
+    lines_query(order_id).fetch_all(&mut **tx).await
+}
+
+fn lines_query<'q>(order_id: i64) -> QueryAs<'q, Any, ReservationLine, AnyArguments> {
     sqlx::query_as(
         "SELECT product_id, quantity, unit_price_cents, status FROM reservations
          WHERE order_id = $1 ORDER BY product_id",
     )
     .bind(order_id)
-    .fetch_all(&mut **tx)
-    .await
 }
 
 /// Takes stock for every item of an order, or for none: any failure rolls back the whole
@@ -238,8 +243,7 @@ pub async fn reserve(
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reserved, sqlx::Error> {
-    let mut tx = kit::storing::db::begin_write(pool).await?;
-    let existing = lines(&mut tx, request.order_id).await?;
+    let (mut tx, existing) = begin_write_with(pool, lines_query(request.order_id)).await?;
     if !existing.is_empty() {
         if existing.iter().any(|line| line.status != HoldStatus::Held) {
             return Ok(Reserved::AlreadyReleased);
@@ -257,11 +261,18 @@ pub async fn reserve(
             Reserved::Mismatch
         });
     }
+    let mut held = Vec::with_capacity(request.lines.len());
+    // Each line's hold is recorded with the next statement sent, the last one's with the
+    // commit: one round trip fewer per line while the writer turn is held.
+    let mut unsent_hold = None;
     for &OrderLine {
         product_id,
         quantity,
     } in &request.lines
     {
+        if let Some(hold) = unsent_hold.take() {
+            held_insert(hold).execute(&mut *tx).await?;
+        }
         let taken: Option<i64> = sqlx::query_scalar(
             "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
              WHERE id = $3 AND stock >= $1 RETURNING price_cents",
@@ -285,22 +296,48 @@ pub async fn reserve(
                 },
             });
         };
-        insert_held(
-            &mut *tx,
-            request.order_id,
+        let line = ReservationLine {
             product_id,
             quantity,
             unit_price_cents,
+            status: HoldStatus::Held,
+        };
+        unsent_hold = Some(Hold {
+            order_id: request.order_id,
+            line: line.clone(),
             now,
-        )
-        .await?;
+        });
+        // In the order `lines` reads them back: the request's lines are sorted by product.
+        held.push(line);
     }
-    let held = lines(&mut tx, request.order_id).await?;
-    tx.commit().await?;
+    match unsent_hold {
+        Some(hold) => tx.commit_with(held_insert(hold)).await?,
+        None => tx.commit().await?,
+    }
     Ok(Reserved::Held {
         lines: held,
         fresh: true,
     })
+}
+
+/// A line held for an order, to be recorded.
+struct Hold {
+    order_id: i64,
+    line: ReservationLine,
+    now: i64,
+}
+
+fn held_insert<'q>(hold: Hold) -> Query<'q, Any, AnyArguments> {
+    sqlx::query(
+        "INSERT INTO reservations
+            (order_id, product_id, quantity, unit_price_cents, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'held', $5, $5)",
+    )
+    .bind(hold.order_id)
+    .bind(hold.line.product_id)
+    .bind(hold.line.quantity)
+    .bind(hold.line.unit_price_cents)
+    .bind(hold.now)
 }
 
 /// Records units already taken from stock as held for an order.
@@ -312,16 +349,17 @@ pub async fn insert_held<'c>(
     unit_price_cents: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO reservations
-            (order_id, product_id, quantity, unit_price_cents, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'held', $5, $5)",
-    )
-    .bind(order_id)
-    .bind(product_id)
-    .bind(quantity)
-    .bind(unit_price_cents)
-    .bind(now)
+    let line = ReservationLine {
+        product_id,
+        quantity,
+        unit_price_cents,
+        status: HoldStatus::Held,
+    };
+    held_insert(Hold {
+        order_id,
+        line,
+        now,
+    })
     .execute(db)
     .await?;
     Ok(())
@@ -334,7 +372,7 @@ pub async fn release(
     order_id: i64,
     now: i64,
 ) -> Result<Vec<ReservationLine>, sqlx::Error> {
-    let mut tx = kit::storing::db::begin_write(pool).await?;
+    let mut tx = kit::storing::write::begin_write(pool).await?;
     let held: Vec<ReservationLine> = lines(&mut tx, order_id)
         .await?
         .into_iter()

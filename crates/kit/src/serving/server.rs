@@ -219,8 +219,9 @@ impl Server {
             let _ = task.await;
         }
         for (pool, readers) in self.pools {
-            // Readers first: the last connection to close checkpoints the WAL.
+            // Readers and the writer first: the last connection to close checkpoints the WAL.
             readers.close().await;
+            crate::storing::write::close(&pool).await;
             pool.close().await;
         }
         tracing::info!(service = self.name, "stopped");

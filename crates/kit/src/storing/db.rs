@@ -4,11 +4,9 @@
 //! and text), so the same store code runs on an embedded SQLite file and on PostgreSQL.
 //! Each service ships one migrations folder per dialect, applied by [`open`].
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions, Permissions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -195,77 +193,4 @@ fn encode_path(path: &Path) -> String {
         .replace('%', "%25")
         .replace('?', "%3F")
         .replace('#', "%23")
-}
-
-/// Begins a transaction that will write. On SQLite it takes the write lock up front
-/// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes waits its turn instead
-/// of failing when another writer got in first; and it waits that turn here, in a queue per
-/// database, not in SQLite's busy handler, which sleeps 1, 2, 5, 10... ms between tries
-/// (under load, most of an order placement's time was spent asleep there).
-pub async fn begin_write(pool: &Pool) -> Result<WriteTransaction, sqlx::Error> {
-    if is_postgres(pool) {
-        return Ok(WriteTransaction {
-            transaction: pool.begin().await?,
-            _turn: None,
-        });
-    }
-    let turn = writer_queue(pool).lock_owned().await;
-    Ok(WriteTransaction {
-        transaction: pool.begin_with("BEGIN IMMEDIATE").await?,
-        _turn: Some(turn),
-    })
-}
-
-/// A transaction from [`begin_write`]: used as the connection it runs on, committed with
-/// [`WriteTransaction::commit`], rolled back when dropped; on SQLite it holds the database's
-/// writer turn until then.
-pub struct WriteTransaction {
-    // Declared first so that it is dropped (rolled back) before the turn is handed on.
-    transaction: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl WriteTransaction {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.transaction.commit().await
-    }
-}
-
-impl std::ops::Deref for WriteTransaction {
-    type Target = sqlx::AnyConnection;
-
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.transaction
-    }
-}
-
-impl std::ops::DerefMut for WriteTransaction {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.transaction
-    }
-}
-
-/// Runs `write`, one statement outside any transaction, in the database's writer turn (see
-/// [`begin_write`]); on PostgreSQL, as it is.
-pub async fn writing<F: Future>(pool: &Pool, write: F) -> F::Output {
-    let _turn = match is_postgres(pool) {
-        true => None,
-        false => Some(writer_queue(pool).lock_owned().await),
-    };
-    write.await
-}
-
-/// The writer queue of the database `pool` opens, shared by every pool of this process on
-/// the same database (told apart by URL).
-fn writer_queue(pool: &Pool) -> Arc<tokio::sync::Mutex<()>> {
-    static QUEUES: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
-        LazyLock::new(Mutex::default);
-    let options = pool.connect_options();
-    let database = options.database_url.as_str();
-    let mut queues = QUEUES.lock().unwrap_or_else(|poison| poison.into_inner());
-    // Looked up by reference: a write allocates no key once its database has a queue.
-    if let Some(queue) = queues.get(database) {
-        return queue.clone();
-    }
-    queues.entry(database.to_owned()).or_default().clone()
 }

@@ -1,6 +1,8 @@
 //! Each service's own database: SQLite or PostgreSQL behind one pool, migrated at start
-//! ([`db`]), and the connections its hot reads go through ([`readers`]).
+//! ([`db`]), the connections its hot reads go through ([`readers`]), and its writes, one
+//! writer at a time on SQLite ([`write`]).
 
 pub mod db;
 pub mod options;
 pub mod readers;
+pub mod write;
