@@ -164,11 +164,7 @@ async fn get_order(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OrderDetails>> {
-    caller.require_user()?;
-    let (order, items) = store::find_with_items(&app.readers, id)
-        .await?
-        .filter(|(order, _)| caller.may_access_user(order.user_id))
-        .ok_or(ApiError::NotFound("order"))?;
+    let (order, items) = visible_order(&app, &caller, id).await?;
     // The user and every product are asked for at once: the answer takes as long as the
     // slowest call, not the sum of them.
     let (user, products) = tokio::try_join!(
@@ -199,13 +195,18 @@ async fn cancel_order(
     Ok(Json(OrderView::new(&order, &items)))
 }
 
-/// The order, if the caller may see it. Another customer's order answers exactly like a
-/// missing one (404, not 403), so order ids reveal nothing about other customers.
-async fn visible_order(app: &AppState, caller: &Caller, id: i64) -> ApiResult<store::OrderRow> {
+/// The order with its items, if the caller may see it. Another customer's order answers
+/// exactly like a missing one (404, not 403), so order ids reveal nothing about other
+/// customers.
+async fn visible_order(
+    app: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> ApiResult<(store::OrderRow, Vec<store::ItemRow>)> {
     caller.require_user()?;
-    store::find(&app.readers, id)
+    store::find_with_items(&app.readers, id)
         .await?
-        .filter(|order| caller.may_access_user(order.user_id))
+        .filter(|(order, _)| caller.may_access_user(order.user_id))
         .ok_or(ApiError::NotFound("order"))
 }
 

@@ -261,17 +261,19 @@ pub async fn reserve(
             Reserved::Mismatch
         });
     }
-    let mut held = Vec::with_capacity(request.lines.len());
-    // Each line's hold is recorded with the next statement sent, the last one's with the
-    // commit: one round trip fewer per line while the writer turn is held.
-    let mut unsent_hold = None;
+    // In the order `lines` reads them back: the request's lines are sorted by product. Each
+    // line's hold is recorded with the next statement sent, the last one's with the commit:
+    // one round trip fewer per line while the writer turn is held.
+    let mut held: Vec<ReservationLine> = Vec::with_capacity(request.lines.len());
     for &OrderLine {
         product_id,
         quantity,
     } in &request.lines
     {
-        if let Some(hold) = unsent_hold.take() {
-            held_insert(hold).execute(&mut *tx).await?;
+        if let Some(previous) = held.last() {
+            held_insert(request.order_id, previous, now)
+                .execute(&mut *tx)
+                .await?;
         }
         let taken: Option<i64> = sqlx::query_scalar(
             "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
@@ -296,22 +298,18 @@ pub async fn reserve(
                 },
             });
         };
-        let line = ReservationLine {
+        held.push(ReservationLine {
             product_id,
             quantity,
             unit_price_cents,
             status: HoldStatus::Held,
-        };
-        unsent_hold = Some(Hold {
-            order_id: request.order_id,
-            line: line.clone(),
-            now,
         });
-        // In the order `lines` reads them back: the request's lines are sorted by product.
-        held.push(line);
     }
-    match unsent_hold {
-        Some(hold) => tx.commit_with(held_insert(hold)).await?,
+    match held.last() {
+        Some(last) => {
+            tx.commit_with(held_insert(request.order_id, last, now))
+                .await?
+        }
         None => tx.commit().await?,
     }
     Ok(Reserved::Held {
@@ -320,24 +318,22 @@ pub async fn reserve(
     })
 }
 
-/// A line held for an order, to be recorded.
-struct Hold {
+/// The statement that records `line` as held for an order.
+fn held_insert<'q>(
     order_id: i64,
-    line: ReservationLine,
+    line: &ReservationLine,
     now: i64,
-}
-
-fn held_insert<'q>(hold: Hold) -> Query<'q, Any, AnyArguments> {
+) -> Query<'q, Any, AnyArguments> {
     sqlx::query(
         "INSERT INTO reservations
             (order_id, product_id, quantity, unit_price_cents, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'held', $5, $5)",
     )
-    .bind(hold.order_id)
-    .bind(hold.line.product_id)
-    .bind(hold.line.quantity)
-    .bind(hold.line.unit_price_cents)
-    .bind(hold.now)
+    .bind(order_id)
+    .bind(line.product_id)
+    .bind(line.quantity)
+    .bind(line.unit_price_cents)
+    .bind(now)
 }
 
 /// Records units already taken from stock as held for an order.
@@ -355,13 +351,7 @@ pub async fn insert_held<'c>(
         unit_price_cents,
         status: HoldStatus::Held,
     };
-    held_insert(Hold {
-        order_id,
-        line,
-        now,
-    })
-    .execute(db)
-    .await?;
+    held_insert(order_id, &line, now).execute(db).await?;
     Ok(())
 }
 
