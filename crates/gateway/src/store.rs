@@ -1,9 +1,10 @@
 //! The gateway's database: sessions and API keys, found by the hash of their secret.
 
 use kit::storing::db::Pool;
+use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id: i64,
     pub user_id: i64,
@@ -13,6 +14,21 @@ pub struct SessionRow {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+}
+
+impl Record for SessionRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.integer("id")?,
+            user_id: row.integer("user_id")?,
+            role: row.text("role")?,
+            user_agent_hash: row.text("user_agent_hash")?,
+            network: row.text("network")?,
+            created_at: row.integer("created_at")?,
+            last_seen_at: row.integer("last_seen_at")?,
+            expires_at: row.integer("expires_at")?,
+        })
+    }
 }
 
 pub struct NewSession<'a> {
@@ -58,7 +74,7 @@ pub async fn find_session(
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
     readers
-        .fetch_optional(sqlx::query_as(select_session!("token_hash = $1")).bind(token_hash))
+        .fetch_optional(Read::new(select_session!("token_hash = $1")).bind(token_hash))
         .await
 }
 
@@ -110,7 +126,7 @@ pub async fn purge_sessions(pool: &Pool, now: i64, idle_cutoff: i64) -> Result<u
         .map(|result| result.rows_affected())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyRow {
     pub id: i64,
     pub prefix: String,
@@ -122,6 +138,24 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }
+
+impl Record for ApiKeyRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.integer("id")?,
+            prefix: row.text("prefix")?,
+            user_id: row.integer("user_id")?,
+            role: row.text("role")?,
+            name: row.text("name")?,
+            scopes: row.text("scopes")?,
+            created_at: row.integer("created_at")?,
+            last_used_at: row.optional_integer("last_used_at")?,
+            revoked_at: row.optional_integer("revoked_at")?,
+        })
+    }
+}
+
+kit::record_from_row!(SessionRow, ApiKeyRow);
 
 macro_rules! key_columns {
     () => {
@@ -159,7 +193,7 @@ pub async fn insert_key(pool: &Pool, key: &NewApiKey<'_>) -> Result<ApiKeyRow, s
 pub async fn find_key(readers: &Readers, key_hash: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            sqlx::query_as(concat!(
+            Read::new(concat!(
                 "SELECT ",
                 key_columns!(),
                 " FROM api_keys WHERE key_hash = $1"

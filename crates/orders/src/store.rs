@@ -2,6 +2,7 @@
 //! order-service's database.
 
 use kit::storing::db::Pool;
+use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
 use kit::storing::write::{begin_write_with, write};
 use sqlx::Any;
@@ -10,16 +11,36 @@ use sqlx::query::Query;
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     pub id: i64,
     pub user_id: i64,
-    #[sqlx(try_from = "String")]
     pub status: OrderStatus,
     pub total_cents: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+impl Record for OrderRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        let status = row.text("status")?;
+        Ok(Self {
+            id: row.integer("id")?,
+            user_id: row.integer("user_id")?,
+            status: OrderStatus::try_from(status.as_str()).map_err(|error| {
+                sqlx::Error::ColumnDecode {
+                    index: "status".to_owned(),
+                    source: Box::new(error),
+                }
+            })?,
+            total_cents: row.integer("total_cents")?,
+            created_at: row.integer("created_at")?,
+            updated_at: row.integer("updated_at")?,
+        })
+    }
+}
+
+kit::record_from_row!(OrderRow);
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ItemRow {
@@ -99,7 +120,7 @@ pub async fn insert_pending(
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            sqlx::query_as(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1")).bind(id),
+            Read::new(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1")).bind(id),
         )
         .await
 }
@@ -112,7 +133,7 @@ pub async fn find_with_items(
 ) -> Result<Option<(OrderRow, Vec<ItemRow>)>, sqlx::Error> {
     let rows: Vec<OrderLineRow> = readers
         .fetch_all(
-            sqlx::query_as(
+            Read::new(
                 "SELECT o.id, o.user_id, o.status, o.total_cents, o.created_at, o.updated_at,
                         i.product_id, i.quantity, i.unit_price_cents
                  FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
@@ -135,13 +156,22 @@ pub async fn find_with_items(
 
 /// One row of an order joined with its items; the item's columns are NULL for an order
 /// without items.
-#[derive(sqlx::FromRow)]
 struct OrderLineRow {
-    #[sqlx(flatten)]
     order: OrderRow,
     product_id: Option<i64>,
     quantity: Option<i64>,
     unit_price_cents: Option<i64>,
+}
+
+impl Record for OrderLineRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            order: OrderRow::from_row(row)?,
+            product_id: row.optional_integer("product_id")?,
+            quantity: row.optional_integer("quantity")?,
+            unit_price_cents: row.optional_integer("unit_price_cents")?,
+        })
+    }
 }
 
 impl OrderLineRow {

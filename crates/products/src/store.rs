@@ -2,6 +2,7 @@
 //! database. Stock moves only inside a transaction that also records why it moved.
 
 use kit::storing::db::Pool;
+use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
 use kit::storing::write::{WriteTransaction, begin_write_with};
 use sqlx::Any;
@@ -12,7 +13,7 @@ use crate::domain::{
     HoldStatus, OrderLine, ProductChanges, ProductDraft, ReservationRequest, Sort,
 };
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ProductRow {
     pub id: i64,
     pub name: String,
@@ -23,6 +24,23 @@ pub struct ProductRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+impl Record for ProductRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.integer("id")?,
+            name: row.text("name")?,
+            description: row.text("description")?,
+            price_cents: row.integer("price_cents")?,
+            stock: row.integer("stock")?,
+            version: row.integer("version")?,
+            created_at: row.integer("created_at")?,
+            updated_at: row.integer("updated_at")?,
+        })
+    }
+}
+
+kit::record_from_row!(ProductRow);
 
 macro_rules! columns {
     () => {
@@ -66,7 +84,7 @@ pub async fn insert<'c>(
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            sqlx::query_as(concat!(
+            Read::new(concat!(
                 "SELECT ",
                 columns!(),
                 " FROM products WHERE id = $1"
@@ -124,7 +142,7 @@ pub async fn list(
     };
     readers
         .fetch_all(
-            sqlx::query_as(statement)
+            Read::new(statement)
                 .bind(filter.name_pattern)
                 .bind(filter.min_price)
                 .bind(filter.max_price)

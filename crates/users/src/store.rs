@@ -1,10 +1,11 @@
 //! The users table: the only code that talks to user-service's database.
 
 use kit::storing::db::Pool;
+use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
 
 /// A stored user, as read back from the database.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: i64,
     pub email: String,
@@ -13,6 +14,21 @@ pub struct UserRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+impl Record for UserRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.integer("id")?,
+            email: row.text("email")?,
+            name: row.text("name")?,
+            role: row.text("role")?,
+            created_at: row.integer("created_at")?,
+            updated_at: row.integer("updated_at")?,
+        })
+    }
+}
+
+kit::record_from_row!(UserRow);
 
 /// The columns of [`UserRow`]; a macro so that statements stay `&'static str`.
 macro_rules! columns {
@@ -64,7 +80,7 @@ pub async fn insert<'c>(
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            sqlx::query_as(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id),
+            Read::new(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id),
         )
         .await
 }

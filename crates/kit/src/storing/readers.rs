@@ -1,27 +1,21 @@
-//! Connections that only read, for the queries on every request's path.
+//! Where the reads on every request's path go.
 //!
-//! sqlx's pool pings a connection when it is given back, on a task spawned for it: on
-//! SQLite, whose connections each run on a worker thread of their own, that is a second
-//! round trip between threads for every query, and a task (issue 14, docs/benchmarks.md).
-//! An SQLite database here keeps a few connections of its own for reads instead, lent and
-//! taken back without a check: the file they read cannot hang up on them. They are opened
-//! when first needed, set `query_only` (a bug here cannot write), and never hold a
-//! transaction, so each query sees what was last committed (WAL: readers never wait for the
-//! writer, nor it for them). On PostgreSQL, reads go through the pool as before: there a
-//! connection can die, and the ping on return is what finds out.
+//! On SQLite, to threads of their own with a connection each ([`sqlite_readers`]), which
+//! see what was last committed (WAL: readers never wait for the writer, nor it for them).
+//! On PostgreSQL, through the pool, whose ping on giving a connection back is what finds
+//! out that a server hung up. Either way a read is a [`Read`] and gives a [`Record`].
+//!
+//! [`sqlite_readers`]: crate::storing::sqlite_readers
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyRow};
-use sqlx::query::QueryAs;
-use sqlx::{Any, AnyConnection, ConnectOptions, Connection, Executor, FromRow};
-use tokio::sync::Semaphore;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, SqlSafeStr};
 
-use crate::storing::db::{ACQUIRE_TIMEOUT, Pool, is_postgres};
-
-/// Reader connections of one SQLite database: as many as a 2-core machine keeps busy, and
-/// each one a thread.
-const READERS: usize = 4;
+use crate::storing::db::{Pool, is_postgres};
+use crate::storing::read::{Argument, Read, Record, Row};
+use crate::storing::sqlite_readers::SqliteReaders;
 
 /// Where a service's reads go; cheap to clone.
 #[derive(Clone)]
@@ -29,125 +23,67 @@ pub struct Readers(Arc<Source>);
 
 enum Source {
     Pool(Pool),
-    Own(Own),
-}
-
-struct Own {
-    options: AnyConnectOptions,
-    idle: Mutex<Vec<AnyConnection>>,
-    lendable: Semaphore,
+    Sqlite(SqliteReaders),
 }
 
 impl Readers {
     /// Reads of the database `pool` opens.
     pub fn of(pool: &Pool) -> Self {
-        if is_postgres(pool) {
-            return Self(Arc::new(Source::Pool(pool.clone())));
+        let sqlite = (!is_postgres(pool))
+            .then(|| sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options()).ok())
+            .flatten();
+        match sqlite {
+            Some(options) => Self(Arc::new(Source::Sqlite(SqliteReaders::start(
+                options.get_filename().to_owned(),
+            )))),
+            None => Self(Arc::new(Source::Pool(pool.clone()))),
         }
-        Self(Arc::new(Source::Own(Own {
-            options: (*pool.connect_options()).clone(),
-            idle: Mutex::new(Vec::with_capacity(READERS)),
-            lendable: Semaphore::new(READERS),
-        })))
     }
 
-    /// The row `query` selects, if any.
-    pub async fn fetch_optional<'q, O>(
-        &self,
-        query: QueryAs<'q, Any, O, AnyArguments>,
-    ) -> Result<Option<O>, sqlx::Error>
-    where
-        O: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
-    {
+    /// The first row `read` selects, if any.
+    pub async fn fetch_optional<O: Record>(&self, read: Read) -> Result<Option<O>, sqlx::Error> {
         match &*self.0 {
-            Source::Pool(pool) => query.fetch_optional(pool).await,
-            Source::Own(own) => {
-                let mut lent = own.lend().await?;
-                query.fetch_optional(lent.connection()).await
-            }
+            Source::Pool(pool) => match query(read).fetch_optional(pool).await? {
+                Some(row) => decode(&row).map(Some),
+                None => Ok(None),
+            },
+            Source::Sqlite(readers) => Ok(readers.fetch(read, 1).await?.into_iter().next()),
         }
     }
 
-    /// Every row `query` selects.
-    pub async fn fetch_all<'q, O>(
-        &self,
-        query: QueryAs<'q, Any, O, AnyArguments>,
-    ) -> Result<Vec<O>, sqlx::Error>
-    where
-        O: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
-    {
+    /// Every row `read` selects.
+    pub async fn fetch_all<O: Record>(&self, read: Read) -> Result<Vec<O>, sqlx::Error> {
         match &*self.0 {
-            Source::Pool(pool) => query.fetch_all(pool).await,
-            Source::Own(own) => {
-                let mut lent = own.lend().await?;
-                query.fetch_all(lent.connection()).await
-            }
+            Source::Pool(pool) => query(read)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(decode)
+                .collect(),
+            Source::Sqlite(readers) => readers.fetch(read, usize::MAX).await,
         }
     }
 
-    /// Closes the idle reader connections, so that the last connection to close is the
-    /// pool's, which checkpoints the WAL. Call it before closing the pool.
+    /// Lets the reads under way finish and closes the SQLite readers' connections, so that
+    /// the last connection to close is the pool's, which checkpoints the WAL. Call it
+    /// before closing the pool.
     pub async fn close(&self) {
-        if let Source::Own(own) = &*self.0 {
-            own.lendable.close();
-            let idle = std::mem::take(&mut *own.idle());
-            for connection in idle {
-                let _ = connection.close().await;
-            }
+        if let Source::Sqlite(readers) = &*self.0 {
+            readers.close().await;
         }
     }
 }
 
-impl Own {
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A connection, waiting at most as long as the pool would ([`ACQUIRE_TIMEOUT`]).
-    async fn lend(&self) -> Result<Lent<'_>, sqlx::Error> {
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.lendable.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = self.idle().pop();
-        let connection = match idle {
-            Some(connection) => connection,
-            None => self.open().await?,
-        };
-        Ok(Lent {
-            own: self,
-            connection: Some(connection),
-            _permit: permit,
-        })
-    }
-
-    async fn open(&self) -> Result<AnyConnection, sqlx::Error> {
-        let mut connection = self.options.connect().await?;
-        connection.execute("PRAGMA query_only = ON").await?;
-        Ok(connection)
-    }
+fn query(read: Read) -> Query<'static, Any, AnyArguments> {
+    read.arguments.into_iter().fold(
+        sqlx::query(read.statement.into_sql_str()),
+        |query, argument| match argument {
+            Argument::Integer(value) => query.bind(value),
+            Argument::Text(value) => query.bind(value),
+        },
+    )
 }
 
-/// A lent connection; given back when dropped, also when its query was cancelled half-way
-/// (each query has its own reply channel, so nothing of it reaches the next borrower).
-struct Lent<'a> {
-    own: &'a Own,
-    connection: Option<AnyConnection>,
-    _permit: tokio::sync::SemaphorePermit<'a>,
-}
-
-impl Lent<'_> {
-    fn connection(&mut self) -> &mut AnyConnection {
-        self.connection
-            .as_mut()
-            .expect("BUG: a lent connection is there until it is given back")
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.own.idle().push(connection);
-        }
-    }
+fn decode<O: Record>(row: &AnyRow) -> Result<O, sqlx::Error> {
+    O::from_row(&Row::new(row))
 }
