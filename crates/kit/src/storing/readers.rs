@@ -29,14 +29,18 @@ enum Source {
 impl Readers {
     /// Reads of the database `pool` opens.
     pub fn of(pool: &Pool) -> Self {
-        let sqlite = (!is_postgres(pool))
-            .then(|| sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options()).ok())
-            .flatten();
-        match sqlite {
-            Some(options) => Self(Arc::new(Source::Sqlite(SqliteReaders::start(
+        if is_postgres(pool) {
+            return Self(Arc::new(Source::Pool(pool.clone())));
+        }
+        match sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options()) {
+            Ok(options) => Self(Arc::new(Source::Sqlite(SqliteReaders::start(
                 options.get_filename().to_owned(),
             )))),
-            None => Self(Arc::new(Source::Pool(pool.clone()))),
+            Err(error) => {
+                // Not expected: the pool opened this file. Reads still work, slower.
+                tracing::warn!(%error, "SQLite reads go through the pool");
+                Self(Arc::new(Source::Pool(pool.clone())))
+            }
         }
     }
 

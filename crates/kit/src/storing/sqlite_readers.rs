@@ -172,10 +172,9 @@ impl Reader {
 }
 
 fn open(path: &std::path::Path) -> Result<Connection, sqlx::Error> {
-    // The file and its WAL exist already: the pool made them, owner-only.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    // The file exists already: the pool made it, owner-only. Read-write, because a
+    // connection to a WAL database writes its shared-memory index even to read.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)
         .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?;
     // A bug here cannot write.
