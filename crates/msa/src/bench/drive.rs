@@ -89,10 +89,21 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_max(MAX_LATENCY_US, 3).expect("BUG: fixed histogram bounds are valid")
 }
 
+/// A plan, and the tag that makes the idempotency keys of one run its own.
+struct RunPlan {
+    plan: Arc<Plan>,
+    run: Box<str>,
+}
+
 pub async fn run(plan: Arc<Plan>, load: Load, progress: Arc<Progress>) -> Outcome {
     let started = Instant::now();
     let deadline = started + load.duration;
     let next_due = Arc::new(AtomicU64::new(0));
+    // Every run's idempotency keys are its own (see Plan::request).
+    let plan = Arc::new(RunPlan {
+        plan,
+        run: kit::observing::request_id::mint()[..12].into(),
+    });
     let windows = (load.duration.as_nanos() / load.window.as_nanos().max(1)) as usize + 1;
     let workers: Vec<_> = (0..load.connections)
         .map(|_| {
@@ -166,7 +177,7 @@ pub async fn run(plan: Arc<Plan>, load: Load, progress: Arc<Progress>) -> Outcom
 
 async fn work(
     mut worker: Worker,
-    plan: Arc<Plan>,
+    plan: Arc<RunPlan>,
     load: Load,
     started: Instant,
     deadline: Instant,
@@ -190,10 +201,12 @@ async fn work(
             tokio::time::sleep_until((due - TIMER_GRAIN).into()).await;
         }
         let sent = Instant::now();
-        let result =
-            tokio::time::timeout(REQUEST_TIMEOUT, exchange(&mut connection, &plan, sequence))
-                .await
-                .unwrap_or_else(|_| Err("timeout".to_owned()));
+        let result = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            exchange(&mut connection, &plan.plan, &plan.run, sequence),
+        )
+        .await
+        .unwrap_or_else(|_| Err("timeout".to_owned()));
         let done = Instant::now();
         let from = due.map_or(sent, |due| due.min(sent));
         let micros = (done - from).as_micros().min(u128::from(MAX_LATENCY_US)) as u64;
@@ -226,6 +239,7 @@ async fn work(
 async fn exchange(
     connection: &mut Option<SendRequest<Full<Bytes>>>,
     plan: &Plan,
+    run: &str,
     sequence: u64,
 ) -> Result<(), String> {
     let sender = match connection {
@@ -234,10 +248,15 @@ async fn exchange(
     };
     sender.ready().await.map_err(|_| "connection".to_owned())?;
     let answer = sender
-        .send_request(plan.request(sequence))
+        .send_request(plan.request(run, sequence))
         .await
         .map_err(|_| "connection".to_owned())?;
     let status = answer.status();
+    // A stored answer to a key sent before: not the placement the run claims to measure.
+    let replayed = answer
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|value| value.as_bytes() == b"true");
     let closing = answer
         .headers()
         .get(http::header::CONNECTION)
@@ -250,7 +269,9 @@ async fn exchange(
     if closing {
         *connection = None;
     }
-    if status.is_success() {
+    if replayed {
+        Err("replayed".to_owned())
+    } else if status.is_success() {
         Ok(())
     } else {
         Err(status.as_u16().to_string())

@@ -55,8 +55,6 @@ pub struct Plan {
     pub address: SocketAddr,
     authority: HeaderValue,
     templates: Vec<Template>,
-    /// Makes idempotency keys unique across runs against the same shop.
-    run: String,
 }
 
 impl Plan {
@@ -68,11 +66,13 @@ impl Plan {
             address,
             authority,
             templates,
-            run: kit::observing::request_id::mint()[..12].to_owned(),
         }
     }
 
-    pub fn request(&self, sequence: u64) -> Request<Full<Bytes>> {
+    /// The request numbered `sequence` of the run `run`: a run's idempotency keys are its
+    /// own, or the runs after the first (warm-up, rounds, open loop) would be answered with
+    /// stored replays, cheaper than placements, and measure those instead.
+    pub fn request(&self, run: &str, sequence: u64) -> Request<Full<Bytes>> {
         let template = &self.templates[(sequence % self.templates.len() as u64) as usize];
         let mut request = Request::new(Full::new(template.body.clone()));
         *request.method_mut() = template.method.clone();
@@ -86,7 +86,7 @@ impl Plan {
             headers.append(name.clone(), value.clone());
         }
         if template.unique_key {
-            let key = format!("bench-{}-{sequence}", self.run);
+            let key = format!("bench-{run}-{sequence}");
             headers.insert(
                 HeaderName::from_static("idempotency-key"),
                 HeaderValue::from_str(&key).expect("BUG: the key is ASCII"),
