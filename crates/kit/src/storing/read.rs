@@ -12,7 +12,7 @@ pub struct Read {
 }
 
 /// An argument; a NULL keeps its type, which PostgreSQL needs to plan the statement.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Argument {
     Integer(Option<i64>),
     Text(Option<String>),
@@ -85,10 +85,6 @@ impl<'a> Row<'a> {
 
     pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         self.0.text(column)?.ok_or_else(|| unexpected_null(column))
-    }
-
-    pub fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
-        self.0.text(column)
     }
 }
 

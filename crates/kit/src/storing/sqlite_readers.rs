@@ -133,10 +133,10 @@ struct Reader {
 
 impl Reader {
     fn connection(&mut self) -> Result<&Connection, sqlx::Error> {
-        if self.connection.is_none() {
-            self.connection = Some(open(&self.path)?);
+        match &mut self.connection {
+            Some(connection) => Ok(connection),
+            none => Ok(none.insert(open(&self.path)?)),
         }
-        self.connection.as_ref().ok_or(sqlx::Error::PoolClosed)
     }
 
     fn fetch<O: Record>(&mut self, read: &Read, limit: usize) -> Result<Vec<O>, sqlx::Error> {
