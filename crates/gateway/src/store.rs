@@ -1,8 +1,8 @@
 //! The gateway's database: sessions and API keys, found by the hash of their secret.
 
 use kit::storing::db::Pool;
-use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
+use kit::storing::statement::{Record, Row, Statement};
 
 #[derive(Debug, Clone)]
 pub struct SessionRow {
@@ -74,7 +74,7 @@ pub async fn find_session(
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
     readers
-        .fetch_optional(Read::new(select_session!("token_hash = $1")).bind(token_hash))
+        .fetch_optional(Statement::new(select_session!("token_hash = $1")).bind(token_hash))
         .await
 }
 
@@ -193,7 +193,7 @@ pub async fn insert_key(pool: &Pool, key: &NewApiKey<'_>) -> Result<ApiKeyRow, s
 pub async fn find_key(readers: &Readers, key_hash: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            Read::new(concat!(
+            Statement::new(concat!(
                 "SELECT ",
                 key_columns!(),
                 " FROM api_keys WHERE key_hash = $1"

@@ -1,8 +1,8 @@
 //! The reading threads of an SQLite database, on a real file.
 
 use kit::storing::db::{Database, Migrations, Pool, open};
-use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
+use kit::storing::statement::{Record, Row, Statement};
 use sqlx::migrate::Migrator;
 
 #[derive(Debug, PartialEq)]
@@ -59,14 +59,14 @@ async fn readers_see_every_commit_and_cannot_write() {
             .expect("an insert");
         // The read right after the commit sees it, on whichever reader it gets.
         let things: Vec<Thing> = readers
-            .fetch_all(Read::new("SELECT id, name FROM things ORDER BY id"))
+            .fetch_all(Statement::new("SELECT id, name FROM things ORDER BY id"))
             .await
             .expect("a read");
         assert_eq!(things.len() as i64, n);
         assert_eq!(things.last().map(|thing| thing.id), Some(n));
     }
     let written: Result<Option<Thing>, _> = readers
-        .fetch_optional(Read::new(
+        .fetch_optional(Statement::new(
             "INSERT INTO things (id, name) VALUES (99, 'sneaked in') RETURNING id, name",
         ))
         .await;
@@ -83,7 +83,7 @@ async fn closing_readers_then_the_pool_leaves_no_write_ahead_log() {
     let dir = tempfile::tempdir().expect("a directory");
     let (pool, readers, path) = database(dir.path()).await;
     let found: Option<Thing> = readers
-        .fetch_optional(Read::new("SELECT id, name FROM things WHERE id = 1"))
+        .fetch_optional(Statement::new("SELECT id, name FROM things WHERE id = 1"))
         .await
         .expect("a read");
     assert!(found.is_none());
@@ -102,7 +102,7 @@ async fn a_reader_left_open_keeps_the_write_ahead_log() {
     let dir = tempfile::tempdir().expect("a directory");
     let (pool, readers, path) = database(dir.path()).await;
     let _: Option<Thing> = readers
-        .fetch_optional(Read::new("SELECT id, name FROM things WHERE id = 1"))
+        .fetch_optional(Statement::new("SELECT id, name FROM things WHERE id = 1"))
         .await
         .expect("a read");
     pool.close().await;
@@ -121,7 +121,7 @@ async fn arguments_bind_by_their_number_not_by_where_they_appear() {
     // `$2` comes first in the text: SQLite numbers it 1, yet it is the second argument.
     let found: Option<Thing> = readers
         .fetch_optional(
-            Read::new("SELECT id, name FROM things WHERE name = $2 AND id = $1 OR $1 IS NULL")
+            Statement::new("SELECT id, name FROM things WHERE name = $2 AND id = $1 OR $1 IS NULL")
                 .bind(2)
                 .bind("two"),
         )
@@ -135,7 +135,7 @@ async fn arguments_bind_by_their_number_not_by_where_they_appear() {
         })
     );
     let missing: Result<Option<Thing>, _> = readers
-        .fetch_optional(Read::new("SELECT id, name FROM things WHERE id = $1"))
+        .fetch_optional(Statement::new("SELECT id, name FROM things WHERE id = $1"))
         .await;
     assert!(
         matches!(missing, Err(sqlx::Error::InvalidArgument(_))),
@@ -150,14 +150,15 @@ async fn a_null_where_a_value_belongs_is_an_error_and_the_same_row_decodes_throu
     let dir = tempfile::tempdir().expect("a directory");
     let (pool, readers, _) = database(dir.path()).await;
     let null: Result<Option<Thing>, _> = readers
-        .fetch_optional(Read::new("SELECT 1 AS id, NULL AS name"))
+        .fetch_optional(Statement::new("SELECT 1 AS id, NULL AS name"))
         .await;
     assert!(
         matches!(&null, Err(sqlx::Error::ColumnDecode { index, .. }) if index == "name"),
         "{null:?}"
     );
-    let unknown: Result<Option<Thing>, _> =
-        readers.fetch_optional(Read::new("SELECT 1 AS id")).await;
+    let unknown: Result<Option<Thing>, _> = readers
+        .fetch_optional(Statement::new("SELECT 1 AS id"))
+        .await;
     assert!(
         matches!(&unknown, Err(sqlx::Error::ColumnNotFound(name)) if name == "name"),
         "{unknown:?}"
@@ -171,7 +172,7 @@ async fn a_null_where_a_value_belongs_is_an_error_and_the_same_row_decodes_throu
             .await
             .expect("an insert");
     let read: Option<Thing> = readers
-        .fetch_optional(Read::new("SELECT id, name FROM things WHERE id = $1").bind(7))
+        .fetch_optional(Statement::new("SELECT id, name FROM things WHERE id = $1").bind(7))
         .await
         .expect("a read");
     assert_eq!(read, Some(written));
@@ -185,7 +186,7 @@ async fn a_read_after_closing_is_refused() {
     let (pool, readers, _) = database(dir.path()).await;
     readers.close().await;
     let refused: Result<Vec<Thing>, _> = readers
-        .fetch_all(Read::new("SELECT id, name FROM things"))
+        .fetch_all(Statement::new("SELECT id, name FROM things"))
         .await;
     assert!(
         matches!(refused, Err(sqlx::Error::PoolClosed)),

@@ -1,8 +1,9 @@
-//! Write transactions on a real SQLite file: the BEGIN sent with the first statement and the
-//! COMMIT with the last must keep what a transaction promises.
+//! Write transactions on a real SQLite file: a transaction is handed to the database's
+//! writing thread whole, and must keep what a transaction promises.
 
 use kit::storing::db::{Database, Migrations, Pool, open};
-use kit::storing::write::{begin_write, begin_write_with};
+use kit::storing::statement::Statement;
+use kit::storing::write::{End, close, execute, transact};
 use sqlx::migrate::Migrator;
 
 static NO_MIGRATIONS: Migrations = Migrations {
@@ -28,87 +29,130 @@ async fn names(pool: &Pool) -> Vec<String> {
         .expect("a read")
 }
 
-fn insert(name: &str) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query("INSERT INTO things (name) VALUES ($1)").bind(name)
+fn insert(name: &str) -> Statement {
+    Statement::new("INSERT INTO things (name) VALUES ($1)").bind(name)
 }
 
 #[tokio::test]
-async fn the_first_and_last_statements_commit_with_the_rest() {
+async fn a_transaction_commits_its_statements_and_reads_what_it_wrote() {
     let dir = tempfile::tempdir().expect("a directory");
     let pool = database(dir.path()).await;
-    let first = sqlx::query_as("INSERT INTO things (name) VALUES ($1) RETURNING id").bind("first");
-    let (mut transaction, ids): (_, Vec<(i64,)>) =
-        begin_write_with(&pool, first).await.expect("begun");
-    assert_eq!(ids, vec![(1,)], "the first statement's rows come back");
-    insert("middle")
-        .execute(&mut *transaction)
-        .await
-        .expect("a middle statement");
-    // Not visible to others before the commit: it is one transaction, not three statements.
-    assert!(names(&pool).await.is_empty());
-    transaction
-        .commit_with(insert("last"))
-        .await
-        .expect("committed");
-    assert_eq!(names(&pool).await, ["first", "middle", "last"]);
-}
-
-#[tokio::test]
-async fn a_failing_last_statement_or_a_dropped_transaction_leaves_nothing() {
-    let dir = tempfile::tempdir().expect("a directory");
-    let pool = database(dir.path()).await;
-    insert("taken").execute(&pool).await.expect("a row");
-
-    let (transaction, _): (_, Vec<(i64,)>) = begin_write_with(
+    let (first, seen) = transact(&pool, |tx| {
+        let first = tx.integer(
+            Statement::new("INSERT INTO things (name) VALUES ($1) RETURNING id").bind("first"),
+            "id",
+        )?;
+        tx.execute(insert("second"))?;
+        // Its own writes, before the commit.
+        let seen = tx.integer(
+            Statement::new("SELECT COUNT(*) AS seen FROM things"),
+            "seen",
+        )?;
+        Ok(End::Commit((first, seen)))
+    })
+    .await
+    .expect("committed");
+    assert_eq!((first, seen), (Some(1), Some(2)));
+    assert_eq!(names(&pool).await, ["first", "second"]);
+    let changed = execute(
         &pool,
-        sqlx::query_as("INSERT INTO things (name) VALUES ('one') RETURNING id"),
+        Statement::new("UPDATE things SET name = name || '!'"),
     )
     .await
-    .expect("begun");
-    // The name is taken: the statement fails, and the COMMIT sent with it must not run.
-    let failed = transaction.commit_with(insert("taken")).await;
+    .expect("an update");
+    assert_eq!(changed, 2, "execute counts the rows changed");
+}
+
+#[tokio::test]
+async fn a_failure_a_rollback_or_a_panic_leaves_nothing_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let pool = database(dir.path()).await;
+    execute(&pool, insert("taken")).await.expect("a row");
+
+    // The name is taken: the last statement fails, and the first must go with it.
+    let failed = transact(&pool, |tx| {
+        tx.execute(insert("one"))?;
+        tx.execute(insert("taken"))?;
+        Ok(End::Commit(()))
+    })
+    .await;
     assert!(failed.is_err(), "a duplicate name was accepted");
 
-    // Dropped before its commit, as a cancelled request drops it.
-    let (transaction, _): (_, Vec<(i64,)>) = begin_write_with(
+    let rolled_back = transact(&pool, |tx| {
+        tx.execute(insert("two"))?;
+        Ok(End::RollBack("given back"))
+    })
+    .await
+    .expect("rolled back");
+    assert_eq!(rolled_back, "given back");
+
+    let panicked = transact(&pool, |tx| -> Result<End<()>, sqlx::Error> {
+        tx.execute(insert("three"))?;
+        panic!("a bug in the work");
+    })
+    .await;
+    assert!(panicked.is_err(), "a panic in the work reads as success");
+
+    assert_eq!(names(&pool).await, ["taken"]);
+    execute(&pool, insert("four"))
+        .await
+        .expect("the writing thread outlives a panic");
+    assert_eq!(names(&pool).await, ["taken", "four"]);
+}
+
+#[tokio::test]
+async fn concurrent_transactions_take_turns() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let pool = database(dir.path()).await;
+    sqlx::query("CREATE TABLE counter (value INTEGER NOT NULL)")
+        .execute(&pool)
+        .await
+        .expect("a table");
+    execute(
         &pool,
-        sqlx::query_as("INSERT INTO things (name) VALUES ('two') RETURNING id"),
+        Statement::new("INSERT INTO counter (value) VALUES (0)"),
     )
     .await
-    .expect("begun");
-    drop(transaction);
-
-    // The next writer waits for the rollbacks, then finds the database as it was.
-    let transaction = begin_write(&pool)
+    .expect("a row");
+    // Each reads the value and writes it back one higher, in two statements: a lost
+    // update, or a transaction refused as busy, would show in the total.
+    let increments = (0..64).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            transact(&pool, |tx| {
+                let value = tx
+                    .integer(Statement::new("SELECT value FROM counter"), "value")?
+                    .unwrap_or(0);
+                tx.execute(Statement::new("UPDATE counter SET value = $1").bind(value + 1))?;
+                Ok(End::Commit(()))
+            })
+            .await
+        })
+    });
+    for increment in futures::future::join_all(increments).await {
+        increment.expect("the task ran").expect("committed");
+    }
+    let total: i64 = sqlx::query_scalar("SELECT value FROM counter")
+        .fetch_one(&pool)
         .await
-        .expect("the writer turn comes back");
-    transaction.commit().await.expect("an empty commit");
-    assert_eq!(names(&pool).await, ["taken"]);
-    insert("three").execute(&pool).await.expect("a later write");
-    assert_eq!(names(&pool).await, ["taken", "three"]);
+        .expect("a read");
+    assert_eq!(total, 64);
 }
 
 #[tokio::test]
 async fn closing_the_writer_then_the_pool_leaves_no_wal_and_the_file_opens_again() {
     let dir = tempfile::tempdir().expect("a directory");
     let pool = database(dir.path()).await;
-    let transaction = begin_write(&pool).await.expect("begun");
-    transaction
-        .commit_with(insert("kept"))
-        .await
-        .expect("committed");
-    kit::storing::write::write(&pool, insert("also kept"))
-        .await
-        .expect("a single write");
+    execute(&pool, insert("kept")).await.expect("a write");
     let wal = dir.path().join("write.db-wal");
     assert!(
         wal.exists(),
         "a write in WAL mode leaves a WAL while connections are open"
     );
 
-    kit::storing::write::close(&pool).await;
+    close(&pool).await;
     pool.close().await;
-    // The writer connection closed first, so the pool's last connection checkpointed the
+    // The writing connection closed first, so the pool's last connection checkpointed the
     // WAL away: nothing of the data lives only in it.
     assert!(!wal.exists(), "the WAL outlived every connection");
 
@@ -119,8 +163,8 @@ async fn closing_the_writer_then_the_pool_leaves_no_wal_and_the_file_opens_again
     )
     .await
     .expect("the database opens again");
-    kit::storing::write::write(&pool, insert("after"))
+    execute(&pool, insert("after"))
         .await
         .expect("a write after reopening");
-    assert_eq!(names(&pool).await, ["kept", "also kept", "after"]);
+    assert_eq!(names(&pool).await, ["kept", "after"]);
 }

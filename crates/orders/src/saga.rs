@@ -15,7 +15,7 @@ use kit::{ApiError, ApiResult, Problem};
 use crate::AppState;
 use crate::client::{ReservationStatus, ReserveOutcome};
 use crate::domain::{IdempotencyKey, NewOrder, OrderStatus};
-use crate::store::{self, KeyClaim, StoredAnswer, UnitPrice};
+use crate::store::{self, KeyClaim, KeyToClaim, OrderRow, StoredAnswer, UnitPrice};
 use crate::views::OrderView;
 
 /// How a placement ended, for [`crate::http`] to answer with. Each answer is also what a
@@ -58,8 +58,23 @@ pub async fn place(
     key: &IdempotencyKey,
     order: &NewOrder,
 ) -> ApiResult<Placement> {
+    // Asked before the key is claimed, so that the key, the pending order and its items are
+    // recorded in one transaction; an outage here leaves nothing to undo.
+    let user_known = app.clients.user(order.user_id).await?.is_some();
+    let claim = KeyToClaim {
+        scope: scope.to_owned(),
+        key: key.as_str().to_owned(),
+        fingerprint: order.fingerprint(),
+    };
     let now = kit::time::now_unix();
-    match store::claim_key(&app.pool, scope, key.as_str(), &order.fingerprint(), now).await? {
+    let (claimed, pending) = if user_known {
+        store::claim_key_for_order(&app.pool, claim, order, now).await?
+    } else {
+        let claimed =
+            store::claim_key(&app.pool, &claim.scope, &claim.key, &claim.fingerprint, now).await?;
+        (claimed, None)
+    };
+    match claimed {
         KeyClaim::Claimed => {}
         KeyClaim::InFlight => {
             return Err(ApiError::conflict(
@@ -75,7 +90,16 @@ pub async fn place(
         }
         KeyClaim::Replay { status, body } => return Ok(Placement::Replayed { status, body }),
     }
-    let result = run(app, scope, key, order).await;
+    let result = match pending {
+        Some(pending) => run(app, scope, key, order, pending).await,
+        None => Err(Failure::Final(
+            ApiError::unprocessable(
+                "unknown-user",
+                format!("user {} does not exist", order.user_id),
+            )
+            .to_problem(),
+        )),
+    };
     let outcome = match &result {
         Ok(_) => "confirmed",
         Err(Failure::Final(_)) => "refused",
@@ -104,34 +128,16 @@ pub async fn place(
     }
 }
 
+/// Reserves the stock of the `pending` order and confirms it.
 async fn run(
     app: &AppState,
     scope: &str,
     key: &IdempotencyKey,
     order: &NewOrder,
+    pending: OrderRow,
 ) -> Result<Placement, Failure> {
-    if app
-        .clients
-        .user(order.user_id)
-        .await
-        .map_err(ApiError::from)?
-        .is_none()
-    {
-        return Err(Failure::Final(
-            ApiError::unprocessable(
-                "unknown-user",
-                format!("user {} does not exist", order.user_id),
-            )
-            .to_problem(),
-        ));
-    }
-    let now = kit::time::now_unix();
-    let claimed = store::ClaimedKey {
-        scope,
-        key: key.as_str(),
-    };
-    let pending = store::insert_pending(&app.pool, order, None, Some(claimed), now).await?;
     tracing::info!(order.id = pending.id, "order pending; reserving stock");
+    let now = pending.created_at;
 
     let reservation = match app.clients.reserve(pending.id, &order.lines).await {
         Ok(ReserveOutcome::Held(reservation)) => reservation,

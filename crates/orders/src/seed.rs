@@ -17,7 +17,7 @@ pub async fn demo_order(pool: &Pool) -> anyhow::Result<()> {
     }
     let order = NewOrder::parse(ALICE, &[OrderLine::new(PHONE, 1)]).map_err(anyhow::Error::msg)?;
     let now = kit::time::now_unix();
-    store::insert_pending(pool, &order, Some(DEMO_ORDER_ID), None, now).await?;
+    store::insert_pending(pool, &order, Some(DEMO_ORDER_ID), now).await?;
     store::confirm(
         pool,
         DEMO_ORDER_ID,

@@ -2,12 +2,9 @@
 //! order-service's database.
 
 use kit::storing::db::Pool;
-use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
-use kit::storing::write::{begin_write_with, write};
-use sqlx::Any;
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
+use kit::storing::statement::{Record, Row, Statement};
+use kit::storing::write::{self, End, Statements};
 
 use crate::domain::{KEY_RETENTION_SECONDS, NewOrder, OrderStatus};
 
@@ -55,64 +52,56 @@ macro_rules! columns {
     };
 }
 
-/// The idempotency key a placement claimed, to be tied to the order it creates.
-pub struct ClaimedKey<'a> {
-    pub scope: &'a str,
-    pub key: &'a str,
-}
-
-/// Records a new order as `pending` with its items, before any stock is asked for, and ties
-/// `claimed` to it in the same transaction, so that recovery can free the key if the process
-/// dies before answering (and a placement costs one write less).
+/// Records a new order as `pending` with its items, before any stock is asked for (the demo
+/// order of the seed, under its own id).
 pub async fn insert_pending(
     pool: &Pool,
     order: &NewOrder,
     explicit_id: Option<i64>,
-    claimed: Option<ClaimedKey<'_>>,
+    now: i64,
+) -> Result<OrderRow, sqlx::Error> {
+    let order = order.clone();
+    write::transact(pool, move |tx| {
+        Ok(End::Commit(record_pending(tx, &order, explicit_id, now)?))
+    })
+    .await
+}
+
+fn record_pending(
+    tx: &mut dyn Statements,
+    order: &NewOrder,
+    explicit_id: Option<i64>,
     now: i64,
 ) -> Result<OrderRow, sqlx::Error> {
     // The id column is named only when given: PostgreSQL generates an id only when the
     // column is left out, SQLite also for NULL.
-    let statement = if explicit_id.is_some() {
-        concat!(
+    let insert = match explicit_id {
+        Some(id) => Statement::new(concat!(
             "INSERT INTO orders (user_id, status, created_at, updated_at, id)
              VALUES ($1, 'pending', $2, $2, $3) RETURNING ",
             columns!()
-        )
-    } else {
-        concat!(
+        ))
+        .bind(order.user_id)
+        .bind(now)
+        .bind(id),
+        None => Statement::new(concat!(
             "INSERT INTO orders (user_id, status, created_at, updated_at)
              VALUES ($1, 'pending', $2, $2) RETURNING ",
             columns!()
-        )
+        ))
+        .bind(order.user_id)
+        .bind(now),
     };
-    let mut query = sqlx::query_as(statement).bind(order.user_id).bind(now);
-    if let Some(id) = explicit_id {
-        query = query.bind(id);
-    }
-    let (mut tx, rows) = begin_write_with(pool, query).await?;
-    let row: OrderRow = rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
+    let row: OrderRow = tx.fetch_optional(insert)?.ok_or(sqlx::Error::RowNotFound)?;
     for line in &order.lines {
-        sqlx::query("INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)")
+        tx.execute(
+            Statement::new(
+                "INSERT INTO order_items (order_id, product_id, quantity) VALUES ($1, $2, $3)",
+            )
             .bind(row.id)
             .bind(line.product_id)
-            .bind(line.quantity)
-            .execute(&mut *tx)
-            .await?;
-    }
-    match claimed {
-        Some(claimed) => {
-            tx.commit_with(
-                sqlx::query(
-                    "UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3",
-                )
-                .bind(row.id)
-                .bind(claimed.scope)
-                .bind(claimed.key),
-            )
-            .await?
-        }
-        None => tx.commit().await?,
+            .bind(line.quantity),
+        )?;
     }
     Ok(row)
 }
@@ -120,7 +109,7 @@ pub async fn insert_pending(
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<OrderRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            Read::new(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1")).bind(id),
+            Statement::new(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1")).bind(id),
         )
         .await
 }
@@ -133,7 +122,7 @@ pub async fn find_with_items(
 ) -> Result<Option<(OrderRow, Vec<ItemRow>)>, sqlx::Error> {
     let rows: Vec<OrderLineRow> = readers
         .fetch_all(
-            Read::new(
+            Statement::new(
                 "SELECT o.id, o.user_id, o.status, o.total_cents, o.created_at, o.updated_at,
                         i.product_id, i.quantity, i.unit_price_cents
                  FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
@@ -269,32 +258,38 @@ pub async fn confirm(
     answer: Option<&StoredAnswer<'_>>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let confirm = sqlx::query_as(
-        "UPDATE orders SET status = 'confirmed', total_cents = $1, updated_at = $2
-         WHERE id = $3 AND status = 'pending' RETURNING id",
-    )
-    .bind(total_cents)
-    .bind(now)
-    .bind(order_id);
-    let (mut tx, updated): (_, Vec<(i64,)>) = begin_write_with(pool, confirm).await?;
-    if updated.is_empty() {
-        return Ok(false);
-    }
-    for price in prices {
-        sqlx::query(
-            "UPDATE order_items SET unit_price_cents = $1 WHERE order_id = $2 AND product_id = $3",
-        )
-        .bind(price.unit_price_cents)
-        .bind(order_id)
-        .bind(price.product_id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    match answer {
-        Some(answer) => tx.commit_with(answer_update(answer)).await?,
-        None => tx.commit().await?,
-    }
-    Ok(true)
+    let prices = prices.to_vec();
+    let answer = answer.map(answer_update);
+    write::transact(pool, move |tx| {
+        let confirmed = tx.execute(
+            Statement::new(
+                "UPDATE orders SET status = 'confirmed', total_cents = $1, updated_at = $2
+                 WHERE id = $3 AND status = 'pending'",
+            )
+            .bind(total_cents)
+            .bind(now)
+            .bind(order_id),
+        )?;
+        if confirmed == 0 {
+            return Ok(End::RollBack(false));
+        }
+        for price in &prices {
+            tx.execute(
+                Statement::new(
+                    "UPDATE order_items SET unit_price_cents = $1
+                     WHERE order_id = $2 AND product_id = $3",
+                )
+                .bind(price.unit_price_cents)
+                .bind(order_id)
+                .bind(price.product_id),
+            )?;
+        }
+        if let Some(answer) = answer {
+            tx.execute(answer)?;
+        }
+        Ok(End::Commit(true))
+    })
+    .await
 }
 
 /// Moves an order from `from` to `to`; `Ok(false)` if it was not in `from`.
@@ -305,13 +300,14 @@ pub async fn transition(
     to: OrderStatus,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let update =
-        sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(order_id)
-            .bind(from.as_str());
-    Ok(write(pool, update).await?.rows_affected() > 0)
+    let update = Statement::new(
+        "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(order_id)
+    .bind(from.as_str());
+    Ok(write::execute(pool, update).await? > 0)
 }
 
 /// Pending orders created at or before `created_before`, oldest first.
@@ -336,13 +332,32 @@ pub enum KeyClaim {
     Replay { status: u16, body: String },
 }
 
-#[derive(sqlx::FromRow)]
 struct KeyRow {
     fingerprint: String,
     state: String,
     response_status: Option<i64>,
     response_body: Option<String>,
     created_at: i64,
+}
+
+impl Record for KeyRow {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            fingerprint: row.text("fingerprint")?,
+            state: row.text("state")?,
+            response_status: row.optional_integer("response_status")?,
+            response_body: row.optional_text("response_body")?,
+            created_at: row.integer("created_at")?,
+        })
+    }
+}
+
+/// An idempotency key to claim for a request with `fingerprint`.
+#[derive(Clone)]
+pub struct KeyToClaim {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
 }
 
 /// Claims `key` for a request with `fingerprint`, or reports who has it.
@@ -353,34 +368,75 @@ pub async fn claim_key(
     fingerprint: &str,
     now: i64,
 ) -> Result<KeyClaim, sqlx::Error> {
-    // A new key, the usual case, is claimed by one statement: a transaction of four (begin,
-    // look, insert, commit) held the database's single writer turn for four round trips to
-    // SQLite's worker thread, and every placement waits for that turn (issue 14).
-    let claim_new = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at)
-         VALUES ($1, $2, $3, 'in_flight', $4)
-         ON CONFLICT (scope, key) DO NOTHING",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now);
-    if write(pool, claim_new).await?.rows_affected() == 1 {
+    let claim = KeyToClaim {
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+    };
+    write::transact(pool, move |tx| Ok(End::Commit(claim_in(tx, &claim, now)?))).await
+}
+
+/// Claims a key and, if it was new, records `order` as `pending` tied to it, in one
+/// transaction: recovery can free the key if the process dies before answering, and a
+/// placement costs one transaction less. The order is recorded only with a new key.
+pub async fn claim_key_for_order(
+    pool: &Pool,
+    claim: KeyToClaim,
+    order: &NewOrder,
+    now: i64,
+) -> Result<(KeyClaim, Option<OrderRow>), sqlx::Error> {
+    let order = order.clone();
+    write::transact(pool, move |tx| {
+        let claimed = claim_in(tx, &claim, now)?;
+        if !matches!(claimed, KeyClaim::Claimed) {
+            return Ok(End::Commit((claimed, None)));
+        }
+        let row = record_pending(tx, &order, None, now)?;
+        tx.execute(
+            Statement::new(
+                "UPDATE idempotency_keys SET order_id = $1 WHERE scope = $2 AND key = $3",
+            )
+            .bind(row.id)
+            .bind(claim.scope.as_str())
+            .bind(claim.key.as_str()),
+        )?;
+        Ok(End::Commit((claimed, Some(row))))
+    })
+    .await
+}
+
+fn claim_in(
+    tx: &mut dyn Statements,
+    claim: &KeyToClaim,
+    now: i64,
+) -> Result<KeyClaim, sqlx::Error> {
+    let insert = || {
+        Statement::new(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at)
+             VALUES ($1, $2, $3, 'in_flight', $4)
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(claim.scope.as_str())
+        .bind(claim.key.as_str())
+        .bind(claim.fingerprint.as_str())
+        .bind(now)
+    };
+    // A new key, the usual case, is claimed by one statement.
+    if tx.execute(insert())? == 1 {
         return Ok(KeyClaim::Claimed);
     }
     // The key is known: replayed, in flight, another request's, or expired.
-    let mut tx = kit::storing::write::begin_write(pool).await?;
-    let existing: Option<KeyRow> = sqlx::query_as(
-        "SELECT fingerprint, state, response_status, response_body, created_at
-         FROM idempotency_keys WHERE scope = $1 AND key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let existing: Option<KeyRow> = tx.fetch_optional(
+        Statement::new(
+            "SELECT fingerprint, state, response_status, response_body, created_at
+             FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(claim.scope.as_str())
+        .bind(claim.key.as_str()),
+    )?;
     if let Some(stored) = existing {
         if stored.created_at > now - KEY_RETENTION_SECONDS {
-            return Ok(if stored.fingerprint != fingerprint {
+            return Ok(if stored.fingerprint != claim.fingerprint {
                 KeyClaim::Mismatch
             } else if stored.state == "in_flight" {
                 KeyClaim::InFlight
@@ -394,23 +450,13 @@ pub async fn claim_key(
                 }
             });
         }
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            Statement::new("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
+                .bind(claim.scope.as_str())
+                .bind(claim.key.as_str()),
+        )?;
     }
-    sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at)
-         VALUES ($1, $2, $3, 'in_flight', $4)",
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(fingerprint)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    tx.execute(insert())?;
     Ok(KeyClaim::Claimed)
 }
 
@@ -423,11 +469,11 @@ pub struct StoredAnswer<'a> {
 }
 
 pub async fn finish_key(pool: &Pool, answer: &StoredAnswer<'_>) -> Result<(), sqlx::Error> {
-    write(pool, answer_update(answer)).await.map(drop)
+    write::execute(pool, answer_update(answer)).await.map(drop)
 }
 
-fn answer_update<'q>(answer: &StoredAnswer<'q>) -> Query<'q, Any, AnyArguments> {
-    sqlx::query(
+fn answer_update(answer: &StoredAnswer<'_>) -> Statement {
+    Statement::new(
         "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
          WHERE scope = $3 AND key = $4",
     )
@@ -440,12 +486,12 @@ fn answer_update<'q>(answer: &StoredAnswer<'q>) -> Query<'q, Any, AnyArguments> 
 /// Forgets a key whose request ended without a final answer (an outage), so the client's
 /// retry with the same key runs again instead of being refused forever.
 pub async fn release_key(pool: &Pool, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    let delete = sqlx::query(
+    let delete = Statement::new(
         "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND state = 'in_flight'",
     )
     .bind(scope)
     .bind(key);
-    write(pool, delete).await?;
+    write::execute(pool, delete).await?;
     Ok(())
 }
 

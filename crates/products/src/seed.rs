@@ -3,8 +3,9 @@
 //! reservations agree with order-service's seed from the first moment.
 
 use kit::storing::db::Pool;
+use kit::storing::write::{self, End};
 
-use crate::domain::{Description, Price, ProductDraft, ProductName, Stock};
+use crate::domain::{Description, HoldStatus, Price, ProductDraft, ProductName, Stock};
 use crate::store;
 
 const DEMO_ORDER_ID: i64 = 9001;
@@ -20,7 +21,7 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = kit::time::now_unix();
-    let mut tx = kit::storing::write::begin_write(pool).await?;
+    let mut statements = Vec::new();
     for (id, name, description, price, stock, held) in DEMO_PRODUCTS {
         let draft = ProductDraft {
             name: ProductName::parse(name).map_err(anyhow::Error::msg)?,
@@ -28,12 +29,24 @@ pub async fn demo_catalogue(pool: &Pool) -> anyhow::Result<()> {
             price: Price::parse(price).map_err(anyhow::Error::msg)?,
             stock: Stock::parse(stock).map_err(anyhow::Error::msg)?,
         };
-        store::insert(&mut *tx, Some(id), &draft, now).await?;
+        statements.push(store::insert_statement(Some(id), &draft, now));
         if held > 0 {
-            store::insert_held(&mut *tx, DEMO_ORDER_ID, id, held, price, now).await?;
+            let line = store::ReservationLine {
+                product_id: id,
+                quantity: held,
+                unit_price_cents: price,
+                status: HoldStatus::Held,
+            };
+            statements.push(store::held_insert(DEMO_ORDER_ID, &line, now));
         }
     }
-    tx.commit().await?;
+    write::transact(pool, move |tx| {
+        for statement in statements {
+            tx.execute(statement)?;
+        }
+        Ok(End::Commit(()))
+    })
+    .await?;
     kit::storing::db::sync_id_sequence(pool, "products").await?;
     tracing::info!("seeded the demo catalogue");
     Ok(())

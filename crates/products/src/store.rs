@@ -2,12 +2,9 @@
 //! database. Stock moves only inside a transaction that also records why it moved.
 
 use kit::storing::db::Pool;
-use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
-use kit::storing::write::{WriteTransaction, begin_write_with};
-use sqlx::Any;
-use sqlx::any::AnyArguments;
-use sqlx::query::{Query, QueryAs};
+use kit::storing::statement::{Record, Row, Statement};
+use kit::storing::write::{self, End, Statements};
 
 use crate::domain::{
     HoldStatus, OrderLine, ProductChanges, ProductDraft, ReservationRequest, Sort,
@@ -48,12 +45,23 @@ macro_rules! columns {
     };
 }
 
-pub async fn insert<'c>(
-    db: impl sqlx::Executor<'c, Database = Any>,
+/// Adds a product; under `id` if given (the demo catalogue), else under a new one.
+pub async fn insert(
+    pool: &Pool,
     id: Option<i64>,
     draft: &ProductDraft,
     now: i64,
 ) -> Result<ProductRow, sqlx::Error> {
+    let insert = insert_statement(id, draft, now);
+    write::transact(pool, move |tx| {
+        tx.fetch_optional(insert)?
+            .map(End::Commit)
+            .ok_or(sqlx::Error::RowNotFound)
+    })
+    .await
+}
+
+pub(crate) fn insert_statement(id: Option<i64>, draft: &ProductDraft, now: i64) -> Statement {
     // The id column is named only when given: PostgreSQL generates an id only when the
     // column is left out, SQLite also for NULL.
     let statement = if id.is_some() {
@@ -69,22 +77,22 @@ pub async fn insert<'c>(
             columns!()
         )
     };
-    let mut query = sqlx::query_as(statement)
+    let insert = Statement::new(statement)
         .bind(draft.name.as_str())
         .bind(draft.description.as_str())
         .bind(draft.price.cents())
         .bind(draft.stock.units())
         .bind(now);
-    if let Some(id) = id {
-        query = query.bind(id);
+    match id {
+        Some(id) => insert.bind(id),
+        None => insert,
     }
-    query.fetch_one(db).await
 }
 
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<ProductRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            Read::new(concat!(
+            Statement::new(concat!(
                 "SELECT ",
                 columns!(),
                 " FROM products WHERE id = $1"
@@ -142,7 +150,7 @@ pub async fn list(
     };
     readers
         .fetch_all(
-            Read::new(statement)
+            Statement::new(statement)
                 .bind(filter.name_pattern)
                 .bind(filter.min_price)
                 .bind(filter.max_price)
@@ -161,7 +169,7 @@ pub async fn update(
     changes: &ProductChanges,
     now: i64,
 ) -> Result<Option<ProductRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    let update = Statement::new(concat!(
         "UPDATE products SET
             name = COALESCE($1, name),
             description = COALESCE($2, description),
@@ -179,46 +187,61 @@ pub async fn update(
     .bind(changes.stock.map(|s| s.units()))
     .bind(now)
     .bind(id)
-    .bind(expected_version)
-    .fetch_optional(pool)
-    .await
+    .bind(expected_version);
+    write::transact(pool, move |tx| Ok(End::Commit(tx.fetch_optional(update)?))).await
 }
 
 /// Deletes a product that no held reservation refers to. `Ok(None)`: no such product.
 pub async fn delete_unreserved(pool: &Pool, id: i64) -> Result<Option<bool>, sqlx::Error> {
-    let mut tx = kit::storing::write::begin_write(pool).await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM products WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        return Ok(None);
-    }
-    let held: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM reservations WHERE product_id = $1 AND status = 'held'",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if held > 0 {
-        return Ok(Some(false));
-    }
-    sqlx::query("DELETE FROM products WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Some(true))
+    write::transact(pool, move |tx| {
+        let exists = tx.integer(
+            Statement::new("SELECT id FROM products WHERE id = $1").bind(id),
+            "id",
+        )?;
+        if exists.is_none() {
+            return Ok(End::RollBack(None));
+        }
+        let held = tx.integer(
+            Statement::new(
+                "SELECT COUNT(*) AS held FROM reservations WHERE product_id = $1 AND status = 'held'",
+            )
+            .bind(id),
+            "held",
+        )?;
+        if held.unwrap_or(0) > 0 {
+            return Ok(End::RollBack(Some(false)));
+        }
+        tx.execute(Statement::new("DELETE FROM products WHERE id = $1").bind(id))?;
+        Ok(End::Commit(Some(true)))
+    })
+    .await
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationLine {
     pub product_id: i64,
     pub quantity: i64,
     pub unit_price_cents: i64,
-    #[sqlx(try_from = "String")]
     pub status: HoldStatus,
 }
+
+impl Record for ReservationLine {
+    fn from_row(row: &Row<'_>) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            product_id: row.integer("product_id")?,
+            quantity: row.integer("quantity")?,
+            unit_price_cents: row.integer("unit_price_cents")?,
+            status: HoldStatus::try_from(row.text("status")?).map_err(|error| {
+                sqlx::Error::ColumnDecode {
+                    index: "status".to_owned(),
+                    source: Box::new(error),
+                }
+            })?,
+        })
+    }
+}
+
+kit::record_from_row!(ReservationLine);
 
 /// What reserving came to.
 pub enum Reserved {
@@ -239,15 +262,12 @@ pub enum Reserved {
     },
 }
 
-async fn lines(
-    tx: &mut WriteTransaction,
-    order_id: i64,
-) -> Result<Vec<ReservationLine>, sqlx::Error> {
-    lines_query(order_id).fetch_all(&mut **tx).await
+fn lines(tx: &mut dyn Statements, order_id: i64) -> Result<Vec<ReservationLine>, sqlx::Error> {
+    tx.fetch_all(lines_statement(order_id))
 }
 
-fn lines_query<'q>(order_id: i64) -> QueryAs<'q, Any, ReservationLine, AnyArguments> {
-    sqlx::query_as(
+fn lines_statement(order_id: i64) -> Statement {
+    Statement::new(
         "SELECT product_id, quantity, unit_price_cents, status FROM reservations
          WHERE order_id = $1 ORDER BY product_id",
     )
@@ -255,94 +275,83 @@ fn lines_query<'q>(order_id: i64) -> QueryAs<'q, Any, ReservationLine, AnyArgume
 }
 
 /// Takes stock for every item of an order, or for none: any failure rolls back the whole
-/// transaction (dropping `tx` without commit).
+/// transaction.
 pub async fn reserve(
     pool: &Pool,
     request: &ReservationRequest,
     now: i64,
 ) -> Result<Reserved, sqlx::Error> {
-    let (mut tx, existing) = begin_write_with(pool, lines_query(request.order_id)).await?;
-    if !existing.is_empty() {
-        if existing.iter().any(|line| line.status != HoldStatus::Held) {
-            return Ok(Reserved::AlreadyReleased);
-        }
-        let same = existing.len() == request.lines.len()
-            && existing.iter().zip(&request.lines).all(|(held, wanted)| {
-                held.product_id == wanted.product_id && held.quantity == wanted.quantity
-            });
-        return Ok(if same {
-            Reserved::Held {
-                lines: existing,
-                fresh: false,
+    let order_id = request.order_id;
+    let wanted = request.lines.clone();
+    write::transact(pool, move |tx| {
+        let existing = lines(tx, order_id)?;
+        if !existing.is_empty() {
+            if existing.iter().any(|line| line.status != HoldStatus::Held) {
+                return Ok(End::RollBack(Reserved::AlreadyReleased));
             }
-        } else {
-            Reserved::Mismatch
-        });
-    }
-    // In the order `lines` reads them back: the request's lines are sorted by product. Each
-    // line's hold is recorded with the next statement sent, the last one's with the commit:
-    // one round trip fewer per line while the writer turn is held.
-    let mut held: Vec<ReservationLine> = Vec::with_capacity(request.lines.len());
-    for &OrderLine {
-        product_id,
-        quantity,
-    } in &request.lines
-    {
-        if let Some(previous) = held.last() {
-            held_insert(request.order_id, previous, now)
-                .execute(&mut *tx)
-                .await?;
+            let same = existing.len() == wanted.len()
+                && existing.iter().zip(&wanted).all(|(held, wanted)| {
+                    held.product_id == wanted.product_id && held.quantity == wanted.quantity
+                });
+            return Ok(End::RollBack(if same {
+                Reserved::Held {
+                    lines: existing,
+                    fresh: false,
+                }
+            } else {
+                Reserved::Mismatch
+            }));
         }
-        let taken: Option<i64> = sqlx::query_scalar(
-            "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
-             WHERE id = $3 AND stock >= $1 RETURNING price_cents",
-        )
-        .bind(quantity)
-        .bind(now)
-        .bind(product_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(unit_price_cents) = taken else {
-            let available: Option<i64> =
-                sqlx::query_scalar("SELECT stock FROM products WHERE id = $1")
-                    .bind(product_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return Ok(match available {
-                None => Reserved::UnknownProduct(product_id),
-                Some(available) => Reserved::OutOfStock {
-                    product_id,
-                    available,
-                },
-            });
-        };
-        held.push(ReservationLine {
+        // In the order `lines` reads them back: the request's lines are sorted by product.
+        let mut held: Vec<ReservationLine> = Vec::with_capacity(wanted.len());
+        for &OrderLine {
             product_id,
             quantity,
-            unit_price_cents,
-            status: HoldStatus::Held,
-        });
-    }
-    match held.last() {
-        Some(last) => {
-            tx.commit_with(held_insert(request.order_id, last, now))
-                .await?
+        } in &wanted
+        {
+            let taken = tx.integer(
+                Statement::new(
+                    "UPDATE products SET stock = stock - $1, version = version + 1, updated_at = $2
+                     WHERE id = $3 AND stock >= $1 RETURNING price_cents",
+                )
+                .bind(quantity)
+                .bind(now)
+                .bind(product_id),
+                "price_cents",
+            )?;
+            let Some(unit_price_cents) = taken else {
+                let available = tx.integer(
+                    Statement::new("SELECT stock FROM products WHERE id = $1").bind(product_id),
+                    "stock",
+                )?;
+                return Ok(End::RollBack(match available {
+                    None => Reserved::UnknownProduct(product_id),
+                    Some(available) => Reserved::OutOfStock {
+                        product_id,
+                        available,
+                    },
+                }));
+            };
+            let line = ReservationLine {
+                product_id,
+                quantity,
+                unit_price_cents,
+                status: HoldStatus::Held,
+            };
+            tx.execute(held_insert(order_id, &line, now))?;
+            held.push(line);
         }
-        None => tx.commit().await?,
-    }
-    Ok(Reserved::Held {
-        lines: held,
-        fresh: true,
+        Ok(End::Commit(Reserved::Held {
+            lines: held,
+            fresh: true,
+        }))
     })
+    .await
 }
 
 /// The statement that records `line` as held for an order.
-fn held_insert<'q>(
-    order_id: i64,
-    line: &ReservationLine,
-    now: i64,
-) -> Query<'q, Any, AnyArguments> {
-    sqlx::query(
+pub(crate) fn held_insert(order_id: i64, line: &ReservationLine, now: i64) -> Statement {
+    Statement::new(
         "INSERT INTO reservations
             (order_id, product_id, quantity, unit_price_cents, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'held', $5, $5)",
@@ -354,25 +363,6 @@ fn held_insert<'q>(
     .bind(now)
 }
 
-/// Records units already taken from stock as held for an order.
-pub async fn insert_held<'c>(
-    db: impl sqlx::Executor<'c, Database = Any>,
-    order_id: i64,
-    product_id: i64,
-    quantity: i64,
-    unit_price_cents: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    let line = ReservationLine {
-        product_id,
-        quantity,
-        unit_price_cents,
-        status: HoldStatus::Held,
-    };
-    held_insert(order_id, &line, now).execute(db).await?;
-    Ok(())
-}
-
 /// Returns an order's held stock to the shelf. Releasing twice, or releasing an order that
 /// holds nothing, changes nothing: the caller may retry freely.
 pub async fn release(
@@ -380,34 +370,33 @@ pub async fn release(
     order_id: i64,
     now: i64,
 ) -> Result<Vec<ReservationLine>, sqlx::Error> {
-    let mut tx = kit::storing::write::begin_write(pool).await?;
-    let held: Vec<ReservationLine> = lines(&mut tx, order_id)
-        .await?
-        .into_iter()
-        .filter(|line| line.status == HoldStatus::Held)
-        .collect();
-    for line in &held {
-        sqlx::query(
-            "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2
-             WHERE id = $3",
-        )
-        .bind(line.quantity)
-        .bind(now)
-        .bind(line.product_id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE reservations SET status = 'released', updated_at = $1
-         WHERE order_id = $2 AND status = 'held'",
-    )
-    .bind(now)
-    .bind(order_id)
-    .execute(&mut *tx)
-    .await?;
-    let all = lines(&mut tx, order_id).await?;
-    tx.commit().await?;
-    Ok(all)
+    write::transact(pool, move |tx| {
+        let held: Vec<ReservationLine> = lines(tx, order_id)?
+            .into_iter()
+            .filter(|line| line.status == HoldStatus::Held)
+            .collect();
+        for line in &held {
+            tx.execute(
+                Statement::new(
+                    "UPDATE products SET stock = stock + $1, version = version + 1, updated_at = $2
+                     WHERE id = $3",
+                )
+                .bind(line.quantity)
+                .bind(now)
+                .bind(line.product_id),
+            )?;
+        }
+        tx.execute(
+            Statement::new(
+                "UPDATE reservations SET status = 'released', updated_at = $1
+                 WHERE order_id = $2 AND status = 'held'",
+            )
+            .bind(now)
+            .bind(order_id),
+        )?;
+        Ok(End::Commit(lines(tx, order_id)?))
+    })
+    .await
 }
 
 /// Everything recorded for an order, held or released.

@@ -1,8 +1,8 @@
 //! The users table: the only code that talks to user-service's database.
 
 use kit::storing::db::Pool;
-use kit::storing::read::{Read, Record, Row};
 use kit::storing::readers::Readers;
+use kit::storing::statement::{Record, Row, Statement};
 
 /// A stored user, as read back from the database.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ pub async fn insert<'c>(
 pub async fn find(readers: &Readers, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     readers
         .fetch_optional(
-            Read::new(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id),
+            Statement::new(concat!("SELECT ", columns!(), " FROM users WHERE id = $1")).bind(id),
         )
         .await
 }

@@ -3,19 +3,17 @@
 //! On SQLite, to threads of their own with a connection each ([`sqlite_readers`]), which
 //! see what was last committed (WAL: readers never wait for the writer, nor it for them).
 //! On PostgreSQL, through the pool, whose ping on giving a connection back is what finds
-//! out that a server hung up. Either way a read is a [`Read`] and gives a [`Record`].
+//! out that a server hung up. Either way a read is a [`Statement`] and gives a [`Record`].
 //!
 //! [`sqlite_readers`]: crate::storing::sqlite_readers
 
 use std::sync::Arc;
 
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, SqlSafeStr};
+use sqlx::any::AnyRow;
 
 use crate::storing::db::{Pool, is_postgres};
-use crate::storing::read::{Argument, Read, Record, Row};
 use crate::storing::sqlite_readers::SqliteReaders;
+use crate::storing::statement::{Record, Row, Statement};
 
 /// Where a service's reads go; cheap to clone.
 #[derive(Clone)]
@@ -45,9 +43,12 @@ impl Readers {
     }
 
     /// The first row `read` selects, if any.
-    pub async fn fetch_optional<O: Record>(&self, read: Read) -> Result<Option<O>, sqlx::Error> {
+    pub async fn fetch_optional<O: Record>(
+        &self,
+        read: Statement,
+    ) -> Result<Option<O>, sqlx::Error> {
         match &*self.0 {
-            Source::Pool(pool) => match query(read).fetch_optional(pool).await? {
+            Source::Pool(pool) => match read.into_query().fetch_optional(pool).await? {
                 Some(row) => decode(&row).map(Some),
                 None => Ok(None),
             },
@@ -56,9 +57,10 @@ impl Readers {
     }
 
     /// Every row `read` selects.
-    pub async fn fetch_all<O: Record>(&self, read: Read) -> Result<Vec<O>, sqlx::Error> {
+    pub async fn fetch_all<O: Record>(&self, read: Statement) -> Result<Vec<O>, sqlx::Error> {
         match &*self.0 {
-            Source::Pool(pool) => query(read)
+            Source::Pool(pool) => read
+                .into_query()
                 .fetch_all(pool)
                 .await?
                 .iter()
@@ -76,16 +78,6 @@ impl Readers {
             readers.close().await;
         }
     }
-}
-
-fn query(read: Read) -> Query<'static, Any, AnyArguments> {
-    read.arguments.into_iter().fold(
-        sqlx::query(read.statement.into_sql_str()),
-        |query, argument| match argument {
-            Argument::Integer(value) => query.bind(value),
-            Argument::Text(value) => query.bind(value),
-        },
-    )
 }
 
 fn decode<O: Record>(row: &AnyRow) -> Result<O, sqlx::Error> {

@@ -1,264 +1,283 @@
-//! Writing to a service's database: one writer at a time on SQLite, in a queue of ours.
+//! Writing to a service's database: a transaction is a piece of work, handed over whole.
 //!
-//! SQLite lets one connection write at a time. A transaction here takes that turn up front
-//! (`BEGIN IMMEDIATE`), so one that reads before it writes waits its turn instead of failing
-//! when another writer got in first; and it waits in a queue per database, not in SQLite's
-//! busy handler, which sleeps 1, 2, 5, 10... ms between tries (under load, most of an order
-//! placement's time was spent asleep there).
+//! SQLite lets one connection write at a time. Each database has one writing thread of ours
+//! ([`SqliteThreads`], one thread), and a transaction ([`transact`]) runs there from its
+//! `BEGIN IMMEDIATE` to its `COMMIT` with nothing in between: its statements go back to
+//! back, the turn passes to the next transaction in the queue at once, and no transaction
+//! waits in SQLite's busy handler (which sleeps 1, 2, 5, 10... ms between tries).
 //!
-//! Every statement is a round trip to the connection's worker thread, and the turn is held
-//! for all of them: on a busy 2-core machine those round trips are what placements queue
-//! behind (docs/benchmarks.md). So on SQLite the `BEGIN` travels with a transaction's first
-//! statement and the `COMMIT` with its last ([`begin_write_with`], [`WriteTransaction::commit_with`]).
-//! The turn is a connection of its own, kept open: a transaction needs no connection from the
-//! pool (whose return costs one more round trip, a ping), and the pages it reads stay in
-//! that connection's cache, where another connection's write would have made them stale.
+//! Before, each statement was a round trip to sqlx's worker thread while the turn was held,
+//! and on a busy 2-core machine the task that was to send the next statement waited for a
+//! core as well: an order placement's seven round trips made every other placement wait
+//! (docs/benchmarks.md, finding 18).
 //!
-//! On PostgreSQL, which has no writer turn and runs one statement per prepared query, each
-//! is sent on its own, as sqlx's transactions do.
+//! So the work is synchronous code ([`Statements`]): it decides what to run next from what
+//! came back, but cannot wait for anything else in a transaction. On PostgreSQL the same
+//! work runs on the runtime's blocking threads, each statement sent as it comes, in a
+//! transaction of the pool's.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Duration;
 
-use sqlx::any::{AnyArguments, AnyConnectOptions, AnyQueryResult, AnyRow};
-use sqlx::query::{Query, QueryAs};
-use sqlx::{
-    Any, AnyConnection, AssertSqlSafe, ConnectOptions, Connection, Execute, Executor, FromRow,
-};
-use tokio::sync::OwnedMutexGuard;
+use rusqlite::{Connection, OpenFlags};
+use tokio::runtime::Handle;
 
 use crate::storing::db::{Pool, is_postgres};
+use crate::storing::sqlite_statement::{self, driver_error};
+use crate::storing::sqlite_threads::{Slot, SqliteThreads};
+use crate::storing::statement::{Record, Row, Statement};
 
-/// Begins a transaction that will write; on SQLite it waits for the database's writer turn
-/// first and holds it until the transaction ends.
-pub async fn begin_write(pool: &Pool) -> Result<WriteTransaction, sqlx::Error> {
-    if is_postgres(pool) {
-        return Ok(WriteTransaction(Kind::Postgres(pool.begin().await?)));
-    }
-    let mut transaction = WriteTransaction::sqlite(pool).await?;
-    transaction.sqlite_send("BEGIN IMMEDIATE").await?;
-    Ok(transaction)
+/// How a transaction's work ends.
+pub enum End<T> {
+    Commit(T),
+    /// Undo what the work did (stock taken for an order that cannot be filled), and give
+    /// back `T`.
+    RollBack(T),
 }
 
-/// [`begin_write`], and `first` run in the transaction: on SQLite in the same round trip.
-/// `first` is one statement.
-pub async fn begin_write_with<'q, O>(
-    pool: &Pool,
-    mut first: QueryAs<'q, Any, O, AnyArguments>,
-) -> Result<(WriteTransaction, Vec<O>), sqlx::Error>
+/// What a transaction's work runs its statements on.
+pub trait Statements {
+    /// Runs a statement that changes rows; how many it changed.
+    fn execute(&mut self, statement: Statement) -> Result<u64, sqlx::Error>;
+
+    /// Runs a statement, handing each row it gives to `each`.
+    fn rows(
+        &mut self,
+        statement: Statement,
+        each: &mut dyn FnMut(&Row<'_>) -> Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error>;
+}
+
+impl dyn Statements + '_ {
+    pub fn fetch_all<R: Record>(&mut self, statement: Statement) -> Result<Vec<R>, sqlx::Error> {
+        let mut records = Vec::new();
+        self.rows(statement, &mut |row| {
+            records.push(R::from_row(row)?);
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
+    pub fn fetch_optional<R: Record>(
+        &mut self,
+        statement: Statement,
+    ) -> Result<Option<R>, sqlx::Error> {
+        Ok(self.fetch_all(statement)?.into_iter().next())
+    }
+
+    /// The integer in `column` of the first row, if there is a row.
+    pub fn integer(
+        &mut self,
+        statement: Statement,
+        column: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let mut first = None;
+        self.rows(statement, &mut |row| {
+            if first.is_none() {
+                first = Some(row.integer(column)?);
+            }
+            Ok(())
+        })?;
+        Ok(first)
+    }
+}
+
+/// Runs `work` as one transaction: committed if it ends with [`End::Commit`], rolled back if
+/// it ends with [`End::RollBack`] or fails.
+pub async fn transact<T, W>(pool: &Pool, work: W) -> Result<T, sqlx::Error>
 where
-    O: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
+    T: Send + 'static,
+    W: FnOnce(&mut dyn Statements) -> Result<End<T>, sqlx::Error> + Send + 'static,
 {
+    if pool.is_closed() {
+        return Err(sqlx::Error::PoolClosed);
+    }
     if is_postgres(pool) {
-        let mut transaction = pool.begin().await?;
-        let rows = first.fetch_all(&mut *transaction).await?;
-        return Ok((WriteTransaction(Kind::Postgres(transaction)), rows));
+        return postgres_transaction(pool.clone(), work).await;
     }
-    let arguments = first.take_arguments().map_err(sqlx::Error::Encode)?;
-    let sql = format!("BEGIN IMMEDIATE; {}", first.sql().as_str());
-    // Made before the statement runs, so that a failure of the statement after the BEGIN
-    // rolls the transaction back when it is dropped.
-    let mut transaction = WriteTransaction::sqlite(pool).await?;
-    let rows = sqlx::query_as_with(AssertSqlSafe(sql), arguments.unwrap_or_default())
-        .fetch_all(transaction.connection())
-        .await?;
-    Ok((transaction, rows))
+    writer(pool)?
+        .run(move |slot| sqlite_transaction(slot, work))
+        .await
 }
 
-/// A transaction from [`begin_write`]: used as the connection it runs on, committed with
-/// [`WriteTransaction::commit`], rolled back when dropped; on SQLite it holds the database's
-/// writer turn until then.
-pub struct WriteTransaction(Kind);
-
-enum Kind {
-    Postgres(sqlx::Transaction<'static, Any>),
-    /// Begun and ended by statements of ours, not by sqlx's transaction, which would send
-    /// `BEGIN` and `COMMIT` on their own.
-    Sqlite(Turn),
-    /// Committed (or handed to the rollback on drop).
-    Ended,
+/// Runs `statement` alone, as a transaction of its own; how many rows it changed.
+pub async fn execute(pool: &Pool, statement: Statement) -> Result<u64, sqlx::Error> {
+    transact(pool, move |statements| {
+        Ok(End::Commit(statements.execute(statement)?))
+    })
+    .await
 }
 
-impl WriteTransaction {
-    async fn sqlite(pool: &Pool) -> Result<Self, sqlx::Error> {
-        Ok(Self(Kind::Sqlite(Turn::take(pool).await?)))
-    }
-
-    fn connection(&mut self) -> &mut AnyConnection {
-        match &mut self.0 {
-            Kind::Postgres(transaction) => transaction,
-            Kind::Sqlite(turn) => turn.connection(),
-            Kind::Ended => unreachable!("BUG: a transaction is not used after it ended"),
-        }
-    }
-
-    async fn sqlite_send(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        self.connection().execute(sql).await.map(drop)
-    }
-
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.finish(None).await
-    }
-
-    /// Runs `last`, one statement, and commits: on SQLite in one round trip.
-    pub async fn commit_with(self, last: Query<'_, Any, AnyArguments>) -> Result<(), sqlx::Error> {
-        self.finish(Some(last)).await
-    }
-
-    async fn finish(
-        mut self,
-        last: Option<Query<'_, Any, AnyArguments>>,
-    ) -> Result<(), sqlx::Error> {
-        let postgres = matches!(self.0, Kind::Postgres(_));
-        match (postgres, last) {
-            (true, last) => {
-                if let Some(last) = last {
-                    last.execute(self.connection()).await?;
-                }
-                let Kind::Postgres(transaction) = std::mem::replace(&mut self.0, Kind::Ended)
-                else {
-                    unreachable!("BUG: matched as PostgreSQL above")
-                };
-                return transaction.commit().await;
-            }
-            (false, None) => self.sqlite_send("COMMIT").await?,
-            (false, Some(mut last)) => {
-                let arguments = last.take_arguments().map_err(sqlx::Error::Encode)?;
-                let sql = format!("{}; COMMIT", last.sql().as_str());
-                sqlx::query_with(AssertSqlSafe(sql), arguments.unwrap_or_default())
-                    .execute(self.connection())
-                    .await?;
-            }
-        }
-        // Committed: the turn goes to the next writer.
-        self.0 = Kind::Ended;
-        Ok(())
-    }
-}
-
-/// An SQLite transaction dropped before its commit (an error, or the request cancelled) is
-/// rolled back before the turn goes to the next writer; that needs a round trip, so it runs
-/// on a task of its own. Without a runtime (the process is ending) the connection is
-/// closed, which rolls back too.
-impl Drop for WriteTransaction {
-    fn drop(&mut self) {
-        let Kind::Sqlite(mut turn) = std::mem::replace(&mut self.0, Kind::Ended) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            turn.discard();
-            return;
-        };
-        runtime.spawn(async move {
-            // Fails when the failed statement was the BEGIN itself; a connection that cannot
-            // say whether it is in a transaction is not used again.
-            if turn.connection().execute("ROLLBACK").await.is_err() {
-                turn.discard();
-            }
-        });
-    }
-}
-
-impl std::ops::Deref for WriteTransaction {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        match &self.0 {
-            Kind::Postgres(transaction) => transaction,
-            Kind::Sqlite(Turn(slot)) => slot
-                .as_ref()
-                .expect("BUG: a turn is only handed out with an open connection"),
-            Kind::Ended => unreachable!("BUG: a transaction is not used after it ended"),
-        }
-    }
-}
-
-impl std::ops::DerefMut for WriteTransaction {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.connection()
-    }
-}
-
-/// Runs `statement` outside any transaction, in the database's writer turn (see
-/// [`begin_write`]); on PostgreSQL, on the pool.
-pub async fn write(
-    pool: &Pool,
-    statement: Query<'_, Any, AnyArguments>,
-) -> Result<AnyQueryResult, sqlx::Error> {
-    if is_postgres(pool) {
-        return statement.execute(pool).await;
-    }
-    let mut turn = Turn::take(pool).await?;
-    statement.execute(turn.connection()).await
-}
-
-/// Closes the writer connection of `pool`'s database, so that the pool's are the last to
-/// close (the last one checkpoints the WAL away). Call it before closing the pool.
+/// Lets the queued transactions of `pool`'s database finish and closes its writing
+/// connection, so that the pool's are the last to close (the last one checkpoints the WAL
+/// away). Call it before closing the pool.
 pub async fn close(pool: &Pool) {
-    if is_postgres(pool) {
+    let Some(database) = sqlite_file(pool) else {
         return;
-    }
-    let connection = writer(pool).slot.clone().lock_owned().await.take();
-    if let Some(connection) = connection {
-        let _ = connection.close().await;
+    };
+    let writer = writers().remove(&database);
+    if let Some(writer) = writer {
+        writer.close().await;
     }
 }
 
-/// The writer turn of one SQLite database, with its connection.
-struct Turn(OwnedMutexGuard<Option<AnyConnection>>);
+fn sqlite_transaction<T, W>(slot: &mut Slot, work: W) -> Result<T, sqlx::Error>
+where
+    W: FnOnce(&mut dyn Statements) -> Result<End<T>, sqlx::Error>,
+{
+    let connection = slot.connection()?;
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(driver_error)?;
+    // A bug in the work must not end the thread that every write of the database needs.
+    let outcome =
+        std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut SqliteStatements(connection))));
+    let failure = match outcome {
+        Ok(Ok(End::Commit(value))) => match connection.execute_batch("COMMIT") {
+            Ok(()) => return Ok(value),
+            Err(error) => Err(driver_error(error)),
+        },
+        Ok(Ok(End::RollBack(value))) => Ok(value),
+        Ok(Err(error)) => Err(error),
+        Err(_panic) => Err(sqlx::Error::Protocol(
+            "a write transaction's work panicked".to_owned(),
+        )),
+    };
+    // SQLite rolls some failures back by itself; a connection that is still in a
+    // transaction it cannot end is not used again (closing it rolls back).
+    if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
+        slot.discard();
+    }
+    failure
+}
 
-impl Turn {
-    /// Waits for the turn, in order of arrival; opens the connection on the first write.
-    async fn take(pool: &Pool) -> Result<Self, sqlx::Error> {
-        if pool.is_closed() {
-            return Err(sqlx::Error::PoolClosed);
+struct SqliteStatements<'c>(&'c Connection);
+
+impl Statements for SqliteStatements<'_> {
+    fn execute(&mut self, statement: Statement) -> Result<u64, sqlx::Error> {
+        sqlite_statement::run(self.0, &statement, &mut |_| Ok(true))?;
+        Ok(self.0.changes())
+    }
+
+    fn rows(
+        &mut self,
+        statement: Statement,
+        each: &mut dyn FnMut(&Row<'_>) -> Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error> {
+        sqlite_statement::run(self.0, &statement, &mut |row| each(row).map(|()| true))
+    }
+}
+
+/// Prepared statements the writing thread keeps: every write of a service, with room.
+const STATEMENTS: usize = 64;
+
+/// How long the writing thread waits for another connection's write to end: the pool's
+/// (migrations, maintenance) write outside the queue. As sqlx's default.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn open_writer(path: &Path) -> Result<Connection, sqlx::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)
+        .map_err(|error| sqlx::Error::Io(std::io::Error::other(error)))?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(driver_error)?;
+    // As the pool's connections: durable across a crash of the process, only the last
+    // commits at risk on a power loss (docs/operations.md); foreign keys enforced, as sqlx
+    // does by default.
+    connection
+        .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(driver_error)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(connection)
+}
+
+type Writers = HashMap<std::path::PathBuf, Arc<SqliteThreads>>;
+
+fn writers() -> std::sync::MutexGuard<'static, Writers> {
+    static WRITERS: LazyLock<Mutex<Writers>> = LazyLock::new(Mutex::default);
+    WRITERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writing thread of the database `pool` opens, shared by every pool of this process on
+/// the same file.
+fn writer(pool: &Pool) -> Result<Arc<SqliteThreads>, sqlx::Error> {
+    let database = sqlite_file(pool)
+        .ok_or_else(|| sqlx::Error::Configuration("not an SQLite database with a file".into()))?;
+    let mut writers = writers();
+    if let Some(writer) = writers.get(&database) {
+        return Ok(writer.clone());
+    }
+    let writer = Arc::new(SqliteThreads::start(
+        "sqlite-writer",
+        1,
+        database.clone(),
+        open_writer,
+    ));
+    writers.insert(database, writer.clone());
+    Ok(writer)
+}
+
+fn sqlite_file(pool: &Pool) -> Option<std::path::PathBuf> {
+    if is_postgres(pool) {
+        return None;
+    }
+    sqlx::sqlite::SqliteConnectOptions::try_from(&*pool.connect_options())
+        .ok()
+        .map(|options| options.get_filename().to_owned())
+}
+
+async fn postgres_transaction<T, W>(pool: Pool, work: W) -> Result<T, sqlx::Error>
+where
+    T: Send + 'static,
+    W: FnOnce(&mut dyn Statements) -> Result<End<T>, sqlx::Error> + Send + 'static,
+{
+    let runtime = Handle::current();
+    let blocking = tokio::task::spawn_blocking(move || {
+        let mut statements = PostgresStatements {
+            transaction: runtime.block_on(pool.begin())?,
+            runtime: &runtime,
+        };
+        let outcome = work(&mut statements);
+        let transaction = statements.transaction;
+        match outcome {
+            Ok(End::Commit(value)) => runtime.block_on(transaction.commit()).map(|()| value),
+            Ok(End::RollBack(value)) => runtime.block_on(transaction.rollback()).map(|()| value),
+            Err(error) => {
+                let _ = runtime.block_on(transaction.rollback());
+                Err(error)
+            }
         }
-        let writer = writer(pool);
-        let mut slot = writer.slot.clone().lock_owned().await;
-        if slot.is_none() {
-            let mut connection = writer.options.connect().await?;
-            // As the pool's connections: durable across a crash of the process, and only
-            // the last commits at risk on a power loss (docs/operations.md).
-            connection.execute("PRAGMA synchronous = NORMAL").await?;
-            *slot = Some(connection);
-        }
-        Ok(Self(slot))
-    }
-
-    fn connection(&mut self) -> &mut AnyConnection {
-        self.0
-            .as_mut()
-            .expect("BUG: a turn is only handed out with an open connection")
-    }
-
-    /// Drops the connection (closing it rolls back what it had begun); the next writer
-    /// opens another.
-    fn discard(&mut self) {
-        *self.0 = None;
-    }
-}
-
-/// One SQLite database's writer: its turn, and how to open its connection.
-struct Writer {
-    slot: Arc<tokio::sync::Mutex<Option<AnyConnection>>>,
-    options: AnyConnectOptions,
-}
-
-/// The writer of the database `pool` opens, shared by every pool of this process on the
-/// same database (told apart by URL).
-fn writer(pool: &Pool) -> Arc<Writer> {
-    static WRITERS: LazyLock<Mutex<HashMap<String, Arc<Writer>>>> = LazyLock::new(Mutex::default);
-    let options = pool.connect_options();
-    let database = options.database_url.as_str();
-    let mut writers = WRITERS.lock().unwrap_or_else(|poison| poison.into_inner());
-    // Looked up by reference: a write allocates no key once its database has a writer.
-    if let Some(writer) = writers.get(database) {
-        return writer.clone();
-    }
-    let writer = Arc::new(Writer {
-        slot: Arc::default(),
-        options: (*options).clone(),
     });
-    writers.insert(database.to_owned(), writer.clone());
-    writer
+    blocking
+        .await
+        .map_err(|_| sqlx::Error::Protocol("a write transaction's work panicked".to_owned()))?
+}
+
+struct PostgresStatements<'r> {
+    transaction: sqlx::Transaction<'static, sqlx::Any>,
+    runtime: &'r Handle,
+}
+
+impl Statements for PostgresStatements<'_> {
+    fn execute(&mut self, statement: Statement) -> Result<u64, sqlx::Error> {
+        let done = self
+            .runtime
+            .block_on(statement.into_query().execute(&mut *self.transaction))?;
+        Ok(done.rows_affected())
+    }
+
+    fn rows(
+        &mut self,
+        statement: Statement,
+        each: &mut dyn FnMut(&Row<'_>) -> Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error> {
+        let rows = self
+            .runtime
+            .block_on(statement.into_query().fetch_all(&mut *self.transaction))?;
+        rows.iter().try_for_each(|row| each(&Row::new(row)))
+    }
 }

@@ -1,12 +1,13 @@
-//! A read as both ways of reading run it: the statement with its arguments ([`Read`]), and
-//! the row type it gives ([`Record`]), decoded once, by column name, from either an SQLite
-//! reader's row or an sqlx row (PostgreSQL, and writes that return rows).
+//! A statement as every way of running it takes it: the SQL with its arguments
+//! ([`Statement`]), and the row type it gives ([`Record`]), decoded once, by column name,
+//! from either a row of our SQLite connections or an sqlx row (PostgreSQL).
 
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row as _, SqlSafeStr};
 
-/// A statement that only reads, with its arguments: `$1`, `$2`... as everywhere else.
-pub struct Read {
+/// A statement with its arguments: `$1`, `$2`... as everywhere else.
+pub struct Statement {
     pub(crate) statement: &'static str,
     pub(crate) arguments: Vec<Argument>,
 }
@@ -18,7 +19,7 @@ pub enum Argument {
     Text(Option<String>),
 }
 
-impl Read {
+impl Statement {
     /// `statement`, a compile-time string: arguments are bound, never spliced in.
     pub fn new(statement: &'static str) -> Self {
         Self {
@@ -32,6 +33,17 @@ impl Read {
     pub fn bind(mut self, argument: impl Into<Argument>) -> Self {
         self.arguments.push(argument.into());
         self
+    }
+
+    /// The statement as sqlx runs it (on PostgreSQL).
+    pub(crate) fn into_query(self) -> Query<'static, Any, AnyArguments> {
+        self.arguments.into_iter().fold(
+            sqlx::query(self.statement.into_sql_str()),
+            |query, argument| match argument {
+                Argument::Integer(value) => query.bind(value),
+                Argument::Text(value) => query.bind(value),
+            },
+        )
     }
 }
 
@@ -50,6 +62,12 @@ impl From<Option<i64>> for Argument {
 impl From<&str> for Argument {
     fn from(value: &str) -> Self {
         Self::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<String> for Argument {
+    fn from(value: String) -> Self {
+        Self::Text(Some(value))
     }
 }
 
@@ -86,6 +104,10 @@ impl<'a> Row<'a> {
     pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
         self.0.text(column)?.ok_or_else(|| unexpected_null(column))
     }
+
+    pub fn optional_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.0.text(column)
+    }
 }
 
 fn unexpected_null(column: &str) -> sqlx::Error {
@@ -117,8 +139,8 @@ macro_rules! record_from_row {
     ($($record:ty),+ $(,)?) => {$(
         impl<'r> ::sqlx::FromRow<'r, ::sqlx::any::AnyRow> for $record {
             fn from_row(row: &'r ::sqlx::any::AnyRow) -> Result<Self, ::sqlx::Error> {
-                <$record as $crate::storing::read::Record>::from_row(
-                    &$crate::storing::read::Row::new(row),
+                <$record as $crate::storing::statement::Record>::from_row(
+                    &$crate::storing::statement::Row::new(row),
                 )
             }
         }
