@@ -140,6 +140,39 @@ async fn concurrent_transactions_take_turns() {
 }
 
 #[tokio::test]
+async fn in_a_group_each_transaction_keeps_or_loses_only_its_own_work() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let pool = database(dir.path()).await;
+    execute(&pool, insert("taken")).await.expect("a row");
+    // Sent together, so that the writing thread finds many queued and commits them as
+    // groups: every third fails after a first insert, every third rolls back.
+    let transactions = (0..96).map(|n| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            transact(&pool, move |tx| {
+                tx.execute(insert(&format!("thing {n}")))?;
+                match n % 3 {
+                    0 => Ok(End::Commit(n)),
+                    1 => tx.execute(insert("taken")).map(|_| End::Commit(n)),
+                    _ => Ok(End::RollBack(n)),
+                }
+            })
+            .await
+        })
+    });
+    let outcomes = futures::future::join_all(transactions).await;
+    for (n, outcome) in outcomes.into_iter().enumerate() {
+        let outcome = outcome.expect("the task ran");
+        assert_eq!(outcome.is_err(), n % 3 == 1, "transaction {n}: {outcome:?}");
+    }
+    let kept = names(&pool).await;
+    let expected: Vec<String> = std::iter::once("taken".to_owned())
+        .chain((0..96).step_by(3).map(|n| format!("thing {n}")))
+        .collect();
+    assert_eq!(kept, expected);
+}
+
+#[tokio::test]
 async fn closing_the_writer_then_the_pool_leaves_no_wal_and_the_file_opens_again() {
     let dir = tempfile::tempdir().expect("a directory");
     let pool = database(dir.path()).await;

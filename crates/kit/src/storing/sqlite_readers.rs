@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::storing::sqlite_statement::{self, driver_error};
-use crate::storing::sqlite_threads::SqliteThreads;
+use crate::storing::sqlite_threads::{Serving, SqliteThreads};
 use crate::storing::statement::{Record, Statement};
 
 /// Reading threads per database: two keep both cores busy while one waits on the disk.
@@ -24,7 +24,13 @@ pub(crate) struct SqliteReaders(SqliteThreads);
 impl SqliteReaders {
     /// Starts the threads; each opens its connection at its first read.
     pub(crate) fn start(path: PathBuf) -> Self {
-        Self(SqliteThreads::start("sqlite-reader", THREADS, path, open))
+        Self(SqliteThreads::start(
+            "sqlite-reader",
+            THREADS,
+            Serving::Each,
+            path,
+            open,
+        ))
     }
 
     /// At most `limit` rows of `read`.
