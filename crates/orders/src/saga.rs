@@ -59,20 +59,23 @@ pub async fn place(
     order: &NewOrder,
 ) -> ApiResult<Placement> {
     // Asked before the key is claimed, so that the key, the pending order and its items are
-    // recorded in one transaction; an outage here leaves nothing to undo.
-    let user_known = app.clients.user(order.user_id).await?.is_some();
+    // recorded in one transaction. If user-service cannot answer, the key is still looked
+    // up: a retry of a placement that finished gets its stored answer all the same.
+    let user = app.clients.user(order.user_id).await;
     let claim = KeyToClaim {
         scope: scope.to_owned(),
         key: key.as_str().to_owned(),
         fingerprint: order.fingerprint(),
     };
     let now = kit::time::now_unix();
-    let (claimed, pending) = if user_known {
-        store::claim_key_for_order(&app.pool, claim, order, now).await?
-    } else {
-        let claimed =
-            store::claim_key(&app.pool, &claim.scope, &claim.key, &claim.fingerprint, now).await?;
-        (claimed, None)
+    let (claimed, pending) = match &user {
+        Ok(Some(_)) => store::claim_key_for_order(&app.pool, claim, order, now).await?,
+        _ => {
+            let claimed =
+                store::claim_key(&app.pool, &claim.scope, &claim.key, &claim.fingerprint, now)
+                    .await?;
+            (claimed, None)
+        }
     };
     match claimed {
         KeyClaim::Claimed => {}
@@ -90,15 +93,16 @@ pub async fn place(
         }
         KeyClaim::Replay { status, body } => return Ok(Placement::Replayed { status, body }),
     }
-    let result = match pending {
-        Some(pending) => run(app, scope, key, order, pending).await,
-        None => Err(Failure::Final(
+    let result = match (pending, user) {
+        (Some(pending), _) => run(app, scope, key, order, pending).await,
+        (None, Ok(_)) => Err(Failure::Final(
             ApiError::unprocessable(
                 "unknown-user",
                 format!("user {} does not exist", order.user_id),
             )
             .to_problem(),
         )),
+        (None, Err(error)) => Err(Failure::Retryable(error.into())),
     };
     let outcome = match &result {
         Ok(_) => "confirmed",

@@ -43,6 +43,43 @@ async fn product_service_down_mid_test_gives_503_and_leaks_no_stock() {
 }
 
 #[tokio::test]
+async fn with_user_service_down_a_retry_still_gets_its_stored_answer() {
+    let mut app = TestApp::spawn().await;
+    let placed = app.place_order("before-outage", ALICE, &[(PHONE, 1)]).await;
+    assert_eq!(placed.status(), StatusCode::CREATED);
+    let placed = placed.text().await.expect("a body");
+    let before = app.stock_ledger().await;
+    app.stop(Service::Users).await;
+
+    // order-service asks user-service before it claims a key; a retry of a placement that
+    // finished must not depend on that answer.
+    let retry = app.place_order("before-outage", ALICE, &[(PHONE, 1)]).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.text().await.expect("a body"), placed);
+
+    let new = app.place_order("during-outage", ALICE, &[(PHONE, 1)]).await;
+    assert_problem(new, StatusCode::SERVICE_UNAVAILABLE).await;
+    app.assert_stock_invariant(&before, &BTreeMap::new()).await;
+
+    app.start(Service::Users).await;
+    // The key of the request refused for the outage was never kept: retried as a client
+    // would (503 until order-service's breaker lets calls to user-service through again),
+    // the placement goes through under the same key.
+    let deadline = Instant::now() + SETTLED;
+    loop {
+        let retry = app.place_order("during-outage", ALICE, &[(PHONE, 1)]).await;
+        if retry.status() == StatusCode::CREATED {
+            assert!(!retry.headers().contains_key("idempotent-replayed"));
+            break;
+        }
+        assert_problem(retry, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(Instant::now() < deadline, "still refused after {SETTLED:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_slow_product_service_gives_504_and_its_reservation_is_released() {
     let app = TestApp::spawn().await;
     let before = app.stock_ledger().await;
