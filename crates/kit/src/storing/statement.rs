@@ -65,12 +65,6 @@ impl From<&str> for Argument {
     }
 }
 
-impl From<String> for Argument {
-    fn from(value: String) -> Self {
-        Self::Text(Some(value))
-    }
-}
-
 impl From<Option<&str>> for Argument {
     fn from(value: Option<&str>) -> Self {
         Self::Text(value.map(str::to_owned))

@@ -4,7 +4,9 @@
 //! ([`SqliteThreads`], one thread), and a transaction ([`transact`]) runs there from its
 //! `BEGIN IMMEDIATE` to its `COMMIT` with nothing in between: its statements go back to
 //! back, the turn passes to the next transaction in the queue at once, and no transaction
-//! waits in SQLite's busy handler (which sleeps 1, 2, 5, 10... ms between tries).
+//! waits in SQLite's busy handler (which sleeps 1, 2, 5, 10... ms between tries). So the
+//! work is synchronous code ([`Statements`]): it decides what to run next from what came
+//! back, but cannot wait for anything else inside a transaction.
 //!
 //! Before, each statement was a round trip to sqlx's worker thread while the turn was held,
 //! and on a busy 2-core machine the task that was to send the next statement waited for a
@@ -16,10 +18,8 @@
 //! `commit_delay` and most write-ahead logs do): consecutive orders share pages, which a
 //! group writes to the WAL once.
 //!
-//! So the work is synchronous code ([`Statements`]): it decides what to run next from what
-//! came back, but cannot wait for anything else in a transaction. On PostgreSQL the same
-//! work runs on the runtime's blocking threads, each statement sent as it comes, in a
-//! transaction of the pool's.
+//! On PostgreSQL the same work runs on the runtime's blocking threads, each statement sent
+//! as it comes, in a transaction of the pool's.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
