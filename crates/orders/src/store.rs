@@ -353,7 +353,6 @@ impl Record for KeyRow {
 }
 
 /// An idempotency key to claim for a request with `fingerprint`.
-#[derive(Clone)]
 pub struct KeyToClaim {
     pub scope: String,
     pub key: String,

@@ -205,7 +205,7 @@ impl Slot {
     /// itself on some failures): the work done in it so far is undone, and its callers are
     /// told so now.
     pub(crate) fn transaction_lost(&mut self) {
-        let lost = sqlx::Error::Protocol("the transaction was rolled back".to_owned());
+        let lost = transaction_rolled_back();
         for answer in self.answers.drain(..) {
             answer(Some(&lost));
         }
@@ -241,6 +241,11 @@ impl Slot {
             answer(failure.as_ref());
         }
     }
+}
+
+/// The error of work whose transaction SQLite rolled back before the commit.
+pub(crate) fn transaction_rolled_back() -> sqlx::Error {
+    sqlx::Error::Protocol("the transaction was rolled back".to_owned())
 }
 
 /// The error each piece of a group gets when the group's commit failed.

@@ -32,7 +32,7 @@ use tokio::runtime::Handle;
 
 use crate::storing::db::{Pool, is_postgres};
 use crate::storing::sqlite_statement::{self, driver_error};
-use crate::storing::sqlite_threads::{Serving, Slot, SqliteThreads};
+use crate::storing::sqlite_threads::{Serving, Slot, SqliteThreads, transaction_rolled_back};
 use crate::storing::statement::{Record, Row, Statement};
 
 /// How a transaction's work ends.
@@ -162,9 +162,7 @@ where
         // SQLite rolled the whole transaction back by itself (it does on some failures):
         // this work and the group's earlier work are undone.
         slot.transaction_lost();
-        return Err(result.err().unwrap_or_else(|| {
-            sqlx::Error::Protocol("the transaction was rolled back".to_owned())
-        }));
+        return Err(result.err().unwrap_or_else(transaction_rolled_back));
     }
     let end = if keep {
         "RELEASE work"
