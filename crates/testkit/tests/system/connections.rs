@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use testkit::LAPTOP;
 use testkit::TestApp;
 
 /// The status and the headers (names in lower case) of one answer, read off a raw socket.
@@ -133,6 +134,28 @@ async fn a_connection_stays_usable_after_any_answer_that_reads_the_body() {
             .expect("the connection takes a second request");
         let second = read_answer(&mut stream).await;
         assert_eq!(second.status, 200, "the request after {request_line}");
+    }
+}
+
+/// The gateway relays a service's answer with the length the service gave it: chunked
+/// answers cost the gateway extra writes and every client extra parsing (issue 14).
+#[tokio::test]
+async fn a_proxied_answer_keeps_its_length() {
+    let app = TestApp::spawn().await;
+    for (path, status) in [
+        (format!("/api/v1/products/{LAPTOP}"), 200),
+        ("/api/v1/products/999999".to_owned(), 404),
+        ("/api/v1/products?limit=2".to_owned(), 200),
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        let answer = raw(&app.gateway, &request, 0).await;
+        assert_eq!(answer.status, status, "{path}");
+        assert_eq!(answer.header("transfer-encoding"), None, "{path}");
+        let length: usize = answer
+            .header("content-length")
+            .and_then(|length| length.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: no content-length"));
+        assert!(length > 0, "{path}");
     }
 }
 
