@@ -143,7 +143,7 @@ async fn forward(
     }
     outgoing = outgoing.header("x-forwarded-for", client.to_string());
     match upstream.send(outgoing).await {
-        Ok(answer) => relay(answer),
+        Ok(answer) => relay(answer, parts.method == Method::HEAD),
         Err(error) => ApiError::from(error).into_response(),
     }
 }
@@ -166,14 +166,18 @@ fn method_not_allowed(methods: &[Method]) -> Response {
 /// Passes the service's answer back, streaming its body. The body keeps the length the
 /// service announced, so the client gets a `content-length` rather than chunks: a chunked
 /// answer costs the gateway extra writes and the client extra parsing on every call.
-fn relay(answer: reqwest::Response) -> Response {
+fn relay(answer: reqwest::Response, head: bool) -> Response {
     let (parts, body) = http::Response::from(answer).into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     let mut name = None;
     for (next, value) in parts.headers {
         // `into_iter` names a header once, before the first of its values.
         name = next.or(name);
-        if let Some(name) = name.as_ref().filter(|name| forwardable(name)) {
+        // An answer to HEAD has no body, and its length is the one GET would have given:
+        // without the service's own, hyper would announce the empty body's, 0.
+        let kept =
+            |name: &HeaderName| forwardable(name) || (head && name == header::CONTENT_LENGTH);
+        if let Some(name) = name.as_ref().filter(|name| kept(name)) {
             headers.append(name.clone(), value);
         }
     }

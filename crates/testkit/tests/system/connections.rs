@@ -48,7 +48,7 @@ async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
         .expect("the head is sent");
     // The server may answer, and stop reading, before the whole body is sent.
     let _ = stream.write_all(&vec![b' '; body_len]).await;
-    read_answer(&mut stream).await
+    read_answer(&mut stream, true).await
 }
 
 fn parse_head(read: &[u8]) -> Head {
@@ -67,8 +67,9 @@ fn parse_head(read: &[u8]) -> Head {
     Head { status, headers }
 }
 
-/// Reads one whole answer (head, and a body of `Content-Length` bytes) off `stream`.
-async fn read_answer(stream: &mut TcpStream) -> Head {
+/// Reads one whole answer (head, and if it has one, a body of `Content-Length` bytes) off
+/// `stream`.
+async fn read_answer(stream: &mut TcpStream, has_body: bool) -> Head {
     let mut read = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -87,6 +88,7 @@ async fn read_answer(stream: &mut TcpStream) -> Head {
     let length: usize = head
         .header("content-length")
         .and_then(|length| length.parse().ok())
+        .filter(|_| has_body)
         .unwrap_or(0);
     while read.len() < head_end + length {
         let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
@@ -125,14 +127,14 @@ async fn a_connection_stays_usable_after_any_answer_that_reads_the_body() {
             .write_all(&vec![b' '; body_len])
             .await
             .expect("the whole body is read");
-        let first = read_answer(&mut stream).await;
+        let first = read_answer(&mut stream, true).await;
         assert_eq!(first.status, status, "{request_line}");
         assert_eq!(first.header("connection"), None, "{request_line}");
         stream
             .write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
             .expect("the connection takes a second request");
-        let second = read_answer(&mut stream).await;
+        let second = read_answer(&mut stream, true).await;
         assert_eq!(second.status, 200, "the request after {request_line}");
     }
 }
@@ -157,6 +159,24 @@ async fn a_proxied_answer_keeps_its_length() {
             .unwrap_or_else(|| panic!("{path}: no content-length"));
         assert!(length > 0, "{path}");
     }
+    // HEAD: no body, and the length GET would have given, not the empty body's.
+    let path = format!("/api/v1/products/{LAPTOP}");
+    let get = raw(
+        &app.gateway,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        0,
+    )
+    .await;
+    let mut stream = TcpStream::connect(app.gateway.trim_start_matches("http://"))
+        .await
+        .expect("the gateway accepts");
+    stream
+        .write_all(format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("the head is sent");
+    let head = read_answer(&mut stream, false).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), get.header("content-length"));
 }
 
 #[tokio::test]
