@@ -169,14 +169,13 @@ fn method_not_allowed(methods: &[Method]) -> Response {
 fn relay(answer: reqwest::Response, head: bool) -> Response {
     let (parts, body) = http::Response::from(answer).into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    // An answer to HEAD has no body, and its length is the one GET would have given:
+    // without the service's own, hyper would announce the empty body's, 0.
+    let kept = |name: &HeaderName| forwardable(name) || (head && name == header::CONTENT_LENGTH);
     let mut name = None;
     for (next, value) in parts.headers {
         // `into_iter` names a header once, before the first of its values.
         name = next.or(name);
-        // An answer to HEAD has no body, and its length is the one GET would have given:
-        // without the service's own, hyper would announce the empty body's, 0.
-        let kept =
-            |name: &HeaderName| forwardable(name) || (head && name == header::CONTENT_LENGTH);
         if let Some(name) = name.as_ref().filter(|name| kept(name)) {
             headers.append(name.clone(), value);
         }

@@ -38,7 +38,7 @@ async fn exchange(gateway: &str, request_line: &str, extra: &str, body_len: usiz
 }
 
 /// Sends `head` as written, then `body_len` bytes, on a fresh connection, and reads the
-/// answer.
+/// answer (with no body if the request was HEAD).
 async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
     let addr = gateway.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.expect("the gateway accepts");
@@ -48,7 +48,13 @@ async fn raw(gateway: &str, head: &str, body_len: usize) -> Head {
         .expect("the head is sent");
     // The server may answer, and stop reading, before the whole body is sent.
     let _ = stream.write_all(&vec![b' '; body_len]).await;
-    read_answer(&mut stream, true).await
+    read_answer(&mut stream, !head.starts_with("HEAD ")).await
+}
+
+/// `method path` with nothing but a `Host`, on a fresh connection.
+async fn bare(gateway: &str, method: &str, path: &str) -> Head {
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    raw(gateway, &head, 0).await
 }
 
 fn parse_head(read: &[u8]) -> Head {
@@ -149,8 +155,7 @@ async fn a_proxied_answer_keeps_its_length() {
         ("/api/v1/products/999999".to_owned(), 404),
         ("/api/v1/products?limit=2".to_owned(), 200),
     ] {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        let answer = raw(&app.gateway, &request, 0).await;
+        let answer = bare(&app.gateway, "GET", &path).await;
         assert_eq!(answer.status, status, "{path}");
         assert_eq!(answer.header("transfer-encoding"), None, "{path}");
         let length: usize = answer
@@ -161,20 +166,8 @@ async fn a_proxied_answer_keeps_its_length() {
     }
     // HEAD: no body, and the length GET would have given, not the empty body's.
     let path = format!("/api/v1/products/{LAPTOP}");
-    let get = raw(
-        &app.gateway,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
-        0,
-    )
-    .await;
-    let mut stream = TcpStream::connect(app.gateway.trim_start_matches("http://"))
-        .await
-        .expect("the gateway accepts");
-    stream
-        .write_all(format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .expect("the head is sent");
-    let head = read_answer(&mut stream, false).await;
+    let get = bare(&app.gateway, "GET", &path).await;
+    let head = bare(&app.gateway, "HEAD", &path).await;
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), get.header("content-length"));
 }
