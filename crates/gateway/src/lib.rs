@@ -79,6 +79,8 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// What `listen` (plain HTTP) does.
     pub plain_http: PlainHttp,
+    /// Signs the storefront's form tokens (derived from the gateway's own secret).
+    pub form_key: [u8; 32],
 }
 
 /// What every handler and middleware shares (see [`kit::serving::handle`]).
@@ -151,8 +153,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .fold(Readiness::new().database(pool.clone()), Readiness::upstream);
     let app = router(
         state,
-        demo,
-        auth,
+        Parts {
+            demo,
+            auth,
+            form_key: config.form_key,
+        },
         readiness.clone(),
         cors::layer(&config.cors_origins),
         &stack,
@@ -184,22 +189,34 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     })
 }
 
-fn router(
-    state: AppState,
+/// The routes `build` makes before the router: the documented ones, and the storefront's key.
+struct Parts {
     demo: Router<AppState>,
     auth: Router<AppState>,
+    form_key: [u8; 32],
+}
+
+fn router(
+    state: AppState,
+    parts: Parts,
     readiness: Readiness,
     cors: Option<cors::PreflightsOnly>,
     stack: &Stack,
 ) -> Router {
     let api = proxy::routes()
-        .merge(auth)
+        .merge(parts.auth)
         .route("/metrics", get(telemetry::metrics))
         .layer(front::Front::authenticating(state.clone()));
+    // The storefront asks this very router, as the visitor: no way around the API's checks.
+    let storefront = storefront::routes(
+        storefront::Api(api.clone().with_state(state.clone())),
+        parts.form_key,
+    );
     let public = Router::new()
         .route("/openapi.json", get(openapi::serve))
-        .merge(demo)
+        .merge(parts.demo)
         .merge(docs::routes())
+        .merge(storefront)
         .layer(front::Front::public(state.clone()));
     let app = api
         .merge(public)

@@ -166,6 +166,11 @@ impl Settings {
     pub fn config(&self) -> anyhow::Result<Config> {
         let own = &self.own;
         let data_dir = &self.place.data_dir;
+        let own_key = kit::identity::options::own_key(
+            GATEWAY,
+            own.key.gateway_key_file.as_deref(),
+            data_dir,
+        )?;
         let tls = self.tls_files()?.map(|tls| Tls {
             listen: self.place.listen(own.tls_port),
             files: tls.files,
@@ -187,15 +192,11 @@ impl Settings {
                 own.gateway_database_url_file.as_deref(),
                 data_dir,
             )?,
-            signer: self.trust.keys(&CALLS, data_dir)?.signer(
-                &kit::identity::options::own_key(
-                    GATEWAY,
-                    own.key.gateway_key_file.as_deref(),
-                    data_dir,
-                )?,
-                GATEWAY,
-                &CALLS,
-            )?,
+            signer: self
+                .trust
+                .keys(&CALLS, data_dir)?
+                .signer(&own_key, GATEWAY, &CALLS)?,
+            form_key: own_key.derive("msa-shop storefront form tokens v1"),
             sessions: SessionPolicy {
                 idle: Duration::from_secs(own.session_idle_minutes * 60),
                 lifetime: Duration::from_secs(own.session_lifetime_hours * 3600),

@@ -14,6 +14,8 @@ pub struct SessionRow {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// Why the session was ended before its time, if it was (see [`end_session`]).
+    pub ended_reason: Option<String>,
 }
 
 impl Record for SessionRow {
@@ -27,6 +29,7 @@ impl Record for SessionRow {
             created_at: row.integer("created_at")?,
             last_seen_at: row.integer("last_seen_at")?,
             expires_at: row.integer("expires_at")?,
+            ended_reason: row.optional_text("ended_reason")?,
         })
     }
 }
@@ -63,7 +66,7 @@ macro_rules! select_session {
     ($condition:literal) => {
         concat!(
             "SELECT id, user_id, role, user_agent_hash, network, created_at, last_seen_at, ",
-            "expires_at FROM sessions WHERE ",
+            "expires_at, ended_reason FROM sessions WHERE ",
             $condition
         )
     };
@@ -100,6 +103,35 @@ pub async fn delete_session(pool: &Pool, id: i64) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await
         .map(drop)
+}
+
+/// Ends a session but keeps it, marked with `reason`, so that whoever presents it next is
+/// told why; [`purge_sessions`] removes it when it would have timed out.
+pub async fn end_session(pool: &Pool, id: i64, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET ended_reason = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
+/// The sessions of a user that are still in use, newest first.
+pub async fn user_sessions(
+    pool: &Pool,
+    user_id: i64,
+    now: i64,
+    idle_cutoff: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(select_session!(
+        "user_id = $1 AND ended_reason IS NULL AND expires_at > $2 AND last_seen_at > $3 \
+         ORDER BY id DESC LIMIT 100"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .bind(idle_cutoff)
+    .fetch_all(pool)
+    .await
 }
 
 /// Ends every session of a user but `keep` (the one asking, when it stays logged in).

@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(logout_all))
         .routes(routes!(session))
+        .routes(routes!(list_sessions))
         .routes(routes!(change_password))
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
@@ -80,6 +81,20 @@ pub struct SessionView {
     expires_at: String,
     /// When it ends if unused until then.
     idle_expires_at: String,
+}
+
+/// One of your sessions: a browser where you are signed in.
+#[derive(Serialize, ToSchema)]
+pub struct SessionListed {
+    id: i64,
+    /// The network it signs in from (a /24 or /64), never the full address.
+    #[schema(example = "203.0.113.0/24")]
+    network: String,
+    created_at: String,
+    /// When it was last used, to the minute or better.
+    last_seen_at: String,
+    /// Whether it is the session that asks.
+    current: bool,
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -343,6 +358,34 @@ async fn session(
         idle_expires_at: kit::time::rfc3339(app.sessions.idle_expiry(row.last_seen_at)),
     };
     Ok(private(StatusCode::OK, Json(view)))
+}
+
+/// Your sessions still in use, newest first: where you are signed in.
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
+    responses((status = 200, body = Vec<SessionListed>), (status = 401, body = Problem)),
+    security(("session" = [])))]
+async fn list_sessions(
+    State(app): State<AppState>,
+    Extension(identity): Extension<Identity>,
+) -> ApiResult<Response> {
+    let InSession {
+        user_id,
+        session_id,
+    } = identity.session()?;
+    let now = kit::time::now_unix();
+    let listed: Vec<SessionListed> =
+        store::user_sessions(&app.pool, user_id, now, app.sessions.idle_cutoff(now))
+            .await?
+            .into_iter()
+            .map(|row| SessionListed {
+                id: row.id,
+                network: row.network,
+                created_at: kit::time::rfc3339(row.created_at),
+                last_seen_at: kit::time::rfc3339(row.last_seen_at),
+                current: row.id == session_id,
+            })
+            .collect();
+    Ok(private(StatusCode::OK, Json(listed)))
 }
 
 /// Change your password. Every other session of the account ends.

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, CACHE_CONTROL, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use kit::identity::{Actor, Principal, Role};
+use kit::identity::{Actor, Principal, Role, SessionEnded};
 use kit::{ApiError, Problem};
 
 use crate::AppState;
@@ -42,18 +42,19 @@ pub async fn authenticate<F: Future<Output = Response>>(
     }
     // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
     // by the browser; an unusable key is refused, since a program asked to be someone.
-    let (identity, forget_cookie) = if headers.contains_key(AUTHORIZATION) {
+    let (identity, forget_cookie, ended) = if headers.contains_key(AUTHORIZATION) {
         match by_api_key(app, headers).await {
-            Ok(identity) => (identity, false),
+            Ok(identity) => (identity, false, None),
             Err(error) => return error.into_response(),
         }
     } else {
         match sessions::token_from(headers) {
-            None => (Identity::anonymous(), false),
+            None => (Identity::anonymous(), false, None),
             Some(token) => {
                 match by_session(app, token, &ClientFingerprint::of(headers, ip)).await {
-                    Ok(Some(identity)) => (identity, false),
-                    Ok(None) => (Identity::anonymous(), true),
+                    Ok(Presented::Valid(identity)) => (identity, false, None),
+                    Ok(Presented::Gone) => (Identity::anonymous(), true, None),
+                    Ok(Presented::Ended(why)) => (Identity::anonymous(), true, Some(why)),
                     Err(error) => return error.into_response(),
                 }
             }
@@ -67,6 +68,9 @@ pub async fn authenticate<F: Future<Output = Response>>(
         response
             .headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some(why) = ended {
+        response.extensions_mut().insert(why);
     }
     if forget_cookie && !response.headers().contains_key(SET_COOKIE) {
         response.headers_mut().insert(
@@ -142,16 +146,25 @@ fn bad_key(detail: &str) -> ApiError {
     ApiError::Problem(Box::new(problem))
 }
 
-/// The identity behind a session token; `None` when the session is over or was never.
+/// What a presented session cookie turned out to be.
+enum Presented {
+    Valid(Identity),
+    /// Over, or never was.
+    Gone,
+    /// Ended early, for a reason the visitor is told.
+    Ended(SessionEnded),
+}
+
+/// The identity behind a session token.
 async fn by_session(
     app: &AppState,
     token: &str,
     client: &ClientFingerprint,
-) -> Result<Option<Identity>, ApiError> {
+) -> Result<Presented, ApiError> {
     let Some(session) =
         store::find_session(&app.readers, &crate::access::secret::digest(token)).await?
     else {
-        return Ok(None);
+        return Ok(Presented::Gone);
     };
     let now = kit::time::now_unix();
     match sessions::judge(&session, client, now, &app.sessions) {
@@ -160,7 +173,7 @@ async fn by_session(
                 store::touch_session(&app.pool, session.id, now).await?;
             }
             let role = stored_role(&session.role);
-            Ok(Some(Identity {
+            Ok(Presented::Valid(Identity {
                 actor: Actor {
                     principal: Principal::User(session.user_id),
                     role,
@@ -171,10 +184,13 @@ async fn by_session(
         }
         Verdict::Expired => {
             store::delete_session(&app.pool, session.id).await?;
-            Ok(None)
+            Ok(Presented::Gone)
         }
+        Verdict::EndedAsReplayed => Ok(Presented::Ended(SessionEnded::UsedElsewhere)),
         Verdict::Replayed { what_changed } => {
-            store::delete_session(&app.pool, session.id).await?;
+            // Kept, marked, rather than deleted: the browser it was taken from learns why
+            // on its next request, instead of finding itself signed out for no reason.
+            store::end_session(&app.pool, session.id, sessions::REPLAYED).await?;
             tracing::warn!(
                 security_event = "session-replayed",
                 user_id = session.user_id,
@@ -182,7 +198,7 @@ async fn by_session(
                 what_changed,
                 "a session cookie was presented by another client; the session is revoked"
             );
-            Ok(None)
+            Ok(Presented::Ended(SessionEnded::UsedElsewhere))
         }
     }
 }

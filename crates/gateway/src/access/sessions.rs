@@ -94,9 +94,14 @@ pub enum Verdict {
     Valid { touch: bool },
     /// Over by time: deleted without fuss.
     Expired,
-    /// Presented by another client: deleted, and logged as a security event.
+    /// Presented by another client: ended, and logged as a security event.
     Replayed { what_changed: &'static str },
+    /// Ended earlier because another client presented it; whoever presents it now is told.
+    EndedAsReplayed,
 }
+
+/// The `ended_reason` of a session ended because another client presented its cookie.
+pub const REPLAYED: &str = "replayed";
 
 pub fn judge(
     session: &SessionRow,
@@ -106,6 +111,9 @@ pub fn judge(
 ) -> Verdict {
     if now >= session.expires_at || now >= policy.idle_expiry(session.last_seen_at) {
         return Verdict::Expired;
+    }
+    if session.ended_reason.is_some() {
+        return Verdict::EndedAsReplayed;
     }
     if session.user_agent_hash != client.user_agent_hash {
         return Verdict::Replayed {
@@ -176,6 +184,7 @@ mod tests {
             created_at,
             last_seen_at,
             expires_at: created_at + POLICY.lifetime_seconds(),
+            ended_reason: None,
         }
     }
 
@@ -227,6 +236,22 @@ mod tests {
             Verdict::Replayed {
                 what_changed: "network"
             }
+        );
+    }
+
+    #[test]
+    fn a_session_ended_as_replayed_stays_ended_for_its_own_client() {
+        let ended = SessionRow {
+            ended_reason: Some(REPLAYED.to_owned()),
+            ..session(0, 0)
+        };
+        assert_eq!(
+            judge(&ended, &client("ua", "10.0.0.0/24"), 1, &POLICY),
+            Verdict::EndedAsReplayed
+        );
+        assert_eq!(
+            judge(&ended, &client("ua", "10.0.0.0/24"), 1800, &POLICY),
+            Verdict::Expired
         );
     }
 

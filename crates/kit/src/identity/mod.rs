@@ -35,6 +35,14 @@ pub const USERS: &str = "users";
 pub const PRODUCTS: &str = "products";
 pub const ORDERS: &str = "orders";
 
+/// Put on the gateway's answer, in-process and never on the wire, when the request's session
+/// cookie belonged to a session that was ended early: the storefront tells the visitor why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnded {
+    /// The cookie was presented by another browser; the session ended for both.
+    UsedElsewhere,
+}
+
 /// How long a minted token lives: long enough for one call, far too short to be worth
 /// stealing from a log.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 30;

@@ -98,6 +98,16 @@ impl PartyKey {
         B64.encode(MontgomeryPoint::mul_base_clamped(self.0).to_bytes())
     }
 
+    /// A key of this process's own for `purpose` (such as signing its forms), which no other
+    /// process can compute and which changes with nothing but the secret.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(Some(KEY_DOMAIN), &self.0)
+            .expand(purpose.as_bytes(), &mut key)
+            .expect("BUG: 32 bytes is a valid HKDF-SHA256 output length");
+        key
+    }
+
     /// The key for tokens from `issuer` to `audience`, one of which is this process and the
     /// other the holder of `peer`'s secret.
     pub fn pair_key(

@@ -384,7 +384,10 @@ async fn normalize_errors<F: Future<Output = Response>>(
 ) -> Response {
     let response = next(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem(&response)
+        || is_page(&response)
+    {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -471,6 +474,15 @@ fn quotes_client_value(before: &str) -> bool {
             .rsplit_once("invalid value: ")
             .or_else(|| before.rsplit_once("invalid type: "))
             .is_some_and(|(_, kind)| kind.ends_with(' ') && !kind.trim_end().contains([' ', ',']))
+}
+
+/// A page of the storefront: its error pages say what went wrong in the visitor's language,
+/// which is what problem+json is to a program.
+fn is_page(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"))
 }
 
 fn is_problem(response: &Response<Body>) -> bool {

@@ -14,6 +14,7 @@ mod platform;
 mod products;
 mod resilience;
 mod sessions;
+mod storefront;
 mod tls;
 mod trust;
 mod users;
