@@ -31,7 +31,6 @@ pub use api::Api;
 pub struct Shop(Arc<ShopInner>);
 
 #[doc(hidden)]
-
 pub struct ShopInner {
     api: Api,
     forms: csrf::FormKey,

@@ -142,7 +142,7 @@ impl Visit {
 
     /// Refuses a state-changing form that did not come from one of our pages: it must name
     /// this host as its origin and carry this browser's form token.
-    pub fn check_form(&self, token: &str) -> Result<(), Response> {
+    pub fn check_form(&self, token: &str) -> Result<(), Box<Response>> {
         let same_origin = csrf::same_origin(&self.headers, self.host.as_deref());
         let token_ok = !self.form_cookie_is_new && self.shop.forms.verify(&self.form_cookie, token);
         if same_origin && token_ok {
@@ -154,7 +154,10 @@ impl Visit {
             token_ok,
             "a state-changing form without this shop's origin or form token was refused"
         );
-        Err(self.failure_page(StatusCode::FORBIDDEN, self.t.forged_form.to_owned()))
+        Err(Box::new(self.failure_page(
+            StatusCode::FORBIDDEN,
+            self.t.forged_form.to_owned(),
+        )))
     }
 
     /// Remembers a changed cart, to be written back with the answer.

@@ -137,7 +137,7 @@ async fn account_page(
 
 pub async fn sign_out_everywhere(visit: Visit, Form(form): Form<Token>) -> Response {
     if let Err(refused) = visit.check_form(&form.form_token) {
-        return refused;
+        return *refused;
     }
     match visit
         .api
@@ -167,7 +167,7 @@ struct PasswordChange<'a> {
 
 pub async fn change_password(visit: Visit, Form(form): Form<PasswordForm>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let change = PasswordChange {
         current_password: &form.current_password,
@@ -214,7 +214,7 @@ pub async fn create_key(visit: Visit, Form(pairs): Form<Vec<(String, String)>>) 
     // Read as pairs: a struct field takes one `scope`, and the form repeats it.
     let form = key_form(pairs);
     if let Err(refused) = visit.check_form(&form.form_token) {
-        return refused;
+        return *refused;
     }
     let new = NewKey {
         name: form.name.trim(),
@@ -254,7 +254,7 @@ fn key_form(pairs: Vec<(String, String)>) -> KeyForm {
 
 pub async fn revoke_key(visit: Visit, Path(id): Path<String>, Form(form): Form<Token>) -> Response {
     if let Err(refused) = visit.check_form(&form.form_token) {
-        return refused;
+        return *refused;
     }
     let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
         return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());

@@ -90,7 +90,7 @@ fn whole(field: &str) -> Option<i64> {
 
 pub async fn create(visit: Visit, Form(form): Form<NewProductForm>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let (Some(price_cents), Some(stock)) = (whole(&form.price_cents), whole(&form.stock)) else {
         return admin_page(&visit, None, Some(visit.t.invalid_input.to_owned())).await;
@@ -124,7 +124,7 @@ pub async fn update(
     Form(form): Form<ChangeForm>,
 ) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
         return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());

@@ -105,7 +105,7 @@ pub struct Change {
 /// here; whether the product exists is checked when the cart is shown.
 pub async fn change(mut visit: Visit, Form(form): Form<Change>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let product_id = form.product_id.trim().parse::<i64>().ok();
     let quantity = form.quantity.trim().parse::<i64>().ok();

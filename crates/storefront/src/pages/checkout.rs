@@ -79,7 +79,7 @@ struct Placed {
 
 pub async fn place(mut visit: Visit, Form(form): Form<Place>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     if visit.cart.is_empty() {
         return visit.redirect("/orders");

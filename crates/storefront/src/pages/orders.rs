@@ -188,7 +188,7 @@ pub async fn show(visit: Visit, Path(id): Path<String>, Query(done): Query<Done>
 
 pub async fn cancel(visit: Visit, Path(id): Path<String>, Form(form): Form<Token>) -> Response {
     if let Err(refused) = visit.check_form(&form.form_token) {
-        return refused;
+        return *refused;
     }
     let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
         return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());

@@ -66,7 +66,7 @@ struct Login<'a> {
 
 pub async fn sign_in(visit: Visit, Form(form): Form<SignIn>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let login = Login {
         email: form.email.trim(),
@@ -122,7 +122,7 @@ struct Registration<'a> {
 
 pub async fn sign_up(visit: Visit, Form(form): Form<SignUp>) -> Response {
     if let Err(refused) = visit.check_form(&form.token.form_token) {
-        return refused;
+        return *refused;
     }
     let registration = Registration {
         email: form.email.trim(),
@@ -174,7 +174,7 @@ pub async fn sign_up(visit: Visit, Form(form): Form<SignUp>) -> Response {
 
 pub async fn sign_out(visit: Visit, Form(form): Form<Token>) -> Response {
     if let Err(refused) = visit.check_form(&form.form_token) {
-        return refused;
+        return *refused;
     }
     match visit
         .api
