@@ -51,11 +51,6 @@ impl Failure {
     }
 }
 
-/// An answer of the API: its JSON body.
-pub struct Answer<T> {
-    pub body: T,
-}
-
 /// What the API's answers asked of the browser, gathered across one page's calls.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -111,27 +106,24 @@ impl Caller {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
-        self.call(Method::GET, path, None::<&()>, &[])
-            .await
-            .map(|answer| answer.body)
+        self.call(Method::GET, path, None::<&()>, &[]).await
     }
 
-    /// A call with a JSON body (or none) and extra headers.
+    /// A call with a JSON body (or none) and extra headers; its answer's JSON body.
     pub async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
         extra: &[(&'static str, &str)],
-    ) -> Result<Answer<T>, Failure> {
+    ) -> Result<T, Failure> {
         let bytes = self.send(method, path, body, extra).await?;
         // A 204 has no body: read it as JSON `null`, which `()` and `Option` accept.
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        let body = serde_json::from_slice(bytes).map_err(|error| {
+        serde_json::from_slice(bytes).map_err(|error| {
             tracing::warn!(%error, path, "the API answered what the storefront cannot read");
             Failure::unreadable(StatusCode::BAD_GATEWAY)
-        })?;
-        Ok(Answer { body })
+        })
     }
 
     async fn send<B: Serialize>(

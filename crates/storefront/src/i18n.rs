@@ -56,7 +56,7 @@ impl Lang {
 }
 
 fn chosen(headers: &HeaderMap) -> Option<Lang> {
-    crate::cookies::get(headers, LANG_COOKIE).and_then(Lang::parse)
+    kit::serving::cookies::value(headers, LANG_COOKIE).and_then(Lang::parse)
 }
 
 /// The best language of `Accept-Language` that we speak, by its quality values.

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use kit::identity::SessionEnded;
 use serde::Deserialize;
 
@@ -44,8 +44,8 @@ pub struct Visit {
     pub cart: Cart,
     /// The page's own path and query, for the language switch to come back to.
     pub here: String,
-    headers: HeaderMap,
-    host: Option<String>,
+    /// Whether the request names this host as its origin (judged once, for forms).
+    same_origin: bool,
     form_cookie: String,
     form_cookie_is_new: bool,
     shop: Shop,
@@ -59,25 +59,25 @@ impl FromRequestParts<Shop> for Visit {
         let headers = &parts.headers;
         let lang = Lang::of(headers);
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied();
-        let (form_cookie, form_cookie_is_new) = match cookies::get(headers, FORM_COOKIE)
-            .filter(|value| (16..=64).contains(&value.len()))
-        {
-            Some(value) => (value.to_owned(), false),
-            None => (csrf::new_cookie_value(), true),
-        };
+        let (form_cookie, form_cookie_is_new) =
+            match kit::serving::cookies::value(headers, FORM_COOKIE)
+                .filter(|value| (16..=64).contains(&value.len()))
+            {
+                Some(value) => (value.to_owned(), false),
+                None => (csrf::new_cookie_value(), true),
+            };
         Ok(Self {
             lang,
             t: lang.text(),
             api: Caller::new(shop.api.clone(), headers, peer),
-            cart: cookies::get(headers, CART_COOKIE)
+            cart: kit::serving::cookies::value(headers, CART_COOKIE)
                 .map(Cart::parse)
                 .unwrap_or_default(),
             here: parts
                 .uri
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
-            host: csrf::host_of(headers, &parts.uri).map(str::to_owned),
-            headers: headers.clone(),
+            same_origin: csrf::same_origin(headers, csrf::host_of(headers, &parts.uri)),
             form_cookie,
             form_cookie_is_new,
             shop: shop.clone(),
@@ -143,7 +143,7 @@ impl Visit {
     /// Refuses a state-changing form that did not come from one of our pages: it must name
     /// this host as its origin and carry this browser's form token.
     pub fn check_form(&self, token: &str) -> Result<(), Box<Response>> {
-        let same_origin = csrf::same_origin(&self.headers, self.host.as_deref());
+        let same_origin = self.same_origin;
         let token_ok = !self.form_cookie_is_new && self.shop.forms.verify(&self.form_cookie, token);
         if same_origin && token_ok {
             return Ok(());
@@ -158,6 +158,43 @@ impl Visit {
             StatusCode::FORBIDDEN,
             self.t.forged_form.to_owned(),
         )))
+    }
+
+    /// The visitor, if signed in; else the answer that sends them to sign in and back to
+    /// `back`.
+    pub async fn signed_in(&self, back: &str) -> Result<Me, Box<Response>> {
+        match self.me().await {
+            Some(me) => Ok(me),
+            None => Err(Box::new(self.to_sign_in(back))),
+        }
+    }
+
+    /// The redirect to the sign-in page, saying why if the session was ended early.
+    fn to_sign_in(&self, back: &str) -> Response {
+        let ended = self.api.ended().is_some();
+        self.redirect(&crate::notices::sign_in_href(back, ended))
+    }
+
+    /// The id in a page's path, or the "nothing here" page.
+    pub fn id(&self, text: &str) -> Result<i64, Box<Response>> {
+        text.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| {
+                Box::new(self.failure_page(StatusCode::NOT_FOUND, self.t.not_found.to_owned()))
+            })
+    }
+
+    /// A form's action with no body: the API call, then `then`, or what went wrong.
+    pub async fn act(&self, method: Method, path: &str, then: &str) -> Response {
+        match self
+            .api
+            .call::<serde_json::Value, ()>(method, path, None, &[])
+            .await
+        {
+            Ok(_) => self.redirect(then),
+            Err(failure) => self.failed(&failure),
+        }
     }
 
     /// Remembers a changed cart, to be written back with the answer.
@@ -199,11 +236,10 @@ impl Visit {
     /// The error page for a failed call, or the sign-in page when the visitor must sign in.
     pub fn failed(&self, failure: &Failure) -> Response {
         if failure.status == StatusCode::UNAUTHORIZED {
-            let ended = self.api.ended().is_some();
-            return self.redirect(&crate::notices::sign_in_href(&self.here, ended));
+            return self.to_sign_in(&self.here);
         }
         self.failure_page(
-            displayed_status(failure.status),
+            failure.status,
             crate::notices::failure_text(self.t, failure).to_owned(),
         )
     }
@@ -243,15 +279,5 @@ impl Visit {
             set(cookies::set(CART_COOKIE, &value, max_age));
         }
         response
-    }
-}
-
-/// The status a failure page answers with: the API's, but a failure of the API itself
-/// reads as the gateway's (502/503/504 stay what they are).
-fn displayed_status(status: StatusCode) -> StatusCode {
-    if status.is_client_error() || status.is_server_error() {
-        status
-    } else {
-        StatusCode::BAD_GATEWAY
     }
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use http::HeaderMap;
-use http::header::{COOKIE, USER_AGENT};
+use http::header::USER_AGENT;
 
 use crate::store::SessionRow;
 
@@ -141,14 +141,7 @@ pub fn cookie_presented(headers: &HeaderMap) -> bool {
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
+    kit::serving::cookies::value(headers, COOKIE_NAME)
 }
 
 /// `Set-Cookie` for a new session. `SameSite=Strict` keeps the cookie off every request
@@ -167,6 +160,8 @@ pub fn clear_cookie() -> String {
 
 #[cfg(test)]
 mod tests {
+    use http::header::COOKIE;
+
     use super::*;
 
     const POLICY: SessionPolicy = SessionPolicy {

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod body;
 pub mod clients;
+pub mod cookies;
 pub mod handle;
 pub mod health;
 pub mod http;

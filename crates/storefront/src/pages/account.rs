@@ -89,9 +89,9 @@ async fn account_page(
     error: Option<String>,
     new_key: Option<String>,
 ) -> Response {
-    let Some(me) = visit.me().await else {
-        let ended = visit.api.ended().is_some();
-        return visit.redirect(&crate::notices::sign_in_href("/account", ended));
+    let me = match visit.signed_in("/account").await {
+        Ok(me) => me,
+        Err(sign_in) => return *sign_in,
     };
     let (sessions, keys) = futures::join!(
         visit.api.get::<Vec<SessionListed>>("/api/v1/auth/sessions"),
@@ -139,14 +139,10 @@ pub async fn sign_out_everywhere(visit: Visit, Form(form): Form<Token>) -> Respo
     if let Err(refused) = visit.check_form(&form.form_token) {
         return *refused;
     }
-    match visit
-        .api
-        .call::<(), ()>(Method::POST, "/api/v1/auth/logout-all", None, &[])
+    let then = format!("/?done={}", Notice::SignedOutEverywhere.code());
+    visit
+        .act(Method::POST, "/api/v1/auth/logout-all", &then)
         .await
-    {
-        Ok(_) => visit.redirect(&format!("/?done={}", Notice::SignedOutEverywhere.code())),
-        Err(failure) => visit.failed(&failure),
-    }
 }
 
 #[derive(Deserialize)]
@@ -226,7 +222,7 @@ pub async fn create_key(visit: Visit, Form(pairs): Form<Vec<(String, String)>>) 
         .await
     {
         // Shown on this answer only, which no cache keeps (`no-store`); never in a URL.
-        Ok(answer) => account_page(&visit, None, None, Some(answer.body.key)).await,
+        Ok(created) => account_page(&visit, None, None, Some(created.key)).await,
         Err(failure) if failure.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let message = format!("{} {}", failure_text(visit.t, &failure), failure.detail);
             account_page(&visit, None, Some(message), None).await
@@ -256,20 +252,16 @@ pub async fn revoke_key(visit: Visit, Path(id): Path<String>, Form(form): Form<T
     if let Err(refused) = visit.check_form(&form.form_token) {
         return *refused;
     }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());
+    let id = match visit.id(&id) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
-    match visit
-        .api
-        .call::<(), ()>(
+    let then = format!("/account?done={}", Notice::Saved.code());
+    visit
+        .act(
             Method::DELETE,
             &format!("/api/v1/auth/api-keys/{id}"),
-            None,
-            &[],
+            &then,
         )
         .await
-    {
-        Ok(_) => visit.redirect(&format!("/account?done={}", Notice::Saved.code())),
-        Err(failure) => visit.failed(&failure),
-    }
 }

@@ -35,9 +35,9 @@ pub async fn show(visit: Visit, Query(done): Query<Done>) -> Response {
 }
 
 async fn admin_page(visit: &Visit, notice: Option<Notice>, error: Option<String>) -> Response {
-    let Some(me) = visit.me().await else {
-        let ended = visit.api.ended().is_some();
-        return visit.redirect(&crate::notices::sign_in_href("/admin", ended));
+    let me = match visit.signed_in("/admin").await {
+        Ok(me) => me,
+        Err(sign_in) => return *sign_in,
     };
     if !me.is_admin() {
         return visit.failure_page(StatusCode::FORBIDDEN, visit.t.forbidden.to_owned());
@@ -126,8 +126,9 @@ pub async fn update(
     if let Err(refused) = visit.check_form(&form.token.form_token) {
         return *refused;
     }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());
+    let id = match visit.id(&id) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
     let (Some(price_cents), Some(stock)) = (whole(&form.price_cents), whole(&form.stock)) else {
         return admin_page(&visit, None, Some(visit.t.invalid_input.to_owned())).await;

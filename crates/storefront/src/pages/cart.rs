@@ -33,9 +33,9 @@ pub struct CartPage {
 /// The cart's lines at today's prices, and their total in cents. Products that no longer
 /// exist are dropped from the cart.
 pub async fn priced(visit: &mut Visit) -> Result<(Vec<PricedLine>, i64), Failure> {
+    let api = &visit.api;
     let lookups = visit.cart.lines.iter().map(|line| {
         let path = format!("/api/v1/products/{}", line.product_id);
-        let api = visit.api.clone();
         async move { api.get::<Product>(&path).await }
     });
     let found = futures::future::join_all(lookups).await;

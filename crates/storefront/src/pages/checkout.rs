@@ -31,9 +31,9 @@ pub struct CheckoutPage {
 }
 
 pub async fn show(mut visit: Visit) -> Response {
-    let Some(me) = visit.me().await else {
-        let ended = visit.api.ended().is_some();
-        return visit.redirect(&crate::notices::sign_in_href("/checkout", ended));
+    let me = match visit.signed_in("/checkout").await {
+        Ok(me) => me,
+        Err(sign_in) => return *sign_in,
     };
     if visit.cart.is_empty() {
         return visit.redirect("/cart");
@@ -105,10 +105,10 @@ pub async fn place(mut visit: Visit, Form(form): Form<Place>) -> Response {
         )
         .await;
     match placed {
-        Ok(answer) => {
+        Ok(placed) => {
             visit.cart = Cart::default();
             visit.cart_changed();
-            let id = answer.body.order_id;
+            let id = placed.order_id;
             visit.redirect(&format!("/orders/{id}?done={}", Notice::OrderPlaced.code()))
         }
         // The same key still being placed by the first click: that one will finish.

@@ -100,9 +100,9 @@ pub struct Done {
 }
 
 pub async fn list(visit: Visit, Query(done): Query<Done>) -> Response {
-    let Some(me) = visit.me().await else {
-        let ended = visit.api.ended().is_some();
-        return visit.redirect(&crate::notices::sign_in_href("/orders", ended));
+    let me = match visit.signed_in("/orders").await {
+        Ok(me) => me,
+        Err(sign_in) => return *sign_in,
     };
     // Newest first: the API lists oldest first, a hundred at most per page.
     let page = match visit
@@ -137,15 +137,13 @@ pub async fn list(visit: Visit, Query(done): Query<Done>) -> Response {
 }
 
 pub async fn show(visit: Visit, Path(id): Path<String>, Query(done): Query<Done>) -> Response {
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());
+    let id = match visit.id(&id) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
-    let Some(me) = visit.me().await else {
-        let ended = visit.api.ended().is_some();
-        return visit.redirect(&crate::notices::sign_in_href(
-            &format!("/orders/{id}"),
-            ended,
-        ));
+    let me = match visit.signed_in(&format!("/orders/{id}")).await {
+        Ok(me) => me,
+        Err(sign_in) => return *sign_in,
     };
     let order = match visit
         .api
@@ -190,23 +188,12 @@ pub async fn cancel(visit: Visit, Path(id): Path<String>, Form(form): Form<Token
     if let Err(refused) = visit.check_form(&form.form_token) {
         return *refused;
     }
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());
+    let id = match visit.id(&id) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
-    match visit
-        .api
-        .call::<serde_json::Value, ()>(
-            Method::POST,
-            &format!("/api/v1/orders/{id}/cancel"),
-            None,
-            &[],
-        )
+    let then = format!("/orders/{id}?done={}", Notice::OrderCancelled.code());
+    visit
+        .act(Method::POST, &format!("/api/v1/orders/{id}/cancel"), &then)
         .await
-    {
-        Ok(_) => visit.redirect(&format!(
-            "/orders/{id}?done={}",
-            Notice::OrderCancelled.code()
-        )),
-        Err(failure) => visit.failed(&failure),
-    }
 }

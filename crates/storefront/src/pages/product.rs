@@ -31,8 +31,9 @@ pub struct Done {
 }
 
 pub async fn show(visit: Visit, Path(id): Path<String>, Query(done): Query<Done>) -> Response {
-    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return visit.failure_page(StatusCode::NOT_FOUND, visit.t.not_found.to_owned());
+    let id = match visit.id(&id) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
     let path = format!("/api/v1/products/{id}");
     let (me, product) = futures::join!(visit.me(), visit.api.get::<Product>(&path));

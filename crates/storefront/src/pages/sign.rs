@@ -176,12 +176,6 @@ pub async fn sign_out(visit: Visit, Form(form): Form<Token>) -> Response {
     if let Err(refused) = visit.check_form(&form.form_token) {
         return *refused;
     }
-    match visit
-        .api
-        .call::<(), ()>(Method::POST, "/api/v1/auth/logout", None, &[])
-        .await
-    {
-        Ok(_) => visit.redirect(&format!("/?done={}", Notice::SignedOut.code())),
-        Err(failure) => visit.failed(&failure),
-    }
+    let then = format!("/?done={}", Notice::SignedOut.code());
+    visit.act(Method::POST, "/api/v1/auth/logout", &then).await
 }
