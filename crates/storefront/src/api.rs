@@ -36,7 +36,8 @@ pub struct Api(pub Router);
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub status: StatusCode,
-    /// The last segment of the problem's `type`, such as `out-of-stock`.
+    /// The last segment of the problem's `type` (`urn:msa-shop:problem:out-of-stock` gives
+    /// `out-of-stock`).
     pub kind: String,
     pub detail: String,
 }
@@ -187,7 +188,7 @@ impl Caller {
         Err(Failure {
             status: parts.status,
             kind: text("type")
-                .rsplit('/')
+                .rsplit(['/', ':'])
                 .next()
                 .unwrap_or_default()
                 .to_owned(),

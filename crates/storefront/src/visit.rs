@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
 use kit::identity::SessionEnded;
@@ -256,6 +258,10 @@ impl Visit {
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(PAGE_POLICY),
         );
+        // Under `no-referrer` (the API's policy) a browser sends `Origin: null` with a form,
+        // and the origin check could not tell our forms from anyone's. Other sites still
+        // learn nothing of our addresses.
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         // Every page is for one visitor (their cart, their form token): no cache keeps it.
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for cookie in self.api.effects().set_cookies {

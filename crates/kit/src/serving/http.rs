@@ -342,7 +342,8 @@ pub const API_CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Headers that tell a browser to treat every answer as inert data. A route that serves a
-/// page (the API docs) sets its own `Content-Security-Policy`, which is kept.
+/// page (the API docs, the storefront) sets its own `Content-Security-Policy` and
+/// `Referrer-Policy`, which are kept.
 async fn security_headers<F: Future<Output = Response>>(
     request: Request,
     next: impl FnOnce(Request) -> F,
@@ -352,10 +353,12 @@ async fn security_headers<F: Future<Output = Response>>(
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(API_CONTENT_SECURITY_POLICY));
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
         (
             header::HeaderName::from_static("cross-origin-resource-policy"),
             "same-origin",
