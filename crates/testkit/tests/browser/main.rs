@@ -107,8 +107,10 @@ async fn a_shopper_without_javascript_buys_once_on_a_double_click_then_cancels()
 
     shopper.click("#to-checkout").await;
     shopper.shoot("checkout").await;
-    // Without a script nothing stops the second click: both submissions reach the shop,
-    // and the order's idempotency key makes them one order.
+    // What a person sees: one order for a double click. Which defence holds here depends
+    // on the browser's timing (the second click may land after the first answer emptied
+    // the cart); the idempotency key itself is proven in the_trust_boundary_holds_in_the_
+    // browser, where the same form goes again with the cart as it was.
     shopper.double_click("#place-order").await;
     shopper.find("#order-status, #orders").await;
     shopper.goto("/orders").await;
