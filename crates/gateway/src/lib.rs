@@ -208,23 +208,26 @@ fn router(
         .route("/metrics", get(telemetry::metrics))
         .layer(front::Front::authenticating(state.clone()));
     // The storefront asks this very router, as the visitor: no way around the API's checks.
+    // Its refusals before a page runs (rate limit, overload) are pages too, not JSON.
     let storefront = storefront::routes(
         storefront::Api(api.clone().with_state(state.clone())),
         parts.form_key,
-    );
+    )
+    .layer(front::Front::public(state.clone()))
+    .layer(axum::middleware::from_fn(storefront::refusals_as_pages));
     let public = Router::new()
         .route("/openapi.json", get(openapi::serve))
         .merge(parts.demo)
         .merge(docs::routes())
-        .merge(storefront)
         .layer(front::Front::public(state.clone()));
-    let app = api
-        .merge(public)
-        .with_state(state)
-        .merge(kit::serving::health::routes(
-            readiness,
-            stack.draining.clone(),
-        ));
+    let app =
+        api.merge(public)
+            .merge(storefront)
+            .with_state(state)
+            .merge(kit::serving::health::routes(
+                readiness,
+                stack.draining.clone(),
+            ));
     // Outside authentication and rate limits: a preflight carries no credentials.
     let app = match cors {
         Some(cors) => app.layer(cors),

@@ -22,9 +22,11 @@ mod csrf;
 mod i18n;
 mod notices;
 mod pages;
+mod refusals;
 mod visit;
 
 pub use api::Api;
+pub use refusals::as_pages as refusals_as_pages;
 
 /// What the pages share: the way to the API and the key of their form tokens.
 #[derive(Clone)]

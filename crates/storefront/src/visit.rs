@@ -10,7 +10,7 @@ use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
 };
 use http::request::Parts;
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use kit::identity::SessionEnded;
 use serde::Deserialize;
 
@@ -248,22 +248,7 @@ impl Visit {
 
     fn finish(&self, mut response: Response, html: bool) -> Response {
         let headers = response.headers_mut();
-        if html {
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-        }
-        headers.insert(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        );
-        // Under `no-referrer` (the API's policy) a browser sends `Origin: null` with a form,
-        // and the origin check could not tell our forms from anyone's. Other sites still
-        // learn nothing of our addresses.
-        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-        // Every page is for one visitor (their cart, their form token): no cache keeps it.
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        page_headers(headers, html);
         for cookie in self.api.effects().set_cookies {
             headers.append(SET_COOKIE, cookie);
         }
@@ -286,4 +271,24 @@ impl Visit {
         }
         response
     }
+}
+
+/// The headers of every page of ours, `html` or a redirect.
+pub fn page_headers(headers: &mut HeaderMap, html: bool) {
+    if html {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    // Under `no-referrer` (the API's policy) a browser sends `Origin: null` with a form,
+    // and the origin check could not tell our forms from anyone's. Other sites still
+    // learn nothing of our addresses.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    // Every page is for one visitor (their cart, their form token): no cache keeps it.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }

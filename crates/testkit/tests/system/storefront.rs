@@ -356,3 +356,119 @@ async fn a_copied_session_cookie_ends_the_session_in_both_browsers_and_says_why(
     );
     assert!(a.get("/orders").await.location.starts_with("/sign-in"));
 }
+
+#[tokio::test]
+async fn every_failure_is_a_page_in_words() {
+    let mut options = testkit::Options::default();
+    // Enough for the flow below; the loop at the end outruns it.
+    options.rates.per_address = 50;
+    let mut app = TestApp::spawn_with(options).await;
+    let password = app.demo_password(ALICE_EMAIL);
+    let mut alice = Browser::new(&app, "alice-browser");
+    alice.sign_in(ALICE_EMAIL, &password).await;
+    let token = alice.form_token("/").await;
+
+    // More than is in stock: the order is refused, and the page says so.
+    let phone = PHONE.to_string();
+    let added = alice
+        .post(
+            "/cart",
+            &[
+                ("form_token", &token),
+                ("product_id", &phone),
+                ("quantity", "100"),
+                ("action", "add"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER);
+    let checkout = alice.get("/checkout").await;
+    let key = hidden(&checkout.body, "idempotency_key");
+    let refused = alice
+        .post(
+            "/checkout",
+            &[("form_token", &token), ("idempotency_key", &key)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.body.contains("Not enough stock"),
+        "{}",
+        refused.body
+    );
+
+    // product-service down: the catalogue says so in words, not in JSON.
+    app.stop(testkit::Service::Products).await;
+    let page = alice.get("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("not answering"), "{}", page.body);
+    assert!(page.body.starts_with("<!doctype html>"));
+
+    // Too many pages too fast: the gateway's refusal, as a page, with its Retry-After.
+    let mut limited = None;
+    for _ in 0..200 {
+        let response = app
+            .http
+            .get(format!("{}/sign-in", app.gateway))
+            .send()
+            .await
+            .expect("an answer");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("the rate limit refuses at last");
+    assert!(limited.headers().contains_key("retry-after"));
+    let content_type = limited.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let body = limited.text().await.unwrap_or_default();
+    assert!(body.contains("Too many requests"), "{body}");
+}
+
+#[tokio::test]
+async fn the_catalogue_sorts_and_pages() {
+    let app = TestApp::spawn().await;
+    for n in 0..13 {
+        let created = app
+            .admin
+            .send_json(
+                Method::POST,
+                "/api/v1/products",
+                &json!({"name": format!("Widget {n:02}"), "description": "", "price_cents": 1000 + n, "stock": 1}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let mut browser = Browser::new(&app, "reader");
+    let first = browser.get("/?sort=price").await;
+    let names: Vec<&str> = first
+        .body
+        .split("<h2><a href=\"/products/")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once("\">")
+                .and_then(|(_, rest)| rest.split_once('<'))
+                .map(|(name, _)| name)
+        })
+        .collect();
+    assert_eq!(names.len(), 12, "a page holds twelve");
+    assert_eq!(names[0], "Widget 00", "cheapest first");
+    assert!(first.body.contains("rel=\"next\""));
+    let second = browser.get("/?page=2&sort=price").await;
+    assert!(second.body.contains("rel=\"prev\""));
+    assert!(
+        !second.body.contains("rel=\"next\""),
+        "15 products: two pages"
+    );
+    let searched = browser.get("/?q=widget%2012").await;
+    assert!(searched.body.contains("Widget 12") && !searched.body.contains("Widget 11"));
+}
