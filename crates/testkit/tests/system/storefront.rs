@@ -472,3 +472,34 @@ async fn the_catalogue_sorts_and_pages() {
     let searched = browser.get("/?q=widget%2012").await;
     assert!(searched.body.contains("Widget 12") && !searched.body.contains("Widget 11"));
 }
+
+#[tokio::test]
+async fn a_customer_posting_the_admin_form_is_refused_by_the_api() {
+    let app = TestApp::spawn().await;
+    let password = app.demo_password(ALICE_EMAIL);
+    let mut alice = Browser::new(&app, "alice-browser");
+    alice.sign_in(ALICE_EMAIL, &password).await;
+    let page = alice.get("/admin").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let token = alice.form_token("/").await;
+    let stock = app.admin.stock(PHONE).await;
+    // The page's own check is skipped by posting the form directly: the API refuses.
+    let posted = alice
+        .post(
+            &format!("/admin/products/{PHONE}"),
+            &[
+                ("form_token", &token),
+                ("price_cents", "1"),
+                ("stock", "9999"),
+            ],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN, "{}", posted.body);
+    assert!(posted.body.contains("not allowed"), "{}", posted.body);
+    assert_eq!(app.admin.stock(PHONE).await, stock);
+    let product = app
+        .admin
+        .get_json(&format!("/api/v1/products/{PHONE}"))
+        .await;
+    assert_eq!(product["price_cents"], 80_000);
+}
