@@ -176,12 +176,35 @@ impl Browser {
             .is_empty()
     }
 
+    /// The text of `css`, read again if the page was replaced between finding and reading.
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(error) => assert!(Instant::now() < deadline, "text of `{css}`: {error}"),
+            }
+        }
     }
 
+    /// Clicks `css`; a link or a button leaves the page, so this returns once the page it
+    /// was on is gone (else the next look could find the old page's element).
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("a click");
+        let element = self.find(css).await;
+        let navigates = matches!(element.tag_name().await.as_deref(), Ok("a" | "button"));
+        let old_page = match navigates {
+            true => Some(self.find("html").await),
+            false => None,
+        };
+        element.click().await.expect("a click");
+        if let Some(old_page) = old_page {
+            let deadline = Instant::now() + PATIENCE;
+            // The old page's root turns stale when the new page replaces it.
+            while old_page.tag_name().await.is_ok() {
+                assert!(Instant::now() < deadline, "`{css}` led nowhere");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
