@@ -268,3 +268,62 @@ async fn a_slow_refusal_is_not_retried_past_the_deadline() {
     );
     assert_eq!(stage.hits.load(Ordering::SeqCst), 2);
 }
+
+/// A callee that admits requests through the gate every service uses, and answers 503 to
+/// the first one it admits.
+async fn gated_server(gate: kit::identity::Gate) -> (String, Arc<AtomicUsize>) {
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let counter = admitted.clone();
+    let app = Router::new().route(
+        "/{*path}",
+        any(move |request: axum::extract::Request| {
+            let gate = gate.clone();
+            let counter = counter.clone();
+            async move {
+                match gate.admit(request).await {
+                    Err(_) => StatusCode::UNAUTHORIZED,
+                    Ok(_) if counter.fetch_add(1, Ordering::SeqCst) == 0 => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    Ok(_) => StatusCode::OK,
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, admitted)
+}
+
+#[tokio::test]
+async fn each_attempt_of_a_repeated_write_carries_a_token_of_its_own() {
+    use kit::identity::PublicKeys;
+    use kit::identity::token::PartyKey;
+    let caller = PartyKey::from_bytes([1; 32]);
+    let callee = PartyKey::from_bytes([2; 32]);
+    let keys = PublicKeys::default()
+        .with("caller", caller.public_key())
+        .with("callee", callee.public_key());
+    let gate = keys.gate(&callee, "callee", &["caller"]).expect("a gate");
+    let signer = keys
+        .signer(&caller, "caller", &["callee"])
+        .expect("a signer");
+    let (url, admitted) = gated_server(gate).await;
+    let (upstream, _) = upstream(&url, policy());
+    let upstream = upstream.signed_by(signer);
+    // A write the callee deduplicates, retried after the first attempt's 503: the gate
+    // would refuse a token it has seen, so the retry passes only with a fresh one.
+    let answer = upstream
+        .send_idempotent(
+            upstream
+                .request(Method::POST, "/reservations")
+                .json(&serde_json::json!({"order_id": 7})),
+        )
+        .await
+        .map(|response| response.status());
+    assert_eq!(answer.ok(), Some(StatusCode::OK));
+    assert_eq!(admitted.load(Ordering::SeqCst), 2, "both attempts admitted");
+}

@@ -228,11 +228,11 @@ fn msa_keys_prints_stable_public_keys_and_refuses_a_missing_key_file() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
 
-/// Whether `line` holds something shaped like an identity token (`v2.<payload>.<tag>`,
+/// Whether `line` holds something shaped like an identity token (`v3.<payload>.<tag>`,
 /// both long base64url runs).
 fn holds_identity_token(line: &str) -> bool {
     let is_b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    line.match_indices("v2.").any(|(at, _)| {
+    line.match_indices("v3.").any(|(at, _)| {
         let rest = &line.as_bytes()[at + 3..];
         let payload = rest.iter().take_while(|b| is_b64(**b)).count();
         let tag = rest
@@ -261,11 +261,15 @@ fn the_token_pattern_finds_a_real_token_in_a_log_line() {
             rid: String::new(),
             iat: 0,
             exp: 30,
+            jti: kit::identity::token::new_token_id(),
+            htm: "GET".to_owned(),
+            htu: "/orders/1".to_owned(),
+            bdh: None,
         })
         .expect("a token");
     let line = format!(r#"{{"level":"DEBUG","headers":"x-msa-identity: {token}"}}"#);
     assert!(holds_identity_token(&line), "{line}");
-    assert!(!holds_identity_token(r#"{"message":"v2.e30.AAAA"}"#));
+    assert!(!holds_identity_token(r#"{"message":"v3.e30.AAAA"}"#));
 }
 
 #[tokio::test(flavor = "multi_thread")]

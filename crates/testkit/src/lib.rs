@@ -3,8 +3,9 @@
 //! talk to it over HTTP only, like any client, and never write to a database behind the
 //! API's back.
 //!
-//! Between order-service and product-service sits a [`ChaosProxy`], so a test can make
-//! that link slow or dead while both services stay real.
+//! Between order-service and product-service, and between the gateway and order-service,
+//! sits a [`ChaosProxy`], so a test can make those links slow or dead while the services
+//! stay real, and can hear what a sniffer on them would.
 //!
 //! By concern: [`lifecycle`] starts and stops the services, [`options`] is what a test may
 //! change, [`accounts`] logs people in, [`requests`] speaks to the API on their behalf,
@@ -84,6 +85,8 @@ pub struct TestApp {
     pub(crate) sessions: BTreeMap<i64, OnceCell<Client>>,
     /// Between order-service and product-service; set once product-service has a port.
     pub(crate) products_proxy: Option<ChaosProxy>,
+    /// Between the gateway and order-service; set once order-service has a port.
+    pub(crate) orders_proxy: Option<ChaosProxy>,
     pub(crate) addrs: BTreeMap<Service, SocketAddr>,
     pub(crate) running: BTreeMap<Service, Running>,
 }

@@ -38,8 +38,9 @@ fn init_logs() {
 }
 
 impl TestApp {
-    /// Starts users and products, then orders (which calls both, products through the
-    /// chaos proxy), then the gateway, each on an ephemeral port.
+    /// Starts users and products, then orders (which calls both, products through a
+    /// chaos proxy), then the gateway (which calls orders through another), each on an
+    /// ephemeral port.
     pub async fn spawn() -> Self {
         Self::spawn_with(Options::default()).await
     }
@@ -83,6 +84,7 @@ impl TestApp {
                 .map(|(id, _)| (*id, OnceCell::new()))
                 .collect(),
             products_proxy: None,
+            orders_proxy: None,
             addrs: BTreeMap::new(),
             running: BTreeMap::new(),
         };
@@ -94,6 +96,11 @@ impl TestApp {
                 .expect("proxy starts"),
         );
         app.start(Service::Orders).await;
+        app.orders_proxy = Some(
+            ChaosProxy::start(app.addrs[&Service::Orders])
+                .await
+                .expect("proxy starts"),
+        );
         app.start(Service::Gateway).await;
         app.gateway = format!("http://{}", app.addrs[&Service::Gateway]);
         // A gateway that only redirects to HTTPS has no plain API to log in through.
@@ -178,7 +185,7 @@ impl TestApp {
                 settings.calls = self.options.calls.clone();
                 settings.users.users_url = Some(self.service_url(Service::Users));
                 settings.products.products_url = Some(self.service_url(Service::Products));
-                settings.orders.orders_url = Some(self.service_url(Service::Orders));
+                settings.orders.orders_url = Some(self.orders_link().url());
                 gateway::build(settings.config()?).await
             }
         }
@@ -231,6 +238,13 @@ impl TestApp {
     pub async fn restart(&mut self, service: Service) {
         self.stop(service).await;
         self.start(service).await;
+    }
+
+    /// The link from the gateway to order-service, whose faults a test controls.
+    pub fn orders_link(&self) -> &ChaosProxy {
+        self.orders_proxy
+            .as_ref()
+            .expect("BUG: the proxy starts before the gateway")
     }
 
     /// The link from order-service to product-service, whose faults a test controls.

@@ -47,7 +47,8 @@ impl TestApp {
         self.admin.all_orders().await
     }
 
-    /// A direct request to a service's own port, signed as the gateway for `principal`.
+    /// A direct request without a body to a service's own port, signed as the gateway for
+    /// `principal`.
     pub fn direct(
         &self,
         service: Service,
@@ -56,18 +57,51 @@ impl TestApp {
         principal: &kit::identity::Principal,
         role: kit::identity::Role,
     ) -> reqwest::RequestBuilder {
+        self.direct_with_body(service, method, path, principal, role, Vec::new())
+    }
+
+    /// A direct request with a JSON body, signed as [`Self::direct`] signs.
+    pub fn direct_json(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        principal: &kit::identity::Principal,
+        role: kit::identity::Role,
+        body: &Value,
+    ) -> reqwest::RequestBuilder {
+        let body = serde_json::to_vec(body).expect("JSON serializes");
+        self.direct_with_body(service, method, path, principal, role, body)
+            .header("content-type", "application/json")
+    }
+
+    fn direct_with_body(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        principal: &kit::identity::Principal,
+        role: kit::identity::Role,
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
         let actor = kit::identity::Actor {
             principal: principal.clone(),
             role,
             scopes: Vec::new(),
         };
+        let bound = kit::identity::binding::Bound {
+            method: &method,
+            target: path,
+            body: &body,
+        };
         let token = self
             .gateway_signer
-            .token(service.name(), &actor)
+            .token(service.name(), &actor, &bound)
             .expect("the test's gateway makes tokens for every service");
         self.http
             .request(method, format!("{}{path}", self.service_url(service)))
             .header(kit::identity::TOKEN_HEADER, token)
+            .body(body)
     }
 
     /// The metrics text of `service`: straight from its port on the private network, or
@@ -96,17 +130,20 @@ impl TestApp {
 
     /// What product-service holds for an order, asked on its internal port.
     pub async fn reservation(&self, order_id: i64) -> Value {
-        let url = format!(
-            "{}/internal/reservations/{order_id}",
-            self.service_url(Service::Products)
-        );
+        let path = format!("/internal/reservations/{order_id}");
+        let url = format!("{}{path}", self.service_url(Service::Products));
+        let bound = kit::identity::binding::Bound {
+            method: &Method::GET,
+            target: &path,
+            body: b"",
+        };
         let response = self
             .http
             .get(url)
             .header(
                 kit::identity::TOKEN_HEADER,
                 self.orders_signer
-                    .own_token(products::SERVICE)
+                    .own_token(products::SERVICE, &bound)
                     .expect("the test's order-service makes tokens for products"),
             )
             .send()

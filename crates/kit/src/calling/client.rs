@@ -18,6 +18,7 @@ use crate::calling::resilience::{
     Admission, BreakerState, CallPolicy, CircuitBreaker, RetryBudget, Transition,
 };
 use crate::calling::transport;
+use crate::identity::binding::{Bound, target_of_url};
 use crate::identity::{Actor, CallSigner, TOKEN_HEADER};
 use crate::observing::metrics::{CallOutcome, Metrics};
 use crate::observing::request_id::{self, X_REQUEST_ID};
@@ -86,6 +87,41 @@ pub struct Upstream {
     metrics: Metrics,
 }
 
+/// A request about to be sent to an [`Upstream`]: its token is made when it is sent, for
+/// its final method, target and body.
+pub struct Outgoing {
+    builder: reqwest::RequestBuilder,
+    /// Whom the token speaks for: another actor, or (`None`) the calling process itself.
+    acting_for: Option<Actor>,
+}
+
+impl Outgoing {
+    pub fn json<T: serde::Serialize + ?Sized>(self, body: &T) -> Self {
+        self.map(|builder| builder.json(body))
+    }
+
+    pub fn body(self, body: impl Into<reqwest::Body>) -> Self {
+        self.map(|builder| builder.body(body))
+    }
+
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        http::HeaderName: TryFrom<K>,
+        <http::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        http::HeaderValue: TryFrom<V>,
+        <http::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.map(|builder| builder.header(name, value))
+    }
+
+    fn map(self, change: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        Self {
+            builder: change(self.builder),
+            acting_for: self.acting_for,
+        }
+    }
+}
+
 /// The URL of `path_and_query` (such as `/products/7?x=1`) under `base`, as parsing
 /// `base` followed by it would give, without parsing the host again.
 fn url_at(base: &reqwest::Url, path_and_query: &str) -> reqwest::Url {
@@ -115,35 +151,17 @@ impl Upstream {
 
     /// A request to `path` carrying the current request id, in which this process speaks
     /// for itself.
-    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let token = self
-            .signer
-            .as_ref()
-            .and_then(|signer| signer.own_token(self.service));
-        self.request_with_token(method, path, token)
+    pub fn request(&self, method: Method, path: &str) -> Outgoing {
+        self.outgoing(method, path, None)
     }
 
     /// A request to `path` in which this process vouches for another actor, such as the
     /// gateway forwarding a logged-in user's request.
-    pub fn request_acting_for(
-        &self,
-        method: Method,
-        path: &str,
-        actor: &Actor,
-    ) -> reqwest::RequestBuilder {
-        let token = self
-            .signer
-            .as_ref()
-            .and_then(|signer| signer.token(self.service, actor));
-        self.request_with_token(method, path, token)
+    pub fn request_acting_for(&self, method: Method, path: &str, actor: &Actor) -> Outgoing {
+        self.outgoing(method, path, Some(actor.clone()))
     }
 
-    fn request_with_token(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<String>,
-    ) -> reqwest::RequestBuilder {
+    fn outgoing(&self, method: Method, path: &str, acting_for: Option<Actor>) -> Outgoing {
         let mut builder = match &self.base {
             Some(base) => self.http.request(method, url_at(base, path)),
             None => self
@@ -156,18 +174,50 @@ impl Upstream {
         if let Some(traceparent) = crate::observing::trace::outgoing_header() {
             builder = builder.header(&crate::observing::trace::TRACEPARENT, traceparent);
         }
-        if let Some(token) = token {
-            builder = builder.header(TOKEN_HEADER, token);
+        Outgoing {
+            builder,
+            acting_for,
         }
-        builder
+    }
+
+    /// Puts on `request` a token made for it alone: its method, target and body, and a
+    /// fresh id, so every attempt of a repeated call carries its own.
+    fn sign(
+        &self,
+        request: &mut reqwest::Request,
+        acting_for: Option<&Actor>,
+    ) -> Result<(), UpstreamError> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        let invalid = || UpstreamError::Invalid {
+            service: self.service,
+        };
+        // Every body we send is in memory; a streamed one could not be digested.
+        let body = match request.body() {
+            None => &[][..],
+            Some(body) => body.as_bytes().ok_or_else(invalid)?,
+        };
+        let target = target_of_url(request.url());
+        let bound = Bound {
+            method: request.method(),
+            target: &target,
+            body,
+        };
+        let token = match acting_for {
+            Some(actor) => signer.token(self.service, actor, &bound),
+            None => signer.own_token(self.service, &bound),
+        };
+        if let Some(token) = token {
+            let value = http::HeaderValue::try_from(token).map_err(|_| invalid())?;
+            request.headers_mut().insert(TOKEN_HEADER, value);
+        }
+        Ok(())
     }
 
     /// Sends a request through the guard; any answer with a status is returned, transport
     /// failures are mapped. Requests with an idempotent method are retried.
-    pub async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    pub async fn send(&self, request: Outgoing) -> Result<reqwest::Response, UpstreamError> {
         self.send_guarded(request, None).await
     }
 
@@ -175,7 +225,7 @@ impl Upstream {
     /// callee deduplicates it, as product-service does reservations by order id).
     pub async fn send_idempotent(
         &self,
-        request: reqwest::RequestBuilder,
+        request: Outgoing,
     ) -> Result<reqwest::Response, UpstreamError> {
         self.send_guarded(request, Some(true)).await
     }
@@ -183,15 +233,23 @@ impl Upstream {
     /// One attempt, outside breaker and budget: for readiness checks, which must report
     /// the upstream as it is, not as the breaker last saw it.
     pub async fn probe(&self, path: &str) -> Result<reqwest::Response, UpstreamError> {
-        self.request(Method::GET, path)
-            .send()
+        let mut request = self.build(self.request(Method::GET, path).builder)?;
+        self.sign(&mut request, None)?;
+        self.http
+            .execute(request)
             .await
             .map_err(|error| UpstreamError::from_transport(self.service, &error))
     }
 
+    fn build(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Request, UpstreamError> {
+        builder.build().map_err(|_| UpstreamError::Invalid {
+            service: self.service,
+        })
+    }
+
     async fn send_guarded(
         &self,
-        request: reqwest::RequestBuilder,
+        request: Outgoing,
         idempotent: Option<bool>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let started = tokio::time::Instant::now();
@@ -213,15 +271,14 @@ impl Upstream {
 
     async fn call(
         &self,
-        request: reqwest::RequestBuilder,
+        outgoing: Outgoing,
         idempotent: Option<bool>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let Ok(_permit) = self.guard.in_flight.try_acquire() else {
             return Err(self.refused(Refusal::Shed, Duration::from_secs(1)));
         };
-        let mut request = request.build().map_err(|_| UpstreamError::Invalid {
-            service: self.service,
-        })?;
+        let acting_for = outgoing.acting_for;
+        let mut request = self.build(outgoing.builder)?;
         let retryable = idempotent.unwrap_or_else(|| request.method().is_idempotent());
         let started = tokio::time::Instant::now();
         let deadline = started + self.policy.timeout;
@@ -235,6 +292,7 @@ impl Upstream {
             // The body is in memory for every call we make; a streamed one cannot be
             // repeated, and is sent once.
             let again = if retryable { request.try_clone() } else { None };
+            self.sign(&mut request, acting_for.as_ref())?;
             *request.timeout_mut() =
                 Some(deadline.saturating_duration_since(tokio::time::Instant::now()));
             let attempt_started = tokio::time::Instant::now();

@@ -15,12 +15,16 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::error::ApiError;
-use crate::identity::token::{Claims, PairKey, PartyKey, TokenSigner, TokenVerifier};
+use crate::identity::binding::Bound;
+use crate::identity::replay::{Replays, Unused};
+use crate::identity::token::{Claims, PairKey, PartyKey, TokenError, TokenSigner, TokenVerifier};
 use crate::problem::Problem;
 
 pub mod actor;
+pub mod binding;
 pub mod email;
 pub mod options;
+pub mod replay;
 pub mod token;
 
 pub use actor::{Access, Actor, Principal, Role, Scope};
@@ -194,49 +198,118 @@ impl PublicKeys {
 #[derive(Clone)]
 pub struct Gate {
     verifier: Arc<TokenVerifier>,
+    replays: Arc<Replays>,
 }
 
 impl Gate {
     pub fn new(verifier: TokenVerifier) -> Self {
         Self {
             verifier: Arc::new(verifier),
+            replays: Arc::new(Replays::new()),
         }
     }
 
-    /// Verifies the request's token and notes its [`Caller`] on the request, or says why
-    /// it is refused. The probes and metrics pass without one.
-    pub fn admit(&self, request: &mut Request) -> Result<(), Refusal> {
+    /// Verifies the request's token, that it was made for this very request and, for one
+    /// that changes state, that it was not used before; notes its [`Caller`] on the request,
+    /// or says why it is refused. The probes and metrics pass without one.
+    ///
+    /// The body is in memory already (the stack reads it first), so checking its digest
+    /// costs a hash, not a wait.
+    pub async fn admit(&self, request: Request) -> Result<Request, Refusal> {
+        use http_body_util::BodyExt as _;
         if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
-            return Ok(());
+            return Ok(request);
         }
         let token = request
             .headers()
             .get(TOKEN_HEADER)
             .and_then(|value| value.to_str().ok());
         let Some(token) = token else {
-            return Err(Refusal("no identity token".into()));
+            return Err(Refusal::unauthenticated("no identity token"));
         };
-        let caller = match self.verifier.verify(token, crate::time::now_unix()) {
-            Ok(claims) => match Caller::from_claims(claims) {
-                Some(caller) => caller,
-                None => return Err(Refusal("incoherent identity token".into())),
-            },
-            Err(error) => return Err(Refusal(error.to_string().into())),
+        let now = crate::time::now_unix();
+        let claims = self.verifier.verify(token, now).map_err(Refusal::token)?;
+        let (mut parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|_| Refusal::unauthenticated("the body could not be read"))?
+            .to_bytes();
+        let bound = Bound {
+            method: &parts.method,
+            target: binding::target_of(&parts.uri),
+            body: &body,
         };
-        request.extensions_mut().insert(caller);
-        Ok(())
+        bound.check(&claims).map_err(Refusal::token)?;
+        let id = token::token_id(&claims.jti);
+        let expires = claims.exp;
+        let changes_state = bound.changes_state();
+        let Some(caller) = Caller::from_claims(claims) else {
+            return Err(Refusal::unauthenticated("incoherent identity token"));
+        };
+        if changes_state && let Some(id) = id {
+            match self.replays.first_use(id, expires, now) {
+                Ok(()) => {}
+                Err(Unused::Replayed) => return Err(Refusal::token(TokenError::Replayed)),
+                Err(Unused::Full) => return Err(Refusal::busy()),
+            }
+        }
+        parts.extensions.insert(caller);
+        Ok(Request::from_parts(parts, axum::body::Body::from(body)))
     }
 }
 
-/// Why [`Gate::admit`] refused a request; answered 401 and logged as a security event.
+/// Why [`Gate::admit`] refused a request; answered 401 and logged as a security event, or,
+/// when the memory of used tokens is full, 503.
 #[derive(Debug)]
-pub struct Refusal(std::borrow::Cow<'static, str>);
+pub struct Refusal {
+    reason: std::borrow::Cow<'static, str>,
+    busy: bool,
+}
+
+impl Refusal {
+    fn unauthenticated(reason: &'static str) -> Self {
+        Self {
+            reason: reason.into(),
+            busy: false,
+        }
+    }
+
+    fn token(error: TokenError) -> Self {
+        Self {
+            reason: error.to_string().into(),
+            busy: false,
+        }
+    }
+
+    fn busy() -> Self {
+        Self {
+            reason: "the memory of used tokens is full".into(),
+            busy: true,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        if self.busy {
+            tracing::warn!(reason = %self.reason, "refused a write: cannot record its token");
+            return Problem::typed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                "The service is at capacity; try again shortly.",
+            )
+            .retry_after(1)
+            .into_response();
+        }
         tracing::warn!(
             security_event = "identity-token-refused",
-            reason = %self.0,
+            reason = %self.reason,
             "refused a request without a valid identity token"
         );
         Problem::typed(
@@ -266,9 +339,10 @@ impl CallSigner {
         self.signer.issuer()
     }
 
-    /// A token for `audience` that speaks for `actor`; none for an audience this process
-    /// was not configured to call (its calls there are then refused, never unauthenticated).
-    pub fn token(&self, audience: &str, actor: &Actor) -> Option<String> {
+    /// A token for `audience` that speaks for `actor` in the one request `bound`; none for
+    /// an audience this process was not configured to call (its calls there are then
+    /// refused, never unauthenticated).
+    pub fn token(&self, audience: &str, actor: &Actor, bound: &Bound) -> Option<String> {
         let now = crate::time::now_unix();
         self.signer.sign(Claims {
             iss: String::new(),
@@ -279,12 +353,16 @@ impl CallSigner {
             rid: crate::observing::request_id::current().unwrap_or_default(),
             iat: now,
             exp: now + TOKEN_LIFETIME_SECONDS,
+            jti: token::new_token_id(),
+            htm: bound.method.as_str().to_owned(),
+            htu: bound.target.to_owned(),
+            bdh: bound.body_digest(),
         })
     }
 
-    /// A token for `audience` in which this process speaks for itself.
-    pub fn own_token(&self, audience: &str) -> Option<String> {
-        self.token(audience, &Actor::service(self.signer.issuer()))
+    /// A token for `audience` in which this process speaks for itself in request `bound`.
+    pub fn own_token(&self, audience: &str, bound: &Bound) -> Option<String> {
+        self.token(audience, &Actor::service(self.signer.issuer()), bound)
     }
 }
 
@@ -302,6 +380,10 @@ mod tests {
             rid: String::new(),
             iat: 0,
             exp: 1,
+            jti: token::new_token_id(),
+            htm: "GET".to_owned(),
+            htu: "/users".to_owned(),
+            bdh: None,
         }
     }
 

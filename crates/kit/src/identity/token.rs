@@ -1,8 +1,11 @@
-//! Identity tokens: a short-lived statement "this request acts for principal P, with role R
-//! and scopes S, and is meant for service A", made by the caller that vouches for it (the
-//! gateway, or a service calling another) under a key that only it and service A hold.
+//! Identity tokens: a short-lived statement "this request, `METHOD /path` with this body,
+//! acts for principal P, with role R and scopes S, and is meant for service A", made by the
+//! caller that vouches for it (the gateway, or a service calling another) under a key that
+//! only it and service A hold. What ties a token to its one request is checked by
+//! [`crate::identity::binding`]; that a state-changing one is used once, by
+//! [`crate::identity::replay`].
 //!
-//! The format is fixed, `v2.<claims>.<tag>` (both base64url without padding), with one
+//! The format is fixed, `v3.<claims>.<tag>` (both base64url without padding), with one
 //! algorithm and no header to negotiate it, so the classic confusions of general-purpose
 //! token formats (`alg: none`, a public key taken as an HMAC secret) have nowhere to start.
 //! The tag is HMAC-SHA256 over a domain-separated message, so a tag made for anything else
@@ -29,9 +32,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-const VERSION: &str = "v2";
+const VERSION: &str = "v3";
 /// Prepended to the authenticated bytes: a tag for any other purpose cannot pass as a token.
-const DOMAIN: &[u8] = b"msa-shop identity token v2\n";
+const DOMAIN: &[u8] = b"msa-shop identity token v3\n";
 /// The HKDF salt of the pair keys: an agreed secret used for anything else gives other keys.
 const KEY_DOMAIN: &[u8] = b"msa-shop identity token pair key v2";
 const TAG_BYTES: usize = 32;
@@ -64,6 +67,17 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// This token's unique id, 16 random bytes in base64url: a state-changing request's
+    /// token is accepted once.
+    pub jti: String,
+    /// The method of the one request this token is for.
+    pub htm: String,
+    /// The target (path and query, as sent) of the one request this token is for.
+    pub htu: String,
+    /// For a request that changes state, the SHA-256 of its body in base64url: the token
+    /// vouches for that body and no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bdh: Option<String>,
 }
 
 /// Why a token was refused. Callers answer all of them alike (401), and log the reason.
@@ -81,6 +95,12 @@ pub enum TokenError {
     Expired,
     #[error("token is not valid yet, or lives too long")]
     BadLifetime,
+    #[error("token was made for another method or path")]
+    WrongRequest,
+    #[error("token was made for another body")]
+    WrongBody,
+    #[error("token was used before")]
+    Replayed,
 }
 
 /// The secret of one process: an X25519 scalar, from which it agrees a MAC key with each
@@ -266,8 +286,24 @@ impl TokenVerifier {
         {
             return Err(TokenError::BadLifetime);
         }
+        if token_id(&claims.jti).is_none() {
+            return Err(TokenError::Malformed);
+        }
         Ok(claims)
     }
+}
+
+/// A fresh token id: 128 random bits, as [`Claims::jti`] carries them.
+pub fn new_token_id() -> String {
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    B64.encode(id)
+}
+
+/// The 128 bits of a token id, if `jti` is one.
+pub fn token_id(jti: &str) -> Option<u128> {
+    let bytes: [u8; 16] = B64.decode(jti).ok()?.try_into().ok()?;
+    Some(u128::from_le_bytes(bytes))
 }
 
 /// Reads a public key from configuration text (base64url of the 32 key bytes).
@@ -330,6 +366,10 @@ mod tests {
             rid: "req-1".to_owned(),
             iat,
             exp,
+            jti: new_token_id(),
+            htm: "GET".to_owned(),
+            htu: "/orders/1".to_owned(),
+            bdh: None,
         }
     }
 
@@ -367,9 +407,10 @@ mod tests {
 
     #[test]
     fn a_token_for_this_audience_verifies() {
-        let token = sign(&gateway(), claims("orders", NOW, NOW + 30));
+        let stated = claims("orders", NOW, NOW + 30);
+        let token = sign(&gateway(), stated.clone());
         let verified = orders_verifier().verify(&token, NOW + 1);
-        let mut expected = claims("orders", NOW, NOW + 30);
+        let mut expected = stated;
         expected.iss = "gateway".to_owned();
         assert_eq!(verified, Ok(expected));
     }
@@ -468,7 +509,7 @@ mod tests {
         forged.iss = "gateway".to_owned();
         forged.role = "admin".to_owned();
         let forged_payload = B64.encode(serde_json::to_vec(&forged).expect("json"));
-        let forged_token = format!("v2.{forged_payload}.{tag}");
+        let forged_token = format!("v3.{forged_payload}.{tag}");
         assert_eq!(
             orders_verifier().verify(&forged_token, NOW),
             Err(TokenError::BadTag)
@@ -496,7 +537,15 @@ mod tests {
             value["admin"] = true.into();
             let payload = B64.encode(serde_json::to_vec(&value).expect("json"));
             let tag = pair.tag(&payload).finalize().into_bytes();
-            format!("v2.{payload}.{}", B64.encode(tag))
+            format!("v3.{payload}.{}", B64.encode(tag))
+        };
+        let not_an_id = {
+            let mut value = claims("orders", NOW, NOW + 30);
+            value.iss = "gateway".to_owned();
+            value.jti = "short".to_owned();
+            let payload = B64.encode(serde_json::to_vec(&value).expect("json"));
+            let tag = pair.tag(&payload).finalize().into_bytes();
+            format!("v3.{payload}.{}", B64.encode(tag))
         };
         let short_tag = {
             let (head, tag) = token.rsplit_once('.').expect("three parts");
@@ -504,15 +553,16 @@ mod tests {
         };
         for bad in [
             "",
-            "v2",
-            "v2..",
-            "v3.a.b",
-            "v2.!!!.???",
-            "v2.e30.AAAA",
-            &token.replacen("v2.", "v1.", 1),
+            "v3",
+            "v3..",
+            "v4.a.b",
+            "v3.!!!.???",
+            "v3.e30.AAAA",
+            &token.replacen("v3.", "v2.", 1),
             &format!("{token}.extra"),
             &too_long,
             &extra_member,
+            &not_an_id,
             &short_tag,
         ] {
             assert!(verifier.verify(bad, NOW).is_err(), "{bad:?} was accepted");
@@ -530,7 +580,7 @@ mod tests {
             .expect("agreed");
         let mut mac = pair.0.clone();
         mac.update(payload.as_bytes());
-        let token = format!("v2.{payload}.{}", B64.encode(mac.finalize().into_bytes()));
+        let token = format!("v3.{payload}.{}", B64.encode(mac.finalize().into_bytes()));
         assert_eq!(
             orders_verifier().verify(&token, NOW),
             Err(TokenError::BadTag)

@@ -238,10 +238,11 @@ impl Steps {
         let slot = crate::observing::metrics::RouteSlot::default();
         request.extensions_mut().insert(slot.clone());
         let routed = async move {
-            if let Some(gate) = &self.gate
-                && let Err(refusal) = gate.admit(&mut request)
-            {
-                return refusal.into_response();
+            if let Some(gate) = &self.gate {
+                request = match gate.admit(request).await {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return refusal.into_response(),
+                };
             }
             match DefaultBodyLimit::max(MAX_BODY_BYTES)
                 .layer(router)

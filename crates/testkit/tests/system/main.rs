@@ -12,6 +12,7 @@ mod orders;
 mod owasp;
 mod platform;
 mod products;
+mod replay;
 mod resilience;
 mod sessions;
 mod storefront;

@@ -146,15 +146,15 @@ async fn orders_for_unknown_users_or_products_are_refused_and_hold_nothing() {
     // name a user who is gone when the account was removed past the gateway, as this
     // token, signed as the gateway for a user who never existed, does.
     let nobody = app
-        .direct(
+        .direct_json(
             Service::Orders,
             Method::POST,
             "/orders",
             &Principal::User(424_242),
             Role::Customer,
+            &json!({"items": [{"product_id": PHONE, "quantity": 1}]}),
         )
         .header("idempotency-key", "u-404")
-        .json(&json!({"items": [{"product_id": PHONE, "quantity": 1}]}))
         .send()
         .await
         .expect("order-service answers");

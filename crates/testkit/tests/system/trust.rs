@@ -2,6 +2,7 @@
 //! from an issuer it trusts, whoever can reach its port.
 
 use base64::Engine as _;
+use kit::identity::binding::Bound;
 use kit::identity::token::{Claims, PartyKey, TokenSigner, parse_public_key};
 use kit::identity::{Actor, GATEWAY, ORDERS, Principal, Role, TOKEN_HEADER};
 use reqwest::{Method, StatusCode};
@@ -14,7 +15,12 @@ const ROUTES: [(Service, &str); 3] = [
     (Service::Orders, "/orders/9001"),
 ];
 
+/// An administrator's claims for reading `audience`'s route in [`ROUTES`].
 fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
+    let path = ROUTES
+        .iter()
+        .find(|(service, _)| service.name() == audience)
+        .map_or("/", |(_, path)| path);
     Claims {
         iss: String::new(),
         aud: audience.to_owned(),
@@ -24,6 +30,10 @@ fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
         rid: "forged".to_owned(),
         iat: issued,
         exp: expires,
+        jti: kit::identity::token::new_token_id(),
+        htm: "GET".to_owned(),
+        htu: path.to_owned(),
+        bdh: None,
     }
 }
 
@@ -98,11 +108,11 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
             stated.iss = GATEWAY.to_owned();
             let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(serde_json::to_vec(&stated).expect("json"));
-            format!("v2.{payload}.{tag}")
+            format!("v3.{payload}.{tag}")
         };
         let refused = [
             ("no token", None),
-            ("garbage", Some("v2.e30.AAAA".to_owned())),
+            ("garbage", Some("v3.e30.AAAA".to_owned())),
             (
                 "another audience",
                 Some(made(&gateway, claims(other, now, now + 30))),
@@ -167,6 +177,11 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
         .expect("answer");
     assert_problem(admin, StatusCode::NOT_FOUND).await;
     // order-service's key cannot vouch for a user: a service speaks only for itself.
+    let users_list = Bound {
+        method: &Method::GET,
+        target: "/users",
+        body: b"",
+    };
     let forged = app
         .orders_signer
         .token(
@@ -176,11 +191,20 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
                 role: Role::Admin,
                 scopes: Vec::new(),
             },
+            &users_list,
         )
         .expect("order-service makes tokens for users");
     let response = get_with(&app, Service::Users, "/users", Some(&forged)).await;
     assert_problem(response, StatusCode::UNAUTHORIZED).await;
     // And order-service's own word does not reach the password store.
+    let attempt =
+        serde_json::to_vec(&serde_json::json!({"email": "alice@example.com", "password": "x"}))
+            .expect("json");
+    let verify_request = Bound {
+        method: &Method::POST,
+        target: "/internal/credentials/verify",
+        body: &attempt,
+    };
     let verify = app
         .http
         .post(format!(
@@ -190,10 +214,11 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
         .header(
             TOKEN_HEADER,
             app.orders_signer
-                .own_token(Service::Users.name())
+                .own_token(Service::Users.name(), &verify_request)
                 .expect("order-service makes tokens for users"),
         )
-        .json(&serde_json::json!({"email": "alice@example.com", "password": "x"}))
+        .header("content-type", "application/json")
+        .body(attempt)
         .send()
         .await
         .expect("answer");
@@ -225,7 +250,7 @@ async fn identity_and_address_headers_from_outside_are_never_believed() {
     let bob = app.as_user(BOB).await;
     let response = bob
         .request(Method::GET, "/api/v1/users/1")
-        .header(TOKEN_HEADER, "v2.anything.at-all")
+        .header(TOKEN_HEADER, "v3.anything.at-all")
         .send()
         .await
         .expect("answer");
