@@ -18,7 +18,7 @@ use axum::Router;
 use axum::routing::get;
 use kit::calling::client::{Calls, Upstream};
 use kit::calling::resilience::CallPolicy;
-use kit::identity::CallSigner;
+use kit::identity::keyring::KeyRing;
 use kit::observing::metrics::{LabelledCounter, Metrics};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
@@ -67,8 +67,9 @@ pub struct Config {
     pub serving: Serving,
     /// Sessions and API keys.
     pub database: Database,
-    /// Signs the identity token of every forwarded request.
-    pub signer: CallSigner,
+    /// The gateway's secrets and the services' public keys, from which it makes the
+    /// identity token of every forwarded request.
+    pub keys: KeyRing,
     pub sessions: SessionPolicy,
     pub rates: RateLimits,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
@@ -127,7 +128,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let stack = Stack::new(SERVICE, config.serving).at_edge();
     stack.metrics.database_pool(&pool);
     let calls = Calls::new(config.calls, stack.metrics.clone());
-    let upstream = |name, url: &str| calls.upstream(name, url).signed_by(config.signer.clone());
+    let signer = config.keys.signer(&settings::CALLS)?;
+    config.keys.watch();
+    let upstream = |name, url: &str| calls.upstream(name, url).signed_by(signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
     let (auth, auth_api) = access::auth::routes().split_for_parts();
     let state = AppState::new(Shared {

@@ -27,7 +27,7 @@ pub enum PlainHttpMode {
 }
 
 /// The services the gateway forwards to, each checking the gateway's tokens.
-const CALLS: [&str; 3] = [USERS, PRODUCTS, ORDERS];
+pub const CALLS: [&str; 3] = [USERS, PRODUCTS, ORDERS];
 
 /// Where the gateway keeps its secret, from which it derives the key of the tokens of every
 /// forwarded request.
@@ -35,8 +35,10 @@ const CALLS: [&str; 3] = [USERS, PRODUCTS, ORDERS];
 #[command(next_help_heading = "gateway")]
 #[group(id = "gateway_keyfile")]
 pub struct KeyFile {
-    /// The gateway's secret (32 bytes, base64url), read from this file, which must
-    /// exist [default: DATA_DIR/keys/gateway.key, generated on first start].
+    /// The gateway's secret (32 bytes, base64url, one per line: the current one first,
+    /// others while a rotation is under way), read from this file, which must exist and is
+    /// re-read when it changes [default: DATA_DIR/keys/gateway.key, generated on first
+    /// start].
     #[arg(long, env = "MSA_GATEWAY_KEY_FILE")]
     pub gateway_key_file: Option<PathBuf>,
 }
@@ -166,10 +168,11 @@ impl Settings {
     pub fn config(&self) -> anyhow::Result<Config> {
         let own = &self.own;
         let data_dir = &self.place.data_dir;
-        let own_key = kit::identity::options::own_key(
+        let keys = self.trust.ring(
             GATEWAY,
             own.key.gateway_key_file.as_deref(),
             data_dir,
+            &CALLS,
         )?;
         let tls = self.tls_files()?.map(|tls| Tls {
             listen: self.place.listen(own.tls_port),
@@ -192,11 +195,12 @@ impl Settings {
                 own.gateway_database_url_file.as_deref(),
                 data_dir,
             )?,
-            signer: self
-                .trust
-                .keys(&CALLS, data_dir)?
-                .signer(&own_key, GATEWAY, &CALLS)?,
-            form_key: own_key.derive("msa-shop storefront form tokens v1"),
+            // From the secret current at start: a rotation changes it at the next restart,
+            // when forms shown before it are refused once and shown again.
+            form_key: keys
+                .current_secret()?
+                .derive("msa-shop storefront form tokens v1"),
+            keys,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(own.session_idle_minutes * 60),
                 lifetime: Duration::from_secs(own.session_lifetime_hours * 3600),

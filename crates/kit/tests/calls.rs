@@ -307,7 +307,9 @@ async fn each_attempt_of_a_repeated_write_carries_a_token_of_its_own() {
     let keys = PublicKeys::default()
         .with("caller", caller.public_key())
         .with("callee", callee.public_key());
-    let gate = keys.gate(&callee, "callee", &["caller"]).expect("a gate");
+    let gate = keys
+        .gate(std::slice::from_ref(&callee), "callee", &["caller"])
+        .expect("a gate");
     let signer = keys
         .signer(&caller, "caller", &["callee"])
         .expect("a signer");

@@ -18,7 +18,8 @@ fn parties() -> (CallSigner, Gate) {
     (
         keys.signer(&gateway, "gateway", &["orders"])
             .expect("a signer"),
-        keys.gate(&orders, "orders", &["gateway"]).expect("a gate"),
+        keys.gate(std::slice::from_ref(&orders), "orders", &["gateway"])
+            .expect("a gate"),
     )
 }
 

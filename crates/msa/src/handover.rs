@@ -34,6 +34,44 @@ pub struct Invocation {
 /// service is reached, so that each finds the others where this process starts them.
 pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, String)>> {
     let mut decided = Vec::new();
+    let trust = &settings.trust;
+    let none_given = trust.public_keys_file.is_none()
+        && [
+            &trust.gateway_public_key,
+            &trust.users_public_key,
+            &trust.products_public_key,
+            &trust.orders_public_key,
+        ]
+        .iter()
+        .all(|key| key.is_none());
+    // With nothing configured, the children read the public keys from a file of this data
+    // directory, which `msa keys rotate` rewrites while they run.
+    if none_given {
+        let keys = settings.public_keys()?.into_iter().fold(
+            kit::identity::PublicKeys::default(),
+            |keys, (party, key)| keys.with(party, key),
+        );
+        let path = kit::identity::keyring::public_keys_file(&settings.place.data_dir);
+        kit::files::ensure_private_dir(path.parent().unwrap_or(&settings.place.data_dir))?;
+        kit::files::write_private_file(
+            &path,
+            kit::identity::keyring::render_public_keys(&keys).as_bytes(),
+        )?;
+        decided.push(("public_keys_file", path.display().to_string()));
+    } else {
+        decided.extend(public_key_arguments(settings)?);
+    }
+    decided.extend([
+        ("users_url", settings.url(Role::Users)),
+        ("products_url", settings.url(Role::Products)),
+        ("orders_url", settings.url(Role::Orders)),
+    ]);
+    Ok(decided)
+}
+
+/// Each process's public keys, as the arguments that give them one by one.
+fn public_key_arguments(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut decided = Vec::new();
     for (party, key) in settings.public_keys()? {
         let id = match party {
             kit::identity::GATEWAY => "gateway_public_key",
@@ -44,11 +82,6 @@ pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, Strin
         };
         decided.push((id, key));
     }
-    decided.extend([
-        ("users_url", settings.url(Role::Users)),
-        ("products_url", settings.url(Role::Products)),
-        ("orders_url", settings.url(Role::Orders)),
-    ]);
     Ok(decided)
 }
 
@@ -168,22 +201,6 @@ mod tests {
         ("trusted-proxies", Some("10.0.0.0/8,::1/128")),
         ("cors-origins", Some("https://shop.example.com")),
         ("database-max-connections", Some("3")),
-        (
-            "gateway-public-key",
-            Some("R_ya_mFu7iMrc-y5INbfz0st_-Fx2E0omNFHJuN2i40"),
-        ),
-        (
-            "orders-public-key",
-            Some("TriBxyu32sibJFnBE6SPQK9AOT1mFLlbExjWvA_elOM"),
-        ),
-        (
-            "users-public-key",
-            Some("ZkZ2QlEa0IkXtNdGD4Z2nQ2J3vS3b7nQ0mJ9nZ7lE2M"),
-        ),
-        (
-            "products-public-key",
-            Some("q3NnF0dUcbbg3-8mbq4R0oQxjKQIl1eG4m0mKjNlq2A"),
-        ),
         ("max-in-flight", Some("33")),
         ("shutdown-delay-ms", Some("1500")),
         ("header-timeout-ms", Some("7000")),
@@ -206,6 +223,29 @@ mod tests {
         ("products-url", Some("http://products:5002")),
         ("orders-url", Some("http://orders:5003")),
     ];
+
+    /// The public keys one by one, or (below) in one file: the two exclude each other.
+    const PUBLIC_KEYS: &[(&str, Option<&str>)] = &[
+        (
+            "gateway-public-key",
+            Some("R_ya_mFu7iMrc-y5INbfz0st_-Fx2E0omNFHJuN2i40"),
+        ),
+        (
+            "orders-public-key",
+            Some("TriBxyu32sibJFnBE6SPQK9AOT1mFLlbExjWvA_elOM"),
+        ),
+        (
+            "users-public-key",
+            Some("ZkZ2QlEa0IkXtNdGD4Z2nQ2J3vS3b7nQ0mJ9nZ7lE2M"),
+        ),
+        (
+            "products-public-key",
+            Some("q3NnF0dUcbbg3-8mbq4R0oQxjKQIl1eG4m0mKjNlq2A"),
+        ),
+    ];
+
+    const PUBLIC_KEYS_FILE: &[(&str, Option<&str>)] =
+        &[("public-keys-file", Some("/run/config/public-keys"))];
 
     const URLS: &[(&str, Option<&str>)] = &[
         ("users-database-url", Some("postgres://u:secret-u@db/users")),
@@ -332,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_test_gives_every_setting_of_up() {
-        let named: Vec<&str> = [GIVEN, URLS, URL_FILES]
+        let named: Vec<&str> = [GIVEN, PUBLIC_KEYS, PUBLIC_KEYS_FILE, URLS, URL_FILES]
             .iter()
             .flat_map(|list| list.iter().map(|(name, _)| *name))
             .collect();
@@ -348,8 +388,10 @@ mod tests {
     #[test]
     fn every_setting_given_to_up_reaches_each_child_that_reads_it() {
         for secrets in [URLS, URL_FILES] {
-            let (up, given) = parse_up(&command_line(&[GIVEN, secrets]));
-            assert_handed_over(&up, &given);
+            for keys in [PUBLIC_KEYS, PUBLIC_KEYS_FILE] {
+                let (up, given) = parse_up(&command_line(&[GIVEN, keys, secrets]));
+                assert_handed_over(&up, &given);
+            }
         }
     }
 
@@ -385,9 +427,21 @@ mod tests {
         let data_dir = dir.path().display().to_string();
         let (up, _) = parse_up(&command_line(&[&[("data-dir", Some(data_dir.as_str()))]]));
         let command = up_command();
-        let decided = decided(&up).expect("keys are derived");
-        assert_eq!(decided.len(), 7);
-        for (id, _) in decided {
+        let from_file = decided(&up).expect("keys are derived");
+        // The public keys file, and where the three services are.
+        assert_eq!(from_file.len(), 4);
+        let file = kit::identity::keyring::public_keys_file(dir.path());
+        let written = std::fs::read(&file).expect("the public keys file is written");
+        let keys = kit::identity::keyring::parse_public_keys(&written).expect("it parses");
+        assert_eq!(keys.iter().count(), 4, "one line per process");
+        let (up, _) = parse_up(&command_line(&[
+            &[("data-dir", Some(data_dir.as_str()))],
+            &PUBLIC_KEYS[..1],
+        ]));
+        // A key given by the operator: the others are decided one by one, as before.
+        let one_by_one = decided(&up).expect("keys are derived");
+        assert_eq!(one_by_one.len(), 7);
+        for (id, _) in from_file.into_iter().chain(one_by_one) {
             assert!(
                 command.get_arguments().any(|arg| arg.get_id() == id),
                 "msa up decides `{id}`, which no argument has"

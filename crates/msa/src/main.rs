@@ -9,6 +9,7 @@ use kit::observing::telemetry::{LogFormat, LogGuard, LogOptions};
 mod audit;
 mod bench;
 mod handover;
+mod rotate;
 mod serve;
 mod settings;
 mod supervisor;
@@ -51,6 +52,8 @@ enum Command {
     /// the identity tokens between them, as environment settings for services on other
     /// hosts (creating the key files first if they do not exist).
     Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
         #[command(flatten)]
         settings: KeysSettings,
     },
@@ -79,6 +82,14 @@ enum Command {
     Serve(Box<Service>),
 }
 
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Give processes of a running `msa up` new token keys without a restart: introduce a
+    /// new key beside each old one, switch signing to it, and retire the old one once no
+    /// token made under it can still arrive. Progress goes to standard error.
+    Rotate(rotate::RotateArgs),
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
@@ -92,7 +103,17 @@ fn main() -> ExitCode {
                 .clone();
             in_runtime(logging, supervisor::up(*settings, given, reset))
         }
-        Command::Keys { settings } => {
+        Command::Keys {
+            action: Some(KeysAction::Rotate(args)),
+            settings,
+        } => {
+            let logging = start_logging("msa", &settings.log);
+            in_runtime(logging, rotate::run(args))
+        }
+        Command::Keys {
+            action: None,
+            settings,
+        } => {
             let logging = start_logging("msa", &settings.log);
             in_runtime(logging, async move { print_public_keys(&settings) })
         }

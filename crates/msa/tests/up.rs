@@ -254,6 +254,7 @@ fn the_token_pattern_finds_a_real_token_in_a_log_line() {
         .towards("orders", key)
         .sign(Claims {
             iss: String::new(),
+            kid: String::new(),
             aud: "orders".to_owned(),
             sub: "user:1".to_owned(),
             role: "customer".to_owned(),

@@ -16,8 +16,8 @@ use anyhow::Context;
 use axum::Router;
 use kit::calling::client::Calls;
 use kit::calling::resilience::CallPolicy;
-use kit::identity::token::PartyKey;
-use kit::identity::{CallSigner, GATEWAY, Gate, PRODUCTS, PublicKeys, USERS};
+use kit::identity::keyring::KeyRing;
+use kit::identity::{GATEWAY, Gate, PRODUCTS, USERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
@@ -70,12 +70,10 @@ pub struct Config {
     /// settles them at once; with replicas, they may be another replica's live requests,
     /// and only the grace tells.
     pub shared_database: bool,
-    /// Public key of the gateway, the only caller this service answers.
-    pub trust: PublicKeys,
-    /// This service's secret, from which it derives the keys of the tokens it checks.
-    pub key: PartyKey,
-    /// Makes the tokens of this service's calls to user-service and product-service.
-    pub signer: CallSigner,
+    /// This service's secrets and the public keys of the gateway (the only caller it
+    /// answers) and of user-service and product-service (which it calls): from these it
+    /// derives the keys of the tokens it checks and makes.
+    pub keys: KeyRing,
 }
 
 /// What every handler and middleware shares (see [`kit::serving::handle`]).
@@ -112,15 +110,17 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let calls = Calls::new(config.calls, stack.metrics.clone());
+    let signer = config.keys.signer(&CALLS)?;
     let clients = client::Clients {
         users: calls
             .upstream("users", &config.users_url)
-            .signed_by(config.signer.clone()),
+            .signed_by(signer.clone()),
         products: calls
             .upstream("products", &config.products_url)
-            .signed_by(config.signer.clone()),
+            .signed_by(signer),
     };
-    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
+    let gate = config.keys.gate(&TRUSTED)?;
+    config.keys.watch();
     let readers = Readers::of(&pool);
     let state = AppState::new(Shared {
         pool: pool.clone(),

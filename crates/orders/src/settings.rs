@@ -89,11 +89,6 @@ impl Settings {
     /// the key files that derive public keys not configured.
     pub fn config(&self) -> anyhow::Result<Config> {
         let data_dir = &self.place.data_dir;
-        let key = kit::identity::options::own_key(
-            ORDERS,
-            self.own.key.orders_key_file.as_deref(),
-            data_dir,
-        )?;
         Ok(Config {
             listen: self.place.listen(self.own.orders_port),
             database: self.pool.database(
@@ -109,12 +104,12 @@ impl Settings {
             recovery_interval: Duration::from_secs(self.own.recovery_interval_s),
             pending_grace: pending_grace(self.calls.call_timeout()),
             shared_database: self.own.orders_shared_database,
-            trust: self.trust.keys(&TRUSTED, data_dir)?,
-            signer: self
-                .trust
-                .keys(&CALLS, data_dir)?
-                .signer(&key, ORDERS, &CALLS)?,
-            key,
+            keys: self.trust.ring(
+                ORDERS,
+                self.own.key.orders_key_file.as_deref(),
+                data_dir,
+                &[TRUSTED.as_slice(), CALLS.as_slice()].concat(),
+            )?,
         })
     }
 }

@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
-use kit::identity::token::PartyKey;
-use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
+use kit::identity::keyring::KeyRing;
+use kit::identity::{GATEWAY, Gate, ORDERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
@@ -41,10 +41,9 @@ static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
-    /// Public keys of the gateway and order-service, whose calls this service answers.
-    pub trust: PublicKeys,
-    /// This service's secret, from which it derives the key of each caller's tokens.
-    pub key: PartyKey,
+    /// This service's secrets and the public keys of the gateway and order-service, whose
+    /// calls it answers: from these it derives the key of each caller's tokens.
+    pub keys: KeyRing,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
 }
@@ -64,7 +63,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
+    let gate = config.keys.gate(&TRUSTED)?;
+    config.keys.watch();
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let reservations = stack.metrics.labelled_counter(

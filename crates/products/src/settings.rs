@@ -76,11 +76,11 @@ impl Settings {
                 self.own.products_database_url_file.as_deref(),
                 &self.place.data_dir,
             )?,
-            trust: self.trust.keys(&TRUSTED, &self.place.data_dir)?,
-            key: kit::identity::options::own_key(
+            keys: self.trust.ring(
                 SERVICE,
                 self.own.key.products_key_file.as_deref(),
                 &self.place.data_dir,
+                &TRUSTED,
             )?,
             serving: self.serving.serving(),
         })

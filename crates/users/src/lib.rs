@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use axum::Router;
-use kit::identity::token::PartyKey;
-use kit::identity::{GATEWAY, Gate, ORDERS, PublicKeys};
+use kit::identity::keyring::KeyRing;
+use kit::identity::{GATEWAY, Gate, ORDERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
 use kit::serving::server::Server;
@@ -48,10 +48,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How many password hashes may run at once (one per core is the sensible ceiling).
     pub hash_concurrency: usize,
-    /// Public keys of the gateway and order-service, whose calls this service answers.
-    pub trust: PublicKeys,
-    /// This service's secret, from which it derives the key of each caller's tokens.
-    pub key: PartyKey,
+    /// This service's secrets and the public keys of the gateway and order-service, whose
+    /// calls it answers: from these it derives the key of each caller's tokens.
+    pub keys: KeyRing,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
 }
@@ -72,7 +71,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let gate = config.trust.gate(&config.key, SERVICE, &TRUSTED)?;
+    let gate = config.keys.gate(&TRUSTED)?;
+    config.keys.watch();
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let readers = Readers::of(&pool);

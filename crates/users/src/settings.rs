@@ -80,11 +80,11 @@ impl Settings {
             data_dir: self.place.data_dir.clone(),
             // Argon2 is CPU-bound: more hashes at once than cores only queue inside.
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            trust: self.trust.keys(&TRUSTED, &self.place.data_dir)?,
-            key: kit::identity::options::own_key(
+            keys: self.trust.ring(
                 SERVICE,
                 self.own.key.users_key_file.as_deref(),
                 &self.place.data_dir,
+                &TRUSTED,
             )?,
             serving: self.serving.serving(),
         })

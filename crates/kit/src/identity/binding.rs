@@ -66,6 +66,7 @@ mod tests {
     fn claims_for(bound: &Bound) -> Claims {
         Claims {
             iss: "gateway".to_owned(),
+            kid: String::new(),
             aud: "orders".to_owned(),
             sub: "user:1".to_owned(),
             role: "customer".to_owned(),

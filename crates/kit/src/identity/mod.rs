@@ -17,15 +17,19 @@ use http::request::Parts;
 use crate::error::ApiError;
 use crate::identity::binding::Bound;
 use crate::identity::replay::{Replays, Unused};
-use crate::identity::token::{Claims, PairKey, PartyKey, TokenError, TokenSigner, TokenVerifier};
+use crate::identity::token::{Claims, PartyKey, PublicKey, TokenError, TokenSigner, TokenVerifier};
 use crate::problem::Problem;
 
 pub mod actor;
 pub mod binding;
+mod current;
 pub mod email;
+pub mod keyring;
 pub mod options;
 pub mod replay;
 pub mod token;
+
+use current::Current;
 
 pub use actor::{Access, Actor, Principal, Role, Scope};
 
@@ -134,48 +138,113 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The public keys of the processes that make or check identity tokens, by name, as
-/// distributed by configuration.
-#[derive(Debug, Clone, Default)]
-pub struct PublicKeys(std::collections::BTreeMap<String, String>);
+/// distributed by configuration. A process may have several while its key is rotated: the
+/// first is the one it is addressed under and signs with, the others are still accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublicKeys(std::collections::BTreeMap<String, Vec<String>>);
 
 impl PublicKeys {
-    pub fn with(mut self, party: &str, public_key: impl Into<String>) -> Self {
-        self.0.insert(party.to_owned(), public_key.into());
+    /// Adds the keys of `party` in `text`: one, or several separated by commas.
+    pub fn with(mut self, party: &str, text: impl AsRef<str>) -> Self {
+        let keys = self.0.entry(party.to_owned()).or_default();
+        keys.extend(
+            text.as_ref()
+                .split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(str::to_owned),
+        );
         self
     }
 
-    /// The pair key of tokens from `issuer` to `audience`, as `own` (one of the two) derives it.
-    fn pair_key(
-        &self,
-        own: &PartyKey,
-        (issuer, audience): (&str, &str),
-        peer: &str,
-    ) -> anyhow::Result<PairKey> {
-        let text = self.0.get(peer).ok_or_else(|| {
-            anyhow::anyhow!("tokens from {issuer} to {audience} need the public key of {peer}")
-        })?;
-        // Two processes with one secret could each make the other's tokens.
-        if let Some((twin, _)) = self
-            .0
-            .iter()
-            .find(|(name, other)| *name != peer && other.trim() == text.trim())
-        {
-            anyhow::bail!("{peer} and {twin} have the same public key; each needs its own");
-        }
-        token::parse_public_key(text)
-            .and_then(|public| own.pair_key(&public, issuer, audience))
-            .map_err(|error| anyhow::anyhow!("the public key of {peer}: {error}"))
+    /// These keys with those of `party` replaced by the ones in `text`.
+    pub fn replaced(mut self, party: &str, text: &str) -> Self {
+        self.0.remove(party);
+        self.with(party, text)
     }
 
-    /// The gate of service `audience`, holding `own`, which trusts exactly `issuers`: who may
-    /// call whom is decided by the service, the keys that prove it by configuration.
-    pub fn gate(&self, own: &PartyKey, audience: &str, issuers: &[&str]) -> anyhow::Result<Gate> {
+    /// The keys of `party`, the current one first.
+    pub fn of(&self, party: &str) -> &[String] {
+        self.0.get(party).map_or(&[], Vec::as_slice)
+    }
+
+    /// The parties and their keys, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0
+            .iter()
+            .map(|(party, keys)| (party.as_str(), keys.as_slice()))
+    }
+
+    /// The keys of `peer`, parsed, checked to be its own.
+    fn peer_keys(
+        &self,
+        (issuer, audience): (&str, &str),
+        peer: &str,
+    ) -> anyhow::Result<Vec<PublicKey>> {
+        let keys = self.of(peer);
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "tokens from {issuer} to {audience} need the public key of {peer}"
+        );
+        keys.iter()
+            .map(|text| {
+                // Two processes with one secret could each make the other's tokens.
+                if let Some((twin, _)) = self.0.iter().find(|(name, others)| {
+                    *name != peer && others.iter().any(|other| other == text)
+                }) {
+                    anyhow::bail!("{peer} and {twin} have the same public key; each needs its own");
+                }
+                token::parse_public_key(text)
+                    .map_err(|error| anyhow::anyhow!("the public key of {peer}: {error}"))
+            })
+            .collect()
+    }
+
+    /// The verifier of service `audience`, holding the secrets `own` (the current one first),
+    /// which trusts exactly `issuers`, under every pair of their keys and its own.
+    pub fn verifier(
+        &self,
+        own: &[PartyKey],
+        audience: &str,
+        issuers: &[&str],
+    ) -> anyhow::Result<TokenVerifier> {
         let mut verifier = TokenVerifier::new(audience);
         for issuer in issuers {
-            let key = self.pair_key(own, (issuer, audience), issuer)?;
-            verifier = verifier.trust(*issuer, key);
+            for peer in self.peer_keys((issuer, audience), issuer)? {
+                for secret in own {
+                    let key = secret
+                        .pair_key(&peer, issuer, audience)
+                        .map_err(|error| anyhow::anyhow!("the public key of {issuer}: {error}"))?;
+                    verifier = verifier.trust(*issuer, key);
+                }
+            }
         }
-        Ok(Gate::new(verifier))
+        Ok(verifier)
+    }
+
+    /// The gate of service `audience`: who may call whom is decided by the service, the keys
+    /// that prove it by configuration.
+    pub fn gate(&self, own: &[PartyKey], audience: &str, issuers: &[&str]) -> anyhow::Result<Gate> {
+        Ok(Gate::new(self.verifier(own, audience, issuers)?))
+    }
+
+    /// The token maker of process `issuer`, signing with `own` (its current secret) towards
+    /// the current key of each of `audiences`.
+    pub fn token_signer(
+        &self,
+        own: &PartyKey,
+        issuer: &str,
+        audiences: &[&str],
+    ) -> anyhow::Result<TokenSigner> {
+        let mut signer = TokenSigner::new(issuer);
+        for audience in audiences {
+            let current = self.peer_keys((issuer, audience), audience)?[0];
+            let key = own
+                .pair_key(&current, issuer, audience)
+                .map_err(|error| anyhow::anyhow!("the public key of {audience}: {error}"))?;
+            signer = signer.towards(*audience, key);
+        }
+        Ok(signer)
     }
 
     /// The signer of process `issuer`, holding `own`, for calls to `audiences`.
@@ -185,26 +254,22 @@ impl PublicKeys {
         issuer: &str,
         audiences: &[&str],
     ) -> anyhow::Result<CallSigner> {
-        let mut signer = TokenSigner::new(issuer);
-        for audience in audiences {
-            let key = self.pair_key(own, (issuer, audience), audience)?;
-            signer = signer.towards(*audience, key);
-        }
-        Ok(CallSigner::new(signer))
+        Ok(CallSigner::new(self.token_signer(own, issuer, audiences)?))
     }
 }
 
 /// Checks the identity token of every request into a service.
 #[derive(Clone)]
 pub struct Gate {
-    verifier: Arc<TokenVerifier>,
+    /// Replaced whole when the keys change ([`keyring`]).
+    verifier: Arc<Current<TokenVerifier>>,
     replays: Arc<Replays>,
 }
 
 impl Gate {
     pub fn new(verifier: TokenVerifier) -> Self {
         Self {
-            verifier: Arc::new(verifier),
+            verifier: Arc::new(Current::new(verifier)),
             replays: Arc::new(Replays::new()),
         }
     }
@@ -228,7 +293,11 @@ impl Gate {
             return Err(Refusal::unauthenticated("no identity token"));
         };
         let now = crate::time::now_unix();
-        let claims = self.verifier.verify(token, now).map_err(Refusal::token)?;
+        let claims = self
+            .verifier
+            .get()
+            .verify(token, now)
+            .map_err(Refusal::token)?;
         let (mut parts, body) = request.into_parts();
         let body = body
             .collect()
@@ -325,18 +394,21 @@ impl IntoResponse for Refusal {
 /// Makes the tokens of the calls a process makes, one short-lived token per call.
 #[derive(Debug, Clone)]
 pub struct CallSigner {
-    signer: Arc<TokenSigner>,
+    issuer: Arc<str>,
+    /// Replaced whole when the keys change ([`keyring`]).
+    signer: Arc<Current<TokenSigner>>,
 }
 
 impl CallSigner {
     pub fn new(signer: TokenSigner) -> Self {
         Self {
-            signer: Arc::new(signer),
+            issuer: signer.issuer().into(),
+            signer: Arc::new(Current::new(signer)),
         }
     }
 
     pub fn issuer(&self) -> &str {
-        self.signer.issuer()
+        &self.issuer
     }
 
     /// A token for `audience` that speaks for `actor` in the one request `bound`; none for
@@ -344,8 +416,9 @@ impl CallSigner {
     /// refused, never unauthenticated).
     pub fn token(&self, audience: &str, actor: &Actor, bound: &Bound) -> Option<String> {
         let now = crate::time::now_unix();
-        self.signer.sign(Claims {
+        self.signer.get().sign(Claims {
             iss: String::new(),
+            kid: String::new(),
             aud: audience.to_owned(),
             sub: actor.principal.subject(),
             role: actor.role.as_str().to_owned(),
@@ -362,7 +435,7 @@ impl CallSigner {
 
     /// A token for `audience` in which this process speaks for itself in request `bound`.
     pub fn own_token(&self, audience: &str, bound: &Bound) -> Option<String> {
-        self.token(audience, &Actor::service(self.signer.issuer()), bound)
+        self.token(audience, &Actor::service(&self.issuer), bound)
     }
 }
 
@@ -373,6 +446,7 @@ mod tests {
     fn claims(sub: &str, role: &str, iss: &str) -> Claims {
         Claims {
             iss: iss.to_owned(),
+            kid: String::new(),
             aud: "users".to_owned(),
             sub: sub.to_owned(),
             role: role.to_owned(),

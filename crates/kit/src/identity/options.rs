@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::identity::keyring::{KeyRing, PublicSource};
 use crate::identity::token::PartyKey;
 use crate::identity::{GATEWAY, ORDERS, PRODUCTS, PublicKeys, USERS};
 
@@ -32,6 +33,15 @@ pub struct TrustOptions {
     /// [default: derived from DATA_DIR/keys/orders.key].
     #[arg(long, env = "MSA_ORDERS_PUBLIC_KEY")]
     pub orders_public_key: Option<String>,
+
+    /// A file of every process's public keys (`<party> <key>[,<key>...]` per line), re-read
+    /// when it changes, so keys can be rotated without a restart; instead of the four
+    /// public key settings. Each setting, and each line, may list several keys, separated
+    /// by commas: the current one first, then those still accepted.
+    #[arg(long, env = "MSA_PUBLIC_KEYS_FILE", conflicts_with_all = [
+        "gateway_public_key", "users_public_key", "products_public_key", "orders_public_key"
+    ])]
+    pub public_keys_file: Option<PathBuf>,
 }
 
 /// The processes that make or check identity tokens, each with a key file in
@@ -49,9 +59,9 @@ impl TrustOptions {
         }
     }
 
-    /// The public key of `party`: as configured, else derived from its secret in
-    /// `key_file`, or at the default place in `data_dir` (created there on first use, as on
-    /// one laptop).
+    /// The public keys of `party`, the current one first and separated by commas: as
+    /// configured, else derived from its secrets in `key_file`, or at the default place in
+    /// `data_dir` (created there on first use, as on one laptop).
     pub fn public_key(
         &self,
         party: &str,
@@ -60,13 +70,43 @@ impl TrustOptions {
     ) -> anyhow::Result<String> {
         match self.configured(party) {
             Some(text) => {
-                crate::identity::token::parse_public_key(text).map_err(|reason| {
-                    anyhow::anyhow!("the public key of {party} is unusable: {reason}")
-                })?;
+                for key in text.split(',') {
+                    crate::identity::token::parse_public_key(key).map_err(|reason| {
+                        anyhow::anyhow!("the public key of {party} is unusable: {reason}")
+                    })?;
+                }
                 Ok(text.trim().to_owned())
             }
-            None => Ok(own_key(party, key_file, data_dir)?.public_key()),
+            None => {
+                let path = own_key_file(party, key_file, data_dir)?;
+                let bytes = std::fs::read(&path)?;
+                let secrets = crate::identity::token::parse_secrets(&bytes)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+                Ok(secrets
+                    .iter()
+                    .map(PartyKey::public_key)
+                    .collect::<Vec<_>>()
+                    .join(","))
+            }
         }
+    }
+
+    /// The key ring of `party`, which talks to `peers`: its secrets from `key_file` (or the
+    /// data directory), the others' public keys from the public keys file if one is set,
+    /// else from the settings.
+    pub fn ring(
+        &self,
+        party: &str,
+        key_file: Option<&Path>,
+        data_dir: &Path,
+        peers: &[&str],
+    ) -> anyhow::Result<KeyRing> {
+        let own_file = own_key_file(party, key_file, data_dir)?;
+        let public = match &self.public_keys_file {
+            Some(path) => PublicSource::File(path.clone()),
+            None => PublicSource::Fixed(self.keys(peers, data_dir)?),
+        };
+        KeyRing::open(party, own_file, public, Some(data_dir))
     }
 
     /// The public keys of `parties`, the processes a service talks to. A service does not
@@ -86,10 +126,20 @@ pub fn default_key_file(data_dir: &Path, party: &str) -> PathBuf {
     data_dir.join("keys").join(format!("{party}.key"))
 }
 
-/// The secret of `party`, read from `key_file` (which must exist: a mounted secret that is
-/// missing is an error, not a reason for a new key), or else read from, or generated into,
-/// the data directory.
+/// The current secret of `party`, read from `key_file` (which must exist: a mounted secret
+/// that is missing is an error, not a reason for a new key), or else read from, or generated
+/// into, the data directory.
 pub fn own_key(party: &str, key_file: Option<&Path>, data_dir: &Path) -> anyhow::Result<PartyKey> {
+    crate::identity::token::load_or_generate_key(&own_key_file(party, key_file, data_dir)?)
+}
+
+/// The file of `party`'s secrets: `key_file`, which must exist, or the default place in the
+/// data directory, where a first secret is generated if there is none.
+pub fn own_key_file(
+    party: &str,
+    key_file: Option<&Path>,
+    data_dir: &Path,
+) -> anyhow::Result<PathBuf> {
     let path = match key_file {
         Some(path) => {
             anyhow::ensure!(
@@ -105,5 +155,8 @@ pub fn own_key(party: &str, key_file: Option<&Path>, data_dir: &Path) -> anyhow:
             default_key_file(data_dir, party)
         }
     };
-    crate::identity::token::load_or_generate_key(&path)
+    if key_file.is_none() {
+        crate::identity::token::load_or_generate_key(&path)?;
+    }
+    Ok(path)
 }

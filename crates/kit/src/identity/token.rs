@@ -54,6 +54,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub struct Claims {
     /// Who made the token: the name under which the audience knows the issuer's key.
     pub iss: String,
+    /// Which of the issuer's pair keys with the audience made the tag ([`PairKey::id`]):
+    /// while a key is being rotated, a verifier holds the old and the new one.
+    pub kid: String,
     /// The one service this token is for.
     pub aud: String,
     /// The principal: `anonymous`, `user:<id>` (through a session or an API key alike) or
@@ -87,6 +90,8 @@ pub enum TokenError {
     Malformed,
     #[error("token issuer is not trusted")]
     UntrustedIssuer,
+    #[error("token was made under a key this service does not hold")]
+    UnknownKey,
     #[error("token tag is invalid")]
     BadTag,
     #[error("token is meant for another service")]
@@ -154,7 +159,11 @@ impl PartyKey {
             .expand(&info, &mut key)
             .expect("BUG: 32 bytes is a valid HKDF-SHA256 output length");
         let mac = HmacSha256::new_from_slice(&key).expect("BUG: HMAC takes keys of any length");
-        Ok(PairKey(mac))
+        let own = MontgomeryPoint::mul_base_clamped(self.0).to_bytes();
+        Ok(PairKey {
+            mac,
+            id: key_id(&own, &peer.0.to_bytes(), &info),
+        })
     }
 }
 
@@ -170,15 +179,41 @@ pub struct PublicKey(MontgomeryPoint);
 
 /// The MAC key of tokens from one issuer to one audience, keyed once.
 #[derive(Clone)]
-pub struct PairKey(HmacSha256);
+pub struct PairKey {
+    mac: HmacSha256,
+    id: String,
+}
 
 impl PairKey {
     fn tag(&self, payload: &str) -> HmacSha256 {
-        let mut mac = self.0.clone();
+        let mut mac = self.mac.clone();
         mac.update(DOMAIN);
         mac.update(payload.as_bytes());
         mac
     }
+
+    /// Names this key without revealing it: a digest of the two public keys and the two
+    /// names it was agreed for, the same at both ends.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The id of the pair key of two public keys (in either order) and `names`.
+fn key_id(one: &[u8; 32], other: &[u8; 32], names: &[u8]) -> String {
+    use sha2::Digest;
+    let (low, high) = if one <= other {
+        (one, other)
+    } else {
+        (other, one)
+    };
+    let digest = Sha256::new()
+        .chain_update(b"msa-shop identity token key id v3\n")
+        .chain_update(low)
+        .chain_update(high)
+        .chain_update(names)
+        .finalize();
+    B64.encode(&digest[..9])
 }
 
 impl std::fmt::Debug for PairKey {
@@ -217,6 +252,7 @@ impl TokenSigner {
     pub fn sign(&self, mut claims: Claims) -> Option<String> {
         let key = self.audiences.get(&claims.aud)?;
         claims.iss.clone_from(&self.issuer);
+        claims.kid.clone_from(&key.id);
         let payload = B64
             .encode(serde_json::to_vec(&claims).expect("BUG: claims are plain data and serialize"));
         let tag = key.tag(&payload).finalize().into_bytes();
@@ -224,11 +260,12 @@ impl TokenSigner {
     }
 }
 
-/// Checks tokens meant for one audience against the issuers it trusts.
+/// Checks tokens meant for one audience against the issuers it trusts, each with one or
+/// more pair keys (more while a key is being rotated).
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     audience: String,
-    trusted: HashMap<String, PairKey>,
+    trusted: HashMap<String, Vec<PairKey>>,
 }
 
 impl TokenVerifier {
@@ -239,10 +276,18 @@ impl TokenVerifier {
         }
     }
 
-    /// Trusts tokens from `issuer` made under `key`, their pair key.
+    /// Trusts tokens from `issuer` made under `key`, one of their pair keys.
     pub fn trust(mut self, issuer: impl Into<String>, key: PairKey) -> Self {
-        self.trusted.insert(issuer.into(), key);
+        self.trusted.entry(issuer.into()).or_default().push(key);
         self
+    }
+
+    /// The ids of the keys trusted for `issuer`.
+    pub fn key_ids(&self, issuer: &str) -> Vec<&str> {
+        self.trusted
+            .get(issuer)
+            .map(|keys| keys.iter().map(PairKey::id).collect())
+            .unwrap_or_default()
     }
 
     /// The claims of `token` if it is authentic, meant for this audience and current at `now`.
@@ -269,7 +314,10 @@ impl TokenVerifier {
         let key = self
             .trusted
             .get(&claims.iss)
-            .ok_or(TokenError::UntrustedIssuer)?;
+            .ok_or(TokenError::UntrustedIssuer)?
+            .iter()
+            .find(|key| key.id == claims.kid)
+            .ok_or(TokenError::UnknownKey)?;
         // In constant time: how much of a guess matched tells an attacker nothing.
         key.tag(payload)
             .verify_slice(&tag)
@@ -316,23 +364,44 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, String> {
     Ok(PublicKey(MontgomeryPoint(bytes)))
 }
 
-/// The secret in `path`, created there (owner-only) with fresh randomness if absent.
+/// The secrets in a key file: one per line (base64url of 32 bytes), the current one first;
+/// more than one while a rotation is under way.
+pub fn parse_secrets(bytes: &[u8]) -> anyhow::Result<Vec<PartyKey>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| anyhow::anyhow!("not UTF-8"))?;
+    let secrets = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            B64.decode(line)
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .map(PartyKey)
+                .ok_or_else(|| anyhow::anyhow!("a line is not a key"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!secrets.is_empty(), "no key");
+    Ok(secrets)
+}
+
+/// A fresh secret, as a key file's line.
+pub fn new_secret_line() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    B64.encode(secret)
+}
+
+/// The current secret in `path`, created there (owner-only) with fresh randomness if absent.
 pub fn load_or_generate_key(path: &Path) -> anyhow::Result<PartyKey> {
     use anyhow::Context;
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let secret: [u8; 32] = B64
-                .decode(text.trim())
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .with_context(|| format!("{} does not hold a key", path.display()))?;
-            Ok(PartyKey(secret))
-        }
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(parse_secrets(&bytes)
+            .with_context(|| format!("{} does not hold a key", path.display()))?
+            .swap_remove(0)),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = [0u8; 32];
-            rand::rng().fill_bytes(&mut secret);
-            crate::files::write_private_file(path, B64.encode(secret).as_bytes())?;
-            Ok(PartyKey(secret))
+            let line = new_secret_line();
+            crate::files::write_private_file(path, format!("{line}\n").as_bytes())?;
+            Ok(parse_secrets(line.as_bytes())?.swap_remove(0))
         }
         Err(error) => Err(error).with_context(|| format!("Failed to read {}", path.display())),
     }
@@ -359,6 +428,7 @@ mod tests {
     fn claims(aud: &str, iat: i64, exp: i64) -> Claims {
         Claims {
             iss: String::new(),
+            kid: String::new(),
             aud: aud.to_owned(),
             sub: "user:1".to_owned(),
             role: "customer".to_owned(),
@@ -412,13 +482,50 @@ mod tests {
         let verified = orders_verifier().verify(&token, NOW + 1);
         let mut expected = stated;
         expected.iss = "gateway".to_owned();
+        expected.kid = orders_kid();
         assert_eq!(verified, Ok(expected));
+    }
+
+    /// The id of the genuine key of tokens from the gateway to order-service.
+    fn orders_kid() -> String {
+        key(ORDERS)
+            .pair_key(&public(GATEWAY), "gateway", "orders")
+            .expect("agreed")
+            .id()
+            .to_owned()
+    }
+
+    /// A token with `claims` exactly as given (issuer and key id included), tagged under
+    /// `key`: what a forger can make with a key that is not the right one.
+    fn forged(key: &PairKey, claims: &Claims) -> String {
+        let payload = B64.encode(serde_json::to_vec(claims).expect("json"));
+        let tag = key.tag(&payload).finalize().into_bytes();
+        format!("v3.{payload}.{}", B64.encode(tag))
+    }
+
+    /// `claims` from the gateway, naming the genuine key of its tokens for order-service.
+    fn as_if_for_orders(mut claims: Claims) -> Claims {
+        claims.iss = "gateway".to_owned();
+        claims.kid = orders_kid();
+        claims
     }
 
     #[test]
     fn a_token_for_another_audience_is_refused() {
-        // Made under the gateway's key for products: order-service's key does not match.
+        // Made under the gateway's key for products: order-service holds no key of that id.
         let token = sign(&gateway(), claims("products", NOW, NOW + 30));
+        assert_eq!(
+            orders_verifier().verify(&token, NOW),
+            Err(TokenError::UnknownKey)
+        );
+        // Naming order-service's key id does not make the tag match.
+        let products_key = key(GATEWAY)
+            .pair_key(&public(PRODUCTS), "gateway", "products")
+            .expect("agreed");
+        let token = forged(
+            &products_key,
+            &as_if_for_orders(claims("products", NOW, NOW + 30)),
+        );
         assert_eq!(
             orders_verifier().verify(&token, NOW),
             Err(TokenError::BadTag)
@@ -434,8 +541,16 @@ mod tests {
         let products_key = key(PRODUCTS)
             .pair_key(&public(GATEWAY), "gateway", "products")
             .expect("agreed");
-        let products = TokenSigner::new("gateway").towards("orders", products_key);
+        let products = TokenSigner::new("gateway").towards("orders", products_key.clone());
         let token = sign(&products, claims("orders", NOW, NOW + 30));
+        assert_eq!(
+            orders_verifier().verify(&token, NOW),
+            Err(TokenError::UnknownKey)
+        );
+        let token = forged(
+            &products_key,
+            &as_if_for_orders(claims("orders", NOW, NOW + 30)),
+        );
         assert_eq!(
             orders_verifier().verify(&token, NOW),
             Err(TokenError::BadTag)
@@ -491,6 +606,14 @@ mod tests {
         let impostor = TokenSigner::new("gateway").towards("orders", stranger_key.clone());
         assert_eq!(
             orders_verifier().verify(&sign(&impostor, claims("orders", NOW, NOW + 30)), NOW),
+            Err(TokenError::UnknownKey)
+        );
+        let token = forged(
+            &stranger_key,
+            &as_if_for_orders(claims("orders", NOW, NOW + 30)),
+        );
+        assert_eq!(
+            orders_verifier().verify(&token, NOW),
             Err(TokenError::BadTag)
         );
         let stranger = TokenSigner::new("stranger").towards("orders", stranger_key);
@@ -505,10 +628,9 @@ mod tests {
         let token = sign(&gateway(), claims("orders", NOW, NOW + 30));
         let (head, tag) = token.rsplit_once('.').expect("three parts");
         // Promote the principal to an admin while keeping the tag.
-        let mut forged = claims("orders", NOW, NOW + 30);
-        forged.iss = "gateway".to_owned();
-        forged.role = "admin".to_owned();
-        let forged_payload = B64.encode(serde_json::to_vec(&forged).expect("json"));
+        let mut promoted = as_if_for_orders(claims("orders", NOW, NOW + 30));
+        promoted.role = "admin".to_owned();
+        let forged_payload = B64.encode(serde_json::to_vec(&promoted).expect("json"));
         let forged_token = format!("v3.{forged_payload}.{tag}");
         assert_eq!(
             orders_verifier().verify(&forged_token, NOW),
@@ -540,8 +662,7 @@ mod tests {
             format!("v3.{payload}.{}", B64.encode(tag))
         };
         let not_an_id = {
-            let mut value = claims("orders", NOW, NOW + 30);
-            value.iss = "gateway".to_owned();
+            let mut value = as_if_for_orders(claims("orders", NOW, NOW + 30));
             value.jti = "short".to_owned();
             let payload = B64.encode(serde_json::to_vec(&value).expect("json"));
             let tag = pair.tag(&payload).finalize().into_bytes();
@@ -572,13 +693,12 @@ mod tests {
     #[test]
     fn a_tag_from_another_context_is_no_token() {
         // The same key over the bare payload (no domain prefix) must not verify.
-        let mut stated = claims("orders", NOW, NOW + 30);
-        stated.iss = "gateway".to_owned();
+        let stated = as_if_for_orders(claims("orders", NOW, NOW + 30));
         let payload = B64.encode(serde_json::to_vec(&stated).expect("json"));
         let pair = key(GATEWAY)
             .pair_key(&public(ORDERS), "gateway", "orders")
             .expect("agreed");
-        let mut mac = pair.0.clone();
+        let mut mac = pair.mac.clone();
         mac.update(payload.as_bytes());
         let token = format!("v3.{payload}.{}", B64.encode(mac.finalize().into_bytes()));
         assert_eq!(

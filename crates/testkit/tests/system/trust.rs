@@ -23,6 +23,7 @@ fn claims(audience: &str, issued: i64, expires: i64) -> Claims {
         .map_or("/", |(_, path)| path);
     Claims {
         iss: String::new(),
+        kid: String::new(),
         aud: audience.to_owned(),
         sub: Principal::User(3).subject(),
         role: Role::Admin.as_str().to_owned(),
@@ -106,6 +107,14 @@ async fn direct_requests_to_a_service_port_without_a_valid_token_are_refused() {
             let (_, tag) = genuine.rsplit_once('.').expect("three parts");
             let mut stated = claims(audience, now, now + 30);
             stated.iss = GATEWAY.to_owned();
+            // Naming the genuine key of the gateway's tokens for this service.
+            let audience_public =
+                parse_public_key(&secret_of(&app, audience).public_key()).expect("a public key");
+            stated.kid = secret_of(&app, GATEWAY)
+                .pair_key(&audience_public, GATEWAY, audience)
+                .expect("agreed")
+                .id()
+                .to_owned();
             let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(serde_json::to_vec(&stated).expect("json"));
             format!("v3.{payload}.{tag}")
