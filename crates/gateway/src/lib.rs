@@ -70,6 +70,8 @@ pub struct Config {
     /// The gateway's secrets and the services' public keys, from which it makes the
     /// identity token of every forwarded request.
     pub keys: KeyRing,
+    /// The gateway's side of mutual TLS with the services; `None` calls them in plain HTTP.
+    pub internal_tls: Option<kit::serving::internal_tls::InternalTls>,
     pub sessions: SessionPolicy,
     pub rates: RateLimits,
     /// Proxies in front of the gateway whose `X-Forwarded-For` is believed.
@@ -127,7 +129,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("gateway database")?;
     let stack = Stack::new(SERVICE, config.serving).at_edge();
     stack.metrics.database_pool(&pool);
-    let calls = Calls::new(config.calls, stack.metrics.clone());
+    let calls = Calls::new(config.calls, stack.metrics.clone())
+        .with_internal_tls(config.internal_tls.clone());
     let signer = config.keys.signer(&settings::CALLS)?;
     config.keys.watch();
     let upstream = |name, url: &str| calls.upstream(name, url).signed_by(signer.clone());

@@ -143,6 +143,8 @@ pub struct Settings {
     #[command(flatten)]
     pub trust: TrustOptions,
     #[command(flatten)]
+    pub internal_tls: kit::serving::internal_tls::InternalTlsOptions,
+    #[command(flatten)]
     pub serving: ServingOptions,
     #[command(flatten)]
     pub calls: CallOptions,
@@ -181,6 +183,7 @@ impl Settings {
         Ok(Config {
             tls,
             plain_http: self.plain_http(),
+            internal_tls: self.internal_tls.load(SERVICE, data_dir)?,
             listen: self.place.listen(own.gateway_port),
             users_url: self.users.url(&self.place),
             products_url: self.products.url(&self.place),

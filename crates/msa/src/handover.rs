@@ -201,6 +201,10 @@ mod tests {
         ("trusted-proxies", Some("10.0.0.0/8,::1/128")),
         ("cors-origins", Some("https://shop.example.com")),
         ("database-max-connections", Some("3")),
+        ("internal-tls-dir", Some("/run/secrets/internal-tls")),
+        ("internal-tls-ca-file", Some("/run/secrets/internal_ca")),
+        ("internal-tls-cert-file", Some("/run/secrets/tls_cert")),
+        ("internal-tls-key-file", Some("/run/secrets/tls_key")),
         ("max-in-flight", Some("33")),
         ("shutdown-delay-ms", Some("1500")),
         ("header-timeout-ms", Some("7000")),
@@ -246,6 +250,9 @@ mod tests {
 
     const PUBLIC_KEYS_FILE: &[(&str, Option<&str>)] =
         &[("public-keys-file", Some("/run/config/public-keys"))];
+
+    /// Mutual TLS off, which excludes a directory of its files.
+    const PLAIN: &[(&str, Option<&str>)] = &[("no-internal-tls", None)];
 
     const URLS: &[(&str, Option<&str>)] = &[
         ("users-database-url", Some("postgres://u:secret-u@db/users")),
@@ -333,6 +340,7 @@ mod tests {
                     same("own", &settings.own, &up.users);
                     same("pool", &settings.pool, &up.pool);
                     same("trust", &settings.trust, &up.trust);
+                    same("internal_tls", &settings.internal_tls, &up.internal_tls);
                     same("serving", &settings.serving, &up.serving);
                 }
                 Service::Products { log, settings } => {
@@ -341,6 +349,7 @@ mod tests {
                     same("own", &settings.own, &up.products);
                     same("pool", &settings.pool, &up.pool);
                     same("trust", &settings.trust, &up.trust);
+                    same("internal_tls", &settings.internal_tls, &up.internal_tls);
                     same("serving", &settings.serving, &up.serving);
                 }
                 Service::Orders { log, settings } => {
@@ -349,6 +358,7 @@ mod tests {
                     same("own", &settings.own, &up.orders);
                     same("pool", &settings.pool, &up.pool);
                     same("trust", &settings.trust, &up.trust);
+                    same("internal_tls", &settings.internal_tls, &up.internal_tls);
                     same("serving", &settings.serving, &up.serving);
                     same("calls", &settings.calls, &up.calls);
                     same("users", &settings.users, &up.users_at);
@@ -360,6 +370,7 @@ mod tests {
                     same("own", &settings.own, &up.gateway);
                     same("pool", &settings.pool, &up.pool);
                     same("trust", &settings.trust, &up.trust);
+                    same("internal_tls", &settings.internal_tls, &up.internal_tls);
                     same("serving", &settings.serving, &up.serving);
                     same("calls", &settings.calls, &up.calls);
                     same("users", &settings.users, &up.users_at);
@@ -372,7 +383,7 @@ mod tests {
 
     #[test]
     fn the_test_gives_every_setting_of_up() {
-        let named: Vec<&str> = [GIVEN, PUBLIC_KEYS, PUBLIC_KEYS_FILE, URLS, URL_FILES]
+        let named: Vec<&str> = [GIVEN, PUBLIC_KEYS, PUBLIC_KEYS_FILE, URLS, URL_FILES, PLAIN]
             .iter()
             .flat_map(|list| list.iter().map(|(name, _)| *name))
             .collect();

@@ -60,11 +60,24 @@ enum Command {
     /// Ask a service whether it is ready (or alive), for container health checks: exits 0
     /// when URL answers 2xx within the timeout, 1 otherwise. Needs no shell or curl.
     Probe {
-        /// Such as http://127.0.0.1:5001/readyz.
+        /// Such as http://127.0.0.1:5001/readyz, or https://... for a service that speaks
+        /// mutual TLS (with --ca-file).
         url: String,
         /// Give up after this many milliseconds.
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+        /// The internal CA's certificate: the server must present a certificate from it
+        /// for one of the shop's processes.
+        #[arg(long, env = "MSA_INTERNAL_TLS_CA_FILE")]
+        ca_file: Option<std::path::PathBuf>,
+    },
+    /// Create the internal CA of a deployment in DIR: `ca.pem`, and a certificate and key
+    /// for each process (`gateway.pem`, `gateway.key`, ...), for mutual TLS between them.
+    /// The CA's own key is not kept. Existing files are left as they are.
+    Certs {
+        /// Where to write them.
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
     /// Measure the shop beside its peers and its ceiling: starts them all on loopback,
     /// drives each scenario in turn (closed and open loop), and writes a report of
@@ -122,7 +135,21 @@ fn main() -> ExitCode {
             in_runtime(logging, serve::run(*service))
         }
         // The tools below run no service: no service logging, no shared runtime.
-        Command::Probe { url, timeout_ms } => probe(&url, timeout_ms),
+        Command::Probe {
+            url,
+            timeout_ms,
+            ca_file,
+        } => probe(&url, timeout_ms, ca_file.as_deref()),
+        Command::Certs { dir } => run_tool("msa certs", || {
+            let created =
+                kit::serving::internal_tls::ensure(&dir, &kit::identity::options::PARTIES)?;
+            let what = if created { "created" } else { "already there" };
+            eprintln!(
+                "msa certs: the internal CA and its certificates in {}: {what}",
+                dir.display()
+            );
+            Ok(())
+        }),
         Command::Bench(args) => run_tool("msa bench", || bench::run(args)),
         Command::Ceiling(role) => run_tool("msa ceiling", || bench::ceiling::run(role)),
         Command::Audit(command) => audit::run(command),
@@ -188,7 +215,7 @@ fn run_tool(name: &str, work: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 }
 
 /// One GET, quietly: a health check's output goes to the container runtime's log.
-fn probe(url: &str, timeout_ms: u64) -> ExitCode {
+fn probe(url: &str, timeout_ms: u64, ca_file: Option<&std::path::Path>) -> ExitCode {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -196,8 +223,22 @@ fn probe(url: &str, timeout_ms: u64) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let healthy = runtime.block_on(async {
-        let client =
-            kit::calling::transport::http_client(std::time::Duration::from_millis(timeout_ms));
+        let timeout = std::time::Duration::from_millis(timeout_ms);
+        let client = match ca_file {
+            None => kit::calling::transport::http_client(timeout),
+            Some(ca) => {
+                match kit::serving::internal_tls::probe_config(ca, &kit::identity::options::PARTIES)
+                {
+                    Ok(config) => {
+                        kit::calling::transport::client_with_tls(config, timeout, timeout)
+                    }
+                    Err(error) => {
+                        eprintln!("msa probe: {error:#}");
+                        return false;
+                    }
+                }
+            }
+        };
         client
             .get(url)
             .send()

@@ -57,6 +57,8 @@ pub struct UpSettings {
     #[command(flatten)]
     pub trust: TrustOptions,
     #[command(flatten)]
+    pub internal_tls: kit::serving::internal_tls::InternalTlsOptions,
+    #[command(flatten)]
     pub serving: ServingOptions,
     #[command(flatten)]
     pub calls: CallOptions,
@@ -103,6 +105,7 @@ impl UpSettings {
             own: self.gateway.clone(),
             pool: self.pool.clone(),
             trust: self.trust.clone(),
+            internal_tls: self.internal_tls.clone(),
             serving: self.serving.clone(),
             calls: self.calls.clone(),
             users: self.users_at.clone(),

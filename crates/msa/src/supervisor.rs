@@ -52,6 +52,12 @@ pub async fn up(settings: UpSettings, given: ArgMatches, reset: bool) -> anyhow:
         reset_data(data_dir)?;
     }
     kit::files::ensure_private_dir(data_dir)?;
+    // The internal CA and the four certificates, made once, unless the operator gave them.
+    if settings.internal_tls.internal_tls_dir.is_none()
+        && let Some(dir) = settings.internal_tls.dir(data_dir)
+    {
+        kit::serving::internal_tls::ensure(&dir, &kit::identity::options::PARTIES)?;
+    }
     check_ports_free(&settings)?;
     let decided = handover::decided(&settings)?;
     let tls = settings.gateway_settings().tls_files()?;
@@ -315,10 +321,30 @@ const RELAY_CHUNK: usize = 64 * 1024;
 
 /// Polls every service's `/readyz` until all answer 200.
 async fn wait_until_ready(settings: &UpSettings) -> anyhow::Result<()> {
-    let client = kit::calling::transport::http_client(Duration::from_millis(500));
+    let timeout = Duration::from_millis(500);
+    // With mutual TLS the services answer HTTPS only; the probe needs no certificate of
+    // its own, but checks theirs.
+    let internal = settings
+        .internal_tls
+        .load(kit::identity::GATEWAY, &settings.place.data_dir)?;
+    let client = match &internal {
+        Some(tls) => kit::calling::transport::client_with_tls(
+            tls.client_config_without_certificate(&kit::identity::options::PARTIES)?,
+            timeout,
+            timeout,
+        ),
+        None => kit::calling::transport::http_client(timeout),
+    };
     let deadline = Instant::now() + READY_TIMEOUT;
     for role in Role::ALL {
-        let url = format!("{}/readyz", settings.url(role));
+        let base = settings.url(role);
+        let base = match (&internal, role) {
+            (Some(_), Role::Users | Role::Products | Role::Orders) => {
+                base.replacen("http://", "https://", 1)
+            }
+            _ => base,
+        };
+        let url = format!("{base}/readyz");
         loop {
             let ready = client
                 .get(&url)
@@ -361,12 +387,17 @@ fn print_table(settings: &UpSettings, tls: Option<&TlsFiles>, elapsed: Duration)
             Role::Products => "product-service (internal)",
             Role::Orders => "order-service (internal)",
         };
-        let _ = writeln!(
-            out,
-            "  {:<10} {:<28} {what}",
-            role.name(),
-            settings.url(role)
-        );
+        let url = settings.url(role);
+        let internal_tls = settings
+            .internal_tls
+            .dir(&settings.place.data_dir)
+            .is_some();
+        let url = if internal_tls && role != Role::Gateway {
+            url.replacen("http://", "https://", 1)
+        } else {
+            url
+        };
+        let _ = writeln!(out, "  {:<10} {:<28} {what}", role.name(), url);
     }
     if let Some(TlsFiles {
         files,

@@ -20,6 +20,7 @@ use kit::identity::keyring::KeyRing;
 use kit::identity::{GATEWAY, Gate, PRODUCTS, USERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
+use kit::serving::internal_tls::InternalTls;
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
 use kit::storing::readers::Readers;
@@ -74,6 +75,9 @@ pub struct Config {
     /// answers) and of user-service and product-service (which it calls): from these it
     /// derives the keys of the tokens it checks and makes.
     pub keys: KeyRing,
+    /// This service's side of mutual TLS, with its callers and with the services it calls;
+    /// `None` speaks plain HTTP.
+    pub internal_tls: Option<InternalTls>,
 }
 
 /// What every handler and middleware shares (see [`kit::serving::handle`]).
@@ -109,7 +113,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     seed::demo_order(&pool).await?;
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
-    let calls = Calls::new(config.calls, stack.metrics.clone());
+    let calls = Calls::new(config.calls, stack.metrics.clone())
+        .with_internal_tls(config.internal_tls.clone());
     let signer = config.keys.signer(&CALLS)?;
     let clients = client::Clients {
         users: calls
@@ -119,7 +124,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             .upstream("products", &config.products_url)
             .signed_by(signer),
     };
-    let gate = config.keys.gate(&TRUSTED)?;
+    let mut gate = config.keys.gate(&TRUSTED)?;
+    if config.internal_tls.is_some() {
+        gate = gate.callers_named();
+    }
     config.keys.watch();
     let readers = Readers::of(&pool);
     let state = AppState::new(Shared {
@@ -138,14 +146,16 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         recovery::start_second().await
     };
     let recovery_state = state.clone();
-    Ok(
-        Server::bind(&stack, config.listen, router(state, gate, &stack))
-            .await?
-            .with_task(move |shutdown| {
-                recovery::run(recovery_state, interval, grace, leftovers_until, shutdown)
-            })
-            .closing(pool, readers),
-    )
+    let server = Server::bind(&stack, config.listen, router(state, gate, &stack)).await?;
+    let server = match &config.internal_tls {
+        Some(tls) => server.tls_only(tls.server_config()?),
+        None => server,
+    };
+    Ok(server
+        .with_task(move |shutdown| {
+            recovery::run(recovery_state, interval, grace, leftovers_until, shutdown)
+        })
+        .closing(pool, readers))
 }
 
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {

@@ -75,6 +75,8 @@ pub struct Settings {
     #[command(flatten)]
     pub trust: TrustOptions,
     #[command(flatten)]
+    pub internal_tls: kit::serving::internal_tls::InternalTlsOptions,
+    #[command(flatten)]
     pub serving: ServingOptions,
     #[command(flatten)]
     pub calls: CallOptions,
@@ -104,6 +106,7 @@ impl Settings {
             recovery_interval: Duration::from_secs(self.own.recovery_interval_s),
             pending_grace: pending_grace(self.calls.call_timeout()),
             shared_database: self.own.orders_shared_database,
+            internal_tls: self.internal_tls.load(SERVICE, data_dir)?,
             keys: self.trust.ring(
                 ORDERS,
                 self.own.key.orders_key_file.as_deref(),

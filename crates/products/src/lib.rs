@@ -14,6 +14,7 @@ use kit::identity::keyring::KeyRing;
 use kit::identity::{GATEWAY, Gate, ORDERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
+use kit::serving::internal_tls::InternalTls;
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
 use kit::storing::readers::Readers;
@@ -46,6 +47,8 @@ pub struct Config {
     pub keys: KeyRing,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
+    /// This service's side of mutual TLS with its callers; `None` serves plain HTTP.
+    pub internal_tls: Option<InternalTls>,
 }
 
 #[derive(Clone)]
@@ -63,7 +66,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("product-service database")?;
     seed::demo_catalogue(&pool).await?;
-    let gate = config.keys.gate(&TRUSTED)?;
+    let mut gate = config.keys.gate(&TRUSTED)?;
+    if config.internal_tls.is_some() {
+        gate = gate.callers_named();
+    }
     config.keys.watch();
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
@@ -81,9 +87,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         gate,
         &stack,
     );
-    Ok(Server::bind(&stack, config.listen, app)
-        .await?
-        .closing(pool, readers))
+    let server = Server::bind(&stack, config.listen, app).await?;
+    let server = match &config.internal_tls {
+        Some(tls) => server.tls_only(tls.server_config()?),
+        None => server,
+    };
+    Ok(server.closing(pool, readers))
 }
 
 fn router(state: AppState, gate: Gate, stack: &Stack) -> Router {

@@ -61,6 +61,8 @@ pub struct Settings {
     #[command(flatten)]
     pub trust: TrustOptions,
     #[command(flatten)]
+    pub internal_tls: kit::serving::internal_tls::InternalTlsOptions,
+    #[command(flatten)]
     pub serving: ServingOptions,
 }
 
@@ -83,6 +85,7 @@ impl Settings {
                 &TRUSTED,
             )?,
             serving: self.serving.serving(),
+            internal_tls: self.internal_tls.load(SERVICE, &self.place.data_dir)?,
         })
     }
 }

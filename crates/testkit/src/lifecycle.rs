@@ -65,7 +65,7 @@ impl TestApp {
         };
         let mut app = Self {
             gateway: String::new(),
-            http: kit::calling::transport::builder()
+            http: test_client(data_dir.path(), options.internal_tls)
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -112,7 +112,36 @@ impl TestApp {
 
     /// Base URL of a service's own port (bypassing the gateway).
     pub fn service_url(&self, service: Service) -> String {
-        format!("http://{}", self.addrs[&service])
+        let scheme = if self.options.internal_tls && service != Service::Gateway {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addrs[&service])
+    }
+
+    /// A client to the services' ports as process `party` (with its certificate, when they
+    /// speak mutual TLS): what order-service's own calls need.
+    pub fn http_as(&self, party: &str) -> reqwest::Client {
+        if !self.options.internal_tls {
+            return self.http.clone();
+        }
+        let config = kit::serving::internal_tls::InternalTls::load(&self.internal_tls_dir(), party)
+            .and_then(|tls| tls.client_config_for_any(&kit::identity::options::PARTIES))
+            .expect("the certificate loads");
+        reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("BUG: static client configuration")
+    }
+
+    /// Where the internal CA's files are, when the services speak mutual TLS.
+    pub fn internal_tls_dir(&self) -> std::path::PathBuf {
+        self.data_dir
+            .path()
+            .join(kit::serving::internal_tls::DIR_NAME)
     }
 
     /// Whether the services keep their data in SQLite files (else in PostgreSQL).
@@ -145,6 +174,7 @@ impl TestApp {
                 settings.own.users_database_url = database_url;
                 settings.pool.database_max_connections = max_connections;
                 settings.serving = self.options.serving.clone();
+                settings.internal_tls.no_internal_tls = !self.options.internal_tls;
                 users::build(settings.config()?).await
             }
             Service::Products => {
@@ -154,6 +184,7 @@ impl TestApp {
                 settings.own.products_database_url = database_url;
                 settings.pool.database_max_connections = max_connections;
                 settings.serving = self.options.serving.clone();
+                settings.internal_tls.no_internal_tls = !self.options.internal_tls;
                 products::build(settings.config()?).await
             }
             Service::Orders => {
@@ -164,6 +195,7 @@ impl TestApp {
                 settings.own.recovery_interval_s = RECOVERY_INTERVAL.as_secs();
                 settings.pool.database_max_connections = max_connections;
                 settings.serving = self.options.serving.clone();
+                settings.internal_tls.no_internal_tls = !self.options.internal_tls;
                 settings.calls = self.options.calls.clone();
                 settings.users.users_url = Some(self.service_url(Service::Users));
                 settings.products.products_url = Some(self.products_link().url());
@@ -182,6 +214,7 @@ impl TestApp {
                 settings.own.gateway_database_url = database_url;
                 settings.pool.database_max_connections = max_connections;
                 settings.serving = self.options.serving.clone();
+                settings.internal_tls.no_internal_tls = !self.options.internal_tls;
                 settings.calls = self.options.calls.clone();
                 settings.users.users_url = Some(self.service_url(Service::Users));
                 settings.products.products_url = Some(self.service_url(Service::Products));
@@ -253,6 +286,23 @@ impl TestApp {
             .as_ref()
             .expect("BUG: the proxy starts before order-service")
     }
+}
+
+/// The client of the test's own requests: to the gateway as any client, and to a
+/// service's port as the gateway would (with the gateway's certificate, when the services
+/// speak mutual TLS, creating the internal CA first).
+fn test_client(data_dir: &std::path::Path, internal_tls: bool) -> reqwest::ClientBuilder {
+    use kit::serving::internal_tls;
+    if !internal_tls {
+        return kit::calling::transport::builder();
+    }
+    let dir = data_dir.join(internal_tls::DIR_NAME);
+    internal_tls::ensure(&dir, &kit::identity::options::PARTIES)
+        .expect("the internal CA can be created");
+    let config = internal_tls::InternalTls::load(&dir, GATEWAY)
+        .and_then(|tls| tls.client_config_for_any(&kit::identity::options::PARTIES))
+        .expect("the gateway's certificate loads");
+    reqwest::Client::builder().use_preconfigured_tls(config)
 }
 
 impl Drop for TestApp {

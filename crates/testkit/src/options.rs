@@ -25,6 +25,9 @@ pub struct Options {
     pub calls: CallOptions,
     /// Load shedding and the shutdown sequence of every service.
     pub serving: ServingOptions,
+    /// Mutual TLS between the services, as deployed; off only where a test must read the
+    /// traffic between them (what the tokens alone still defend).
+    pub internal_tls: bool,
 }
 
 /// The defaults of a settings group; the `MSA_*` environment of a test run counts, as it
@@ -48,6 +51,7 @@ impl Default for Options {
             plain_http: PlainHttpMode::Serve,
             calls,
             serving: defaults(),
+            internal_tls: true,
         }
     }
 }

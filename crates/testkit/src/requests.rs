@@ -128,6 +128,15 @@ impl TestApp {
         response.text().await.expect("a text body")
     }
 
+    /// Has the gateway and order-service open their connections to order-service and
+    /// product-service (reading the demo order crosses both links), so that a fault set
+    /// afterwards holds answers on a live connection. With mutual TLS a fault set first
+    /// would hold the handshake instead: a connection that never opens, answered 503 as an
+    /// unreachable service is, rather than a call that times out (504).
+    pub async fn open_links(&self) {
+        self.order(crate::DEMO_ORDER).await;
+    }
+
     /// What product-service holds for an order, asked on its internal port.
     pub async fn reservation(&self, order_id: i64) -> Value {
         let path = format!("/internal/reservations/{order_id}");
@@ -138,7 +147,7 @@ impl TestApp {
             body: b"",
         };
         let response = self
-            .http
+            .http_as(kit::identity::ORDERS)
             .get(url)
             .header(
                 kit::identity::TOKEN_HEADER,

@@ -15,6 +15,7 @@ use kit::identity::keyring::KeyRing;
 use kit::identity::{GATEWAY, Gate, ORDERS};
 use kit::serving::health::Readiness;
 use kit::serving::http::{Serving, Stack};
+use kit::serving::internal_tls::InternalTls;
 use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
 use kit::storing::readers::Readers;
@@ -53,6 +54,8 @@ pub struct Config {
     pub keys: KeyRing,
     /// Load shedding and the shutdown sequence.
     pub serving: Serving,
+    /// This service's side of mutual TLS with its callers; `None` serves plain HTTP.
+    pub internal_tls: Option<InternalTls>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -71,7 +74,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
     seed::demo_users(&pool, &hasher, &config.data_dir).await?;
-    let gate = config.keys.gate(&TRUSTED)?;
+    let mut gate = config.keys.gate(&TRUSTED)?;
+    if config.internal_tls.is_some() {
+        gate = gate.callers_named();
+    }
     config.keys.watch();
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
@@ -85,9 +91,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         gate,
         &stack,
     );
-    Ok(Server::bind(&stack, config.listen, app)
-        .await?
-        .closing(pool, readers))
+    let server = Server::bind(&stack, config.listen, app).await?;
+    let server = match &config.internal_tls {
+        Some(tls) => server.tls_only(tls.server_config()?),
+        None => server,
+    };
+    Ok(server.closing(pool, readers))
 }
 
 /// The complete application: API routes, health, the OpenAPI document and the common stack.

@@ -22,6 +22,7 @@ use crate::identity::binding::{Bound, target_of_url};
 use crate::identity::{Actor, CallSigner, TOKEN_HEADER};
 use crate::observing::metrics::{CallOutcome, Metrics};
 use crate::observing::request_id::{self, X_REQUEST_ID};
+use crate::serving::internal_tls::InternalTls;
 
 /// Everything a process needs to call other services: one pooled client, the call policy
 /// and the metrics that count the outcomes. Each [`Upstream`] made from it gets its own
@@ -31,6 +32,9 @@ pub struct Calls {
     http: reqwest::Client,
     policy: CallPolicy,
     metrics: Metrics,
+    /// Where calls go over mutual TLS: each upstream then gets a client of its own, which
+    /// accepts only that service's certificate.
+    internal_tls: Option<InternalTls>,
 }
 
 impl Calls {
@@ -39,10 +43,39 @@ impl Calls {
             http: transport::client_with(policy.timeout, policy.connect_timeout),
             policy,
             metrics,
+            internal_tls: None,
         }
     }
 
+    /// Makes every call over mutual TLS with `tls`, whatever scheme the URLs name.
+    pub fn with_internal_tls(mut self, tls: Option<InternalTls>) -> Self {
+        self.internal_tls = tls;
+        self
+    }
+
+    /// The service `service` at `base_url`. With mutual TLS, the call goes over HTTPS and
+    /// the server must prove to be `service`; a configuration that cannot do that panics
+    /// at start, never mid-call.
     pub fn upstream(&self, service: &'static str, base_url: &str) -> Upstream {
+        let (http, base_url) = match &self.internal_tls {
+            None => (self.http.clone(), base_url.to_owned()),
+            Some(tls) => {
+                let config = tls.client_config(service).unwrap_or_else(|error| {
+                    panic!("BUG: a loaded certificate is usable: {error:#}")
+                });
+                let client = transport::client_with_tls(
+                    config,
+                    self.policy.timeout,
+                    self.policy.connect_timeout,
+                );
+                let base_url = match base_url.strip_prefix("http://") {
+                    Some(rest) => format!("https://{rest}"),
+                    None => base_url.to_owned(),
+                };
+                (client, base_url)
+            }
+        };
+        let base_url = base_url.as_str();
         self.metrics
             .set_breaker_state(service, BreakerState::Closed.as_gauge());
         Upstream {
@@ -51,7 +84,7 @@ impl Calls {
             base: reqwest::Url::parse(base_url)
                 .ok()
                 .filter(|url| !url.cannot_be_a_base()),
-            http: self.http.clone(),
+            http,
             signer: None,
             guard: Arc::new(Guard {
                 breaker: CircuitBreaker::new(&self.policy),

@@ -27,7 +27,28 @@ pub fn builder() -> reqwest::ClientBuilder {
 }
 
 pub(crate) fn client_with(timeout: Duration, connect_timeout: Duration) -> reqwest::Client {
-    builder()
+    pooled(builder(), timeout, connect_timeout)
+}
+
+/// Like [`client_with`], over `tls`: the services' mutual TLS, for calls to one service.
+pub fn client_with_tls(
+    tls: rustls::ClientConfig,
+    timeout: Duration,
+    connect_timeout: Duration,
+) -> reqwest::Client {
+    pooled(
+        reqwest::Client::builder().use_preconfigured_tls(tls),
+        timeout,
+        connect_timeout,
+    )
+}
+
+fn pooled(
+    builder: reqwest::ClientBuilder,
+    timeout: Duration,
+    connect_timeout: Duration,
+) -> reqwest::Client {
+    builder
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(connect_timeout)

@@ -264,6 +264,9 @@ pub struct Gate {
     /// Replaced whole when the keys change ([`keyring`]).
     verifier: Arc<Current<TokenVerifier>>,
     replays: Arc<Replays>,
+    /// Whether callers come over mutual TLS: then the certificate must name the token's
+    /// issuer, so a token is good only on a connection of the process that made it.
+    callers_named: bool,
 }
 
 impl Gate {
@@ -271,7 +274,15 @@ impl Gate {
         Self {
             verifier: Arc::new(Current::new(verifier)),
             replays: Arc::new(Replays::new()),
+            callers_named: false,
         }
+    }
+
+    /// Requires every caller to present a certificate of the internal CA that names the
+    /// issuer of its token.
+    pub fn callers_named(mut self) -> Self {
+        self.callers_named = true;
+        self
     }
 
     /// Verifies the request's token, that it was made for this very request and, for one
@@ -289,6 +300,13 @@ impl Gate {
             .headers()
             .get(TOKEN_HEADER)
             .and_then(|value| value.to_str().ok());
+        let peer = request
+            .extensions()
+            .get::<crate::serving::internal_tls::PeerName>()
+            .cloned();
+        if self.callers_named && peer.is_none() {
+            return Err(Refusal::unauthenticated("no client certificate"));
+        }
         let Some(token) = token else {
             return Err(Refusal::unauthenticated("no identity token"));
         };
@@ -313,6 +331,11 @@ impl Gate {
         let id = token::token_id(&claims.jti);
         let expires = claims.exp;
         let changes_state = bound.changes_state();
+        if self.callers_named && peer.is_some_and(|peer| *peer.0 != *claims.iss) {
+            return Err(Refusal::unauthenticated(
+                "the token's issuer is not the caller's certificate",
+            ));
+        }
         let Some(caller) = Caller::from_claims(claims) else {
             return Err(Refusal::unauthenticated("incoherent identity token"));
         };

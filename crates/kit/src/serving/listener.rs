@@ -191,11 +191,19 @@ impl Connection {
     async fn run(self, tcp: TcpStream, tls: Option<TlsAcceptor>) {
         let _ = tcp.set_nodelay(true);
         match tls {
-            None => self.serve(tcp).await,
+            None => self.serve(tcp, None).await,
             Some(acceptor) => {
                 let peer = self.peer;
                 match tokio::time::timeout(self.limits.header_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => self.serve(stream).await,
+                    Ok(Ok(stream)) => {
+                        // Only a server that asks for client certificates (the services'
+                        // mutual TLS) gets any; the caller's name rides on each request.
+                        let name = crate::serving::internal_tls::peer_name(
+                            stream.get_ref().1.peer_certificates(),
+                            &crate::identity::options::PARTIES,
+                        );
+                        self.serve(stream, name).await;
+                    }
                     Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
@@ -203,7 +211,7 @@ impl Connection {
         }
     }
 
-    async fn serve<I>(self, io: I)
+    async fn serve<I>(self, io: I, name: Option<crate::serving::internal_tls::PeerName>)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -223,6 +231,9 @@ impl Connection {
             move |mut request: http::Request<hyper::body::Incoming>| {
                 let busy = activity.begin();
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(name) = &name {
+                    request.extensions_mut().insert(name.clone());
+                }
                 if let Some(share) = &share {
                     request.extensions_mut().insert(share.clone());
                 }

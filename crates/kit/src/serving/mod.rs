@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod handle;
 pub mod health;
 pub mod http;
+pub mod internal_tls;
 pub mod listener;
 pub mod options;
 pub mod pagination;

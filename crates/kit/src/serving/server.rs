@@ -41,6 +41,8 @@ pub struct Server {
     tasks: Vec<BackgroundTask>,
     pools: Vec<(crate::storing::db::Pool, crate::storing::readers::Readers)>,
     tls: Option<TlsListener>,
+    /// Where the main listener speaks TLS (the services' mutual TLS).
+    main_tls: Option<TlsAcceptor>,
     connections: Connections,
 }
 
@@ -82,6 +84,7 @@ impl Server {
             tasks: Vec::new(),
             pools: Vec::new(),
             tls: None,
+            main_tls: None,
             connections,
         })
     }
@@ -99,6 +102,13 @@ impl Server {
             acceptor: TlsAcceptor::from(config),
             app,
         });
+        self
+    }
+
+    /// Serves the main listener over TLS only, with `config` (which may ask for client
+    /// certificates): nothing reaches the service in plain HTTP.
+    pub fn tls_only(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.main_tls = Some(TlsAcceptor::from(config));
         self
     }
 
@@ -202,7 +212,7 @@ impl Server {
         let drained = connections
             .serve(
                 self.listener,
-                None,
+                self.main_tls,
                 self.app,
                 shutdown.clone(),
                 DRAIN_TIMEOUT,

@@ -46,6 +46,9 @@ pub enum Peer {
     Nginx,
     /// The seed's Flask services under gunicorn (needs flask, gunicorn and requests).
     Flask,
+    /// The shop itself with plain HTTP between its services (`--no-internal-tls`): what
+    /// mutual TLS costs.
+    Plain,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,7 +65,7 @@ pub struct CompareArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub scenarios: Vec<Scenario>,
     /// Peers measured beside the shop, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Peer::Ceiling, Peer::Nginx, Peer::Flask])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Peer::Ceiling, Peer::Nginx, Peer::Flask, Peer::Plain])]
     pub peers: Vec<Peer>,
     /// Measure the shop alone.
     #[arg(long, conflicts_with = "peers")]

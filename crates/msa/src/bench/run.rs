@@ -85,7 +85,7 @@ async fn start_and_measure(
     let duration = seconds(args.duration_s, "duration", false)?;
     let warmup = seconds(args.warmup_s, "warm-up", true)?;
     eprintln!("msa bench: starting the shop and {} peer(s)", peers.len());
-    let shop = Shop::start(bin, work).await?;
+    let shop = Shop::start(bin, work, "shop", &[]).await?;
     // Nothing to wait on: idle is a span of time with nothing happening.
     let idle = seconds(args.idle_s, "idle time", true)?;
     if !idle.is_zero() {
@@ -119,6 +119,7 @@ async fn start_peers(
         ceiling: None,
         nginx: None,
         flask: None,
+        plain: None,
     };
     let mut start = async || -> anyhow::Result<()> {
         let bin = match &args.bin {
@@ -140,6 +141,10 @@ async fn start_peers(
             });
             systems.flask = Some(Flask::start(&python, workers, work).await?);
         }
+        if peers.contains(&Peer::Plain) {
+            systems.plain =
+                Some(Shop::start(&bin, work, "shop-plain", &["--no-internal-tls"]).await?);
+        }
         Ok(())
     };
     match start().await {
@@ -150,8 +155,12 @@ async fn start_peers(
                 ceiling: None,
                 nginx: None,
                 flask: None,
+                plain: None,
             };
             // Stop what did start; the shop goes back to the caller.
+            if let Some(process) = systems.plain.and_then(|plain| plain.process) {
+                process.stop().await;
+            }
             for process in systems
                 .ceiling
                 .map(|ceiling| ceiling.processes)
@@ -272,6 +281,7 @@ pub async fn drive_running(args: DriveArgs) -> anyhow::Result<()> {
         ceiling: None,
         nginx: None,
         flask: None,
+        plain: None,
     };
     let case = scenario::cases(args.scenario, &systems)
         .into_iter()

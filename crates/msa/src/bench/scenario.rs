@@ -9,7 +9,7 @@ use http::header::{AUTHORIZATION, COOKIE};
 use serde_json::json;
 
 use super::plan::{Plan, Template};
-use super::systems::Systems;
+use super::systems::{Shop, Systems};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
@@ -45,6 +45,8 @@ pub const CEILING: &str = "ceiling";
 pub const BARE: &str = "bare axum";
 pub const NGINX: &str = "nginx";
 pub const FLASK: &str = "flask";
+/// The shop with plain HTTP between its services.
+pub const PLAIN: &str = "msa-shop plain";
 
 pub struct Contender {
     pub system: &'static str,
@@ -78,12 +80,11 @@ fn shop_mix(systems: &Systems) -> Vec<Template> {
             .header(COOKIE, &shop.alice_cookie);
         2
     ]);
-    mix.push(order_placement(systems));
+    mix.push(order_placement(&systems.shop));
     mix
 }
 
-fn order_placement(systems: &Systems) -> Template {
-    let shop = &systems.shop;
+fn order_placement(shop: &Shop) -> Template {
     Template::post_json(
         "/api/v1/orders",
         &json!({"items": [{"product_id": shop.widget, "quantity": 1}]}),
@@ -133,6 +134,13 @@ pub fn cases(scenario: Scenario, systems: &Systems) -> Vec<Case> {
                 ),
             ] {
                 let mut contenders = vec![contender(SHOP, gateway, vec![Template::get(shop_path)])];
+                if let Some(plain) = &systems.plain {
+                    contenders.push(contender(
+                        PLAIN,
+                        plain.gateway,
+                        vec![Template::get(shop_path)],
+                    ));
+                }
                 if let Some(ceiling) = ceiling {
                     contenders.push(contender(
                         CEILING,
@@ -179,6 +187,13 @@ pub fn cases(scenario: Scenario, systems: &Systems) -> Vec<Case> {
                 gateway,
                 vec![Template::get("/api/v1/orders/9001").header(COOKIE, &shop.alice_cookie)],
             )];
+            if let Some(plain) = &systems.plain {
+                contenders.push(contender(
+                    PLAIN,
+                    plain.gateway,
+                    vec![Template::get("/api/v1/orders/9001").header(COOKIE, &plain.alice_cookie)],
+                ));
+            }
             if let Some(ceiling) = ceiling {
                 contenders.push(contender(
                     CEILING,
@@ -200,7 +215,14 @@ pub fn cases(scenario: Scenario, systems: &Systems) -> Vec<Case> {
             });
         }
         Scenario::OrderWrite => {
-            let mut contenders = vec![contender(SHOP, gateway, vec![order_placement(systems)])];
+            let mut contenders = vec![contender(SHOP, gateway, vec![order_placement(shop)])];
+            if let Some(plain) = &systems.plain {
+                contenders.push(contender(
+                    PLAIN,
+                    plain.gateway,
+                    vec![order_placement(plain)],
+                ));
+            }
             if let Some(flask) = &systems.flask {
                 contenders.push(contender(FLASK, flask.orders, vec![flask_placement()]));
             }

@@ -54,9 +54,16 @@ const UNLIMITED: [&str; 8] = [
 ];
 
 impl Shop {
-    pub async fn start(bin: &Path, work: &Path) -> anyhow::Result<Self> {
-        let data = work.join("shop-data");
-        let log = work.join("shop.log");
+    /// Starts `msa up` with `extra` arguments, keeping its data and log in `work` under
+    /// `name`.
+    pub async fn start(
+        bin: &Path,
+        work: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        let data = work.join(format!("{name}-data"));
+        let log = work.join(format!("{name}.log"));
         let mut failure = None;
         // A port picked free can be taken before the shop binds it: try other ports then.
         for _ in 0..3 {
@@ -74,6 +81,7 @@ impl Shop {
                 .args(["--orders-port", &orders.port().to_string()])
                 .args(["--tls-port", &tls.port().to_string()])
                 .args(UNLIMITED)
+                .args(extra)
                 .env_remove("RUST_LOG");
             let mut process = Process::start("msa up", command, &log)?;
             match process
@@ -394,12 +402,16 @@ pub struct Systems {
     pub ceiling: Option<Ceiling>,
     pub nginx: Option<Nginx>,
     pub flask: Option<Flask>,
+    /// The shop with plain HTTP between its services.
+    pub plain: Option<Shop>,
 }
 
 impl Systems {
     pub async fn stop(self) {
-        if let Some(shop) = self.shop.process {
-            shop.stop().await;
+        for shop in std::iter::once(self.shop).chain(self.plain) {
+            if let Some(process) = shop.process {
+                process.stop().await;
+            }
         }
         if let Some(nginx) = self.nginx {
             nginx.process.stop().await;

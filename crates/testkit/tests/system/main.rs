@@ -7,6 +7,7 @@ mod demo;
 mod deprovision;
 mod errors;
 mod http2_limits;
+mod mtls;
 mod observability;
 mod orders;
 mod owasp;

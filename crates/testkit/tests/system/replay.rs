@@ -1,11 +1,22 @@
 //! A token heard on the private network opens nothing but the request it was made for, and
 //! a state-changing one opens that request once. The tokens here are real: the ones the
-//! gateway and order-service sent over the links a sniffer would tap.
+//! gateway and order-service sent over the links a sniffer would tap. Mutual TLS keeps them
+//! off the wire (`mtls.rs`), so these tests turn it off: they show what the tokens defend
+//! on their own, for the attacker who reads the traffic anyway.
 
 use kit::identity::TOKEN_HEADER;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use testkit::{ALICE, PHONE, Service, TestApp};
+use testkit::{ALICE, Options, PHONE, Service, TestApp};
+
+/// The shop with the links between services in plain HTTP, so a sniffer hears tokens.
+async fn readable() -> TestApp {
+    TestApp::spawn_with(Options {
+        internal_tls: false,
+        ..Options::default()
+    })
+    .await
+}
 
 /// One request as it crossed a link.
 #[derive(Debug, Clone)]
@@ -100,7 +111,7 @@ async fn placed(app: &TestApp, key: &str) -> i64 {
 
 #[tokio::test]
 async fn a_sniffed_read_token_opens_no_other_route_or_method() {
-    let app = TestApp::spawn().await;
+    let app = readable().await;
     let mine = placed(&app, "replay-read-1").await;
     let other = placed(&app, "replay-read-2").await;
     let alice = app.as_user(ALICE).await;
@@ -147,7 +158,7 @@ async fn a_sniffed_read_token_opens_no_other_route_or_method() {
 
 #[tokio::test]
 async fn a_sniffed_write_token_is_good_once_and_for_its_own_body() {
-    let app = TestApp::spawn().await;
+    let app = readable().await;
     let first = placed(&app, "replay-write-1").await;
     let second = placed(&app, "replay-write-2").await;
 

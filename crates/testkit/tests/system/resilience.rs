@@ -83,6 +83,7 @@ async fn with_user_service_down_a_retry_still_gets_its_stored_answer() {
 async fn a_slow_product_service_gives_504_and_its_reservation_is_released() {
     let app = TestApp::spawn().await;
     let before = app.stock_ledger().await;
+    app.open_links().await;
     // Reservations reach product-service and are made, but the answers never come back.
     app.products_link().set(Fault::HoldAnswers);
     let started = Instant::now();
@@ -102,6 +103,7 @@ async fn a_slow_product_service_gives_504_and_its_reservation_is_released() {
 #[tokio::test]
 async fn a_duplicate_while_the_first_is_in_flight_gets_409() {
     let app = TestApp::spawn().await;
+    app.open_links().await;
     app.products_link().set(Fault::Blackhole);
     let first = app.place_order("dup-1", ALICE, &[(PHONE, 1)]);
     let second = async {
@@ -147,6 +149,7 @@ async fn pending_orders_left_by_a_stopped_order_service_are_settled_after_restar
 async fn a_graceful_stop_lets_in_flight_requests_finish() {
     let mut app = TestApp::spawn().await;
     // The placement will wait on product-service for two call deadlines.
+    app.open_links().await;
     app.products_link().set(Fault::HoldAnswers);
     let request = app
         .as_user(ALICE)

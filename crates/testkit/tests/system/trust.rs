@@ -203,7 +203,15 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
             &users_list,
         )
         .expect("order-service makes tokens for users");
-    let response = get_with(&app, Service::Users, "/users", Some(&forged)).await;
+    // Sent as order-service itself, over its own certificate: the token's claim is what
+    // is refused.
+    let response = app
+        .http_as(ORDERS)
+        .get(format!("{}/users", app.service_url(Service::Users)))
+        .header(TOKEN_HEADER, &forged)
+        .send()
+        .await
+        .expect("the service answers");
     assert_problem(response, StatusCode::UNAUTHORIZED).await;
     // And order-service's own word does not reach the password store.
     let attempt =
@@ -215,7 +223,7 @@ async fn order_service_cannot_sign_for_users_and_only_it_may_reserve_stock() {
         body: &attempt,
     };
     let verify = app
-        .http
+        .http_as(ORDERS)
         .post(format!(
             "{}/internal/credentials/verify",
             app.service_url(Service::Users)
