@@ -143,9 +143,27 @@ async fn forward(
     }
     outgoing = outgoing.header("x-forwarded-for", client.to_string());
     match upstream.send(outgoing).await {
+        Ok(answer) if answer.status() == StatusCode::UNAUTHORIZED => refused_us(upstream),
         Ok(answer) => relay(answer, parts.method == Method::HEAD),
         Err(error) => ApiError::from(error).into_response(),
     }
+}
+
+/// A service answers 401 only when the gateway's own token or certificate did not pass:
+/// the client was authenticated already, and must not be told it was not. A fault of the
+/// shop's configuration (keys that differ at the two ends), answered as one.
+fn refused_us(upstream: &Upstream) -> Response {
+    tracing::error!(
+        upstream = upstream.service(),
+        "the service refused the gateway's identity token: do both hold the same keys?"
+    );
+    Problem::typed(
+        StatusCode::BAD_GATEWAY,
+        "upstream-refused",
+        "Upstream refused",
+        "A service behind the gateway did not accept its credentials; try again later.",
+    )
+    .into_response()
 }
 
 fn not_found() -> Response {

@@ -273,3 +273,30 @@ async fn identity_and_address_headers_from_outside_are_never_believed() {
         .expect("answer");
     assert_problem(response, StatusCode::NOT_FOUND).await;
 }
+
+#[tokio::test]
+async fn a_service_refusing_the_gateways_token_is_the_shops_fault_not_the_clients() {
+    let app = TestApp::spawn().await;
+    let alice = app.as_user(ALICE).await;
+    let path = "/api/v1/orders/9001";
+    assert_eq!(alice.get(path).await.status(), StatusCode::OK);
+    // order-service gets a key nobody told the gateway about (a rotation done wrong).
+    let data = app.data_dir.path();
+    let loaded = kit::identity::keyring::loaded_file(data, ORDERS);
+    let before = std::fs::read(&loaded).expect("order-service notes the keys it holds");
+    let secret = format!("{}\n", kit::identity::token::new_secret_line());
+    kit::files::write_private_file(
+        &kit::identity::options::default_key_file(data, ORDERS),
+        secret.as_bytes(),
+    )
+    .expect("a new key");
+    app.eventually(
+        std::time::Duration::from_secs(10),
+        "order-service to load its new key",
+        || async { std::fs::read(&loaded).ok().as_ref() != Some(&before) },
+    )
+    .await;
+    // Alice is signed in: she is not told she is not.
+    let problem = assert_problem(alice.get(path).await, StatusCode::BAD_GATEWAY).await;
+    assert_eq!(problem["type"], "urn:msa-shop:problem:upstream-refused");
+}
