@@ -4,6 +4,8 @@
 #   DIR/keys/{gateway,users,products,orders}.key   each process's X25519 secret, as compose
 #                                               secrets (each mounted by its owner only)
 #   DIR/public-keys.env                         the matching public keys, for every service
+#   DIR/internal-tls/                           the internal CA's certificate (ca.pem), and
+#       each service's certificate and key for mutual TLS (<name>.pem, <name>.key)
 #   DIR/postgres/                               for compose.postgres.yaml: the superuser's
 #       password, and per service a password and the database URL that uses it
 # Existing keys are kept. Run with the image built (deploy/build-image.sh).
@@ -21,6 +23,13 @@ docker run --rm --read-only --network none --cap-drop ALL \
     --volume "$dir:/secrets" "$tag" \
     keys --data-dir /secrets >"$dir/public-keys.env"
 chmod 0644 "$dir"/keys/{gateway,users,products,orders}.key
+# The internal CA and each service's certificate for mutual TLS; the CA's key is not kept.
+docker run --rm --read-only --network none --cap-drop ALL \
+    --security-opt no-new-privileges:true --user "$(id -u):$(id -g)" \
+    --volume "$dir:/secrets" "$tag" \
+    certs --dir /secrets/internal-tls
+chmod 0755 "$dir/internal-tls"
+chmod 0644 "$dir"/internal-tls/*
 
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
 mkdir -p "$dir/postgres"

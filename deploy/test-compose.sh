@@ -49,6 +49,10 @@ teardown() {
 }
 trap teardown EXIT
 fail() { echo "test-compose: FAILED: $*" >&2; exit 1; }
+# The sniffer of the mutual TLS check.
+if ! command -v tcpdump >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -qq tcpdump >/dev/null; else sudo apt-get install -y -qq tcpdump >/dev/null; fi
+fi
 step() { printf -- '--> %s\n' "$*"; }
 container() { compose ps -q "$1"; }
 
@@ -123,6 +127,55 @@ placed=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
     -H 'Idempotency-Key: compose-1' -H 'content-type: application/json' \
     -d '{"items":[{"product_id":101,"quantity":1}]}') || fail "placing an order"
 grep -q '"status":"confirmed"' <<<"$placed" || fail "order not confirmed: $placed"
+
+step "mutual TLS on msa-net: no answer without a certificate, no plaintext on the wire"
+net="${project}_msa-net"
+on_net() {
+    docker run --rm --network "$net" --read-only --cap-drop ALL --user 10001:10001 \
+        --security-opt no-new-privileges:true \
+        -v "$MSA_SECRETS_DIR/internal-tls/ca.pem:/ca.pem:ro" "$image" "$@" >/dev/null 2>&1
+}
+on_net probe --ca-file /ca.pem https://users:5001/healthz \
+    || fail "a container on msa-net cannot reach the probes over TLS"
+for target in users:5001/users/1 products:5002/internal/reservations/9001 orders:5003/orders/9001; do
+    if on_net probe "http://$target"; then fail "http://$target answers plain HTTP"; fi
+    if on_net probe --ca-file /ca.pem "https://$target"; then
+        fail "https://$target answers a container without a certificate"
+    fi
+done
+# Frames between two containers pass the bridge without reaching the bridge device
+# itself: listen on every interface of the host (the containers' veths among them), for
+# the network's addresses.
+subnet=$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$net" | awk '{print $1}')
+[ -n "$subnet" ] || fail "msa-net has no subnet"
+tcpdump -i any --immediate-mode -U -w "$work/msa-net.pcap" "net $subnet" >/dev/null 2>"$work/tcpdump.err" &
+sniffer=$!
+until grep -q "listening on" "$work/tcpdump.err" 2>/dev/null; do
+    kill -0 "$sniffer" 2>/dev/null || fail "tcpdump did not start: $(cat "$work/tcpdump.err")"
+    sleep 0.1
+done
+curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
+    -H 'Idempotency-Key: compose-sniffed' -H 'content-type: application/json' \
+    -d '{"items":[{"product_id":102,"quantity":1}]}' >/dev/null || fail "placing an order while sniffed"
+curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders/9001" >/dev/null \
+    || fail "reading an order while sniffed"
+# Until the packets are written (each as it comes, but the kernel hands them over in turn).
+pcap_size() { stat -c %s "$work/msa-net.pcap" 2>/dev/null || echo 0; }
+deadline=$((SECONDS + 10))
+while [ "$(pcap_size)" -le 4000 ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+kill -INT "$sniffer"
+wait "$sniffer" || true
+[ "$(pcap_size)" -gt 4000 ] \
+    || fail "the sniffer heard nothing on $subnet: $(ls -l "$work/msa-net.pcap"; cat "$work/tcpdump.err")"
+# The control that the sniffer heard the calls between the services at all: packets with
+# a payload to and from each service port.
+for port in 5001 5002 5003; do
+    heard=$(tcpdump -r "$work/msa-net.pcap" -nn "tcp port $port and greater 120" 2>/dev/null | wc -l)
+    [ "$heard" -gt 0 ] || fail "the sniffer heard no call to port $port"
+done
+for plain in x-msa-identity 'HTTP/1.1' product_id Alice; do
+    if grep -aqi -- "$plain" "$work/msa-net.pcap"; then fail "'$plain' in the clear on msa-net"; fi
+done
 
 step "only the gateway is reachable from the host"
 # Whether an msa service answers at URL: ours stamp every answer with x-request-id (a
