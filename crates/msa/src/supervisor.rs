@@ -340,7 +340,7 @@ async fn wait_until_ready(settings: &UpSettings) -> anyhow::Result<()> {
         let base = settings.url(role);
         let base = match (&internal, role) {
             (Some(_), Role::Users | Role::Products | Role::Orders) => {
-                base.replacen("http://", "https://", 1)
+                kit::serving::internal_tls::https(&base)
             }
             _ => base,
         };
@@ -393,7 +393,7 @@ fn print_table(settings: &UpSettings, tls: Option<&TlsFiles>, elapsed: Duration)
             .dir(&settings.place.data_dir)
             .is_some();
         let url = if internal_tls && role != Role::Gateway {
-            url.replacen("http://", "https://", 1)
+            kit::serving::internal_tls::https(&url)
         } else {
             url
         };

@@ -126,11 +126,8 @@ impl TestApp {
         if !self.options.internal_tls {
             return self.http.clone();
         }
-        let config = kit::serving::internal_tls::InternalTls::load(&self.internal_tls_dir(), party)
-            .and_then(|tls| tls.client_config_for_any(&kit::identity::options::PARTIES))
-            .expect("the certificate loads");
         reqwest::Client::builder()
-            .use_preconfigured_tls(config)
+            .use_preconfigured_tls(client_config(&self.internal_tls_dir(), party))
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
@@ -299,10 +296,15 @@ fn test_client(data_dir: &std::path::Path, internal_tls: bool) -> reqwest::Clien
     let dir = data_dir.join(internal_tls::DIR_NAME);
     internal_tls::ensure(&dir, &kit::identity::options::PARTIES)
         .expect("the internal CA can be created");
-    let config = internal_tls::InternalTls::load(&dir, GATEWAY)
+    reqwest::Client::builder().use_preconfigured_tls(client_config(&dir, GATEWAY))
+}
+
+/// A client's TLS as process `party`, with its certificate from the internal CA in `dir`,
+/// accepting any of the shop's services.
+fn client_config(dir: &std::path::Path, party: &str) -> rustls::ClientConfig {
+    kit::serving::internal_tls::InternalTls::load(dir, party)
         .and_then(|tls| tls.client_config_for_any(&kit::identity::options::PARTIES))
-        .expect("the gateway's certificate loads");
-    reqwest::Client::builder().use_preconfigured_tls(config)
+        .unwrap_or_else(|error| panic!("the certificate of {party} loads: {error:#}"))
 }
 
 impl Drop for TestApp {

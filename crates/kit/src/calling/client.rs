@@ -68,11 +68,7 @@ impl Calls {
                     self.policy.timeout,
                     self.policy.connect_timeout,
                 );
-                let base_url = match base_url.strip_prefix("http://") {
-                    Some(rest) => format!("https://{rest}"),
-                    None => base_url.to_owned(),
-                };
-                (client, base_url)
+                (client, crate::serving::internal_tls::https(base_url))
             }
         };
         let base_url = base_url.as_str();

@@ -98,6 +98,15 @@ impl InternalTlsOptions {
     }
 }
 
+/// `url` over HTTPS: with mutual TLS on, a service is called over TLS whatever scheme its
+/// configured URL names (the defaults, and `msa up`'s, are `http://`).
+pub fn https(url: &str) -> String {
+    match url.strip_prefix("http://") {
+        Some(rest) => format!("https://{rest}"),
+        None => url.to_owned(),
+    }
+}
+
 /// The service a caller's certificate names, noted on each request it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerName(pub Arc<str>);
@@ -262,9 +271,7 @@ impl InternalTls {
     /// The client side, accepting any server of the internal CA whose certificate names one
     /// of `services` (for tests, which call every service with one client).
     pub fn client_config_for_any(&self, services: &[&str]) -> anyhow::Result<ClientConfig> {
-        self.client_config_expecting(Expected::AnyOf(
-            services.iter().map(|&name| name.to_owned()).collect(),
-        ))
+        self.client_config_expecting(Expected::any_of(services))
     }
 
     /// Like [`Self::client_config_for_any`], presenting no certificate: what a probe, or
@@ -273,28 +280,13 @@ impl InternalTls {
         &self,
         services: &[&str],
     ) -> anyhow::Result<ClientConfig> {
-        let expected = Expected::AnyOf(services.iter().map(|&name| name.to_owned()).collect());
-        Ok(self.client_builder(expected)?.with_no_client_auth())
+        Ok(client_builder(self.roots.clone(), Expected::any_of(services))?.with_no_client_auth())
     }
 
     fn client_config_expecting(&self, expected: Expected) -> anyhow::Result<ClientConfig> {
-        self.client_builder(expected)?
+        client_builder(self.roots.clone(), expected)?
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .context("The internal certificate and its key do not belong together")
-    }
-
-    fn client_builder(
-        &self,
-        expected: Expected,
-    ) -> anyhow::Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
-        let inner = WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider())
-            .build()
-            .context("the internal CA cannot verify servers")?;
-        Ok(ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .context("TLS protocol versions")?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NamedServer { inner, expected })))
     }
 }
 
@@ -316,16 +308,22 @@ fn roots_from(ca: &Path) -> anyhow::Result<Arc<RootCertStore>> {
 /// A client that trusts the CA in `ca` and accepts a server whose certificate names one of
 /// `services`, presenting none of its own: what a container's health check needs.
 pub fn probe_config(ca: &Path, services: &[&str]) -> anyhow::Result<ClientConfig> {
-    let inner = WebPkiServerVerifier::builder_with_provider(roots_from(ca)?, provider())
+    Ok(client_builder(roots_from(ca)?, Expected::any_of(services))?.with_no_client_auth())
+}
+
+/// A client that trusts `roots` and checks the server against `expected`.
+fn client_builder(
+    roots: Arc<RootCertStore>,
+    expected: Expected,
+) -> anyhow::Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>> {
+    let inner = WebPkiServerVerifier::builder_with_provider(roots, provider())
         .build()
         .context("the internal CA cannot verify servers")?;
-    let expected = Expected::AnyOf(services.iter().map(|&name| name.to_owned()).collect());
     Ok(ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .context("TLS protocol versions")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NamedServer { inner, expected }))
-        .with_no_client_auth())
+        .with_custom_certificate_verifier(Arc::new(NamedServer { inner, expected })))
 }
 
 /// Whether `certificate` is valid for the DNS name `party`.
@@ -354,6 +352,12 @@ pub fn peer_name(
 enum Expected {
     Service(String),
     AnyOf(Vec<String>),
+}
+
+impl Expected {
+    fn any_of(services: &[&str]) -> Self {
+        Self::AnyOf(services.iter().map(|&name| name.to_owned()).collect())
+    }
 }
 
 /// Checks the server's certificate against the name of the service meant, not the URL's
