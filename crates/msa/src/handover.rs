@@ -176,6 +176,7 @@ mod tests {
     const GIVEN: &[(&str, Option<&str>)] = &[
         ("host", Some("127.0.0.2")),
         ("data-dir", Some("/tmp/msa-handover-test")),
+        ("production", None),
         ("log-level", Some("debug")),
         ("log-format", Some("json")),
         ("users-port", Some("6001")),

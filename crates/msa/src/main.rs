@@ -71,6 +71,10 @@ enum Command {
         #[arg(long, env = "MSA_INTERNAL_TLS_CA_FILE")]
         ca_file: Option<std::path::PathBuf>,
     },
+    /// Accounts that exist before anyone can sign in: the first administrator of a
+    /// deployment started with --production, which has no demo accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Create the internal CA of a deployment in DIR: `ca.pem`, and a certificate and key
     /// for each process (`gateway.pem`, `gateway.key`, ...), for mutual TLS between them.
     /// The CA's own key is not kept. Existing files are left as they are.
@@ -93,6 +97,33 @@ enum Command {
     /// Run one service in this process.
     #[command(subcommand)]
     Serve(Box<Service>),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an administrator in user-service's database (the same database settings as
+    /// `msa serve users`; while the shop runs, too). Its password is read from a file, never
+    /// from the command line.
+    Create(AdminCreate),
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminCreate {
+    /// The administrator's email address.
+    #[arg(long)]
+    email: String,
+    /// The name shown for the account.
+    #[arg(long, default_value = "Administrator")]
+    name: String,
+    /// A file whose first line is the password (a mounted secret); at least 12 characters.
+    #[arg(long)]
+    password_file: std::path::PathBuf,
+    #[command(flatten)]
+    place: kit::serving::options::Place,
+    #[command(flatten)]
+    pool: kit::storing::options::PoolOptions,
+    #[command(flatten)]
+    users: users::Options,
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,6 +171,9 @@ fn main() -> ExitCode {
             timeout_ms,
             ca_file,
         } => probe(&url, timeout_ms, ca_file.as_deref()),
+        Command::Admin(AdminCommand::Create(args)) => run_tool("msa admin create", || {
+            tokio::runtime::Runtime::new()?.block_on(create_admin(args))
+        }),
         Command::Certs { dir } => run_tool("msa certs", || {
             let created =
                 kit::serving::internal_tls::ensure(&dir, &kit::identity::options::PARTIES)?;
@@ -251,6 +285,25 @@ fn probe(url: &str, timeout_ms: u64, ca_file: Option<&std::path::Path>) -> ExitC
         eprintln!("msa probe: {url} is not healthy");
         ExitCode::FAILURE
     }
+}
+
+async fn create_admin(args: AdminCreate) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(&args.password_file)
+        .with_context(|| format!("Failed to read {}", args.password_file.display()))?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    let database = args.pool.database(
+        users::SERVICE,
+        args.users.users_database_url.as_deref(),
+        args.users.users_database_url_file.as_deref(),
+        &args.place.data_dir,
+    )?;
+    let id = users::admin::create(&database, &args.email, &args.name, password).await?;
+    eprintln!(
+        "msa admin create: administrator {} (user {id}) created",
+        args.email
+    );
+    Ok(())
 }
 
 fn print_public_keys(settings: &KeysSettings) -> anyhow::Result<()> {

@@ -421,15 +421,22 @@ fn print_table(settings: &UpSettings, tls: Option<&TlsFiles>, elapsed: Duration)
             }
         }
     }
+    let accounts = if settings.place.production {
+        "production: no demo accounts; `msa admin create` makes the first administrator".to_owned()
+    } else {
+        format!(
+            "demo passwords: {}",
+            settings
+                .place
+                .data_dir
+                .join("demo-credentials.json")
+                .display()
+        )
+    };
     let _ = writeln!(
         out,
-        "\n  data: {}   demo passwords: {}\n  stop: Ctrl-C\n",
+        "\n  data: {}   {accounts}\n  stop: Ctrl-C\n",
         settings.place.data_dir.display(),
-        settings
-            .place
-            .data_dir
-            .join("demo-credentials.json")
-            .display()
     );
     let _ = out.flush();
 }

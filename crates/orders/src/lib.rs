@@ -54,6 +54,8 @@ static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// Whether the demo data is created on first start (not in production).
+    pub demo: bool,
     /// Base URL of user-service, such as `http://127.0.0.1:5001`.
     pub users_url: String,
     /// Base URL of product-service.
@@ -110,7 +112,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("order-service database")?;
-    seed::demo_order(&pool).await?;
+    if config.demo {
+        seed::demo_order(&pool).await?;
+    }
     let stack = Stack::new(SERVICE, config.serving);
     stack.metrics.database_pool(&pool);
     let calls = Calls::new(config.calls, stack.metrics.clone())

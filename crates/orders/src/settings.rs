@@ -93,6 +93,7 @@ impl Settings {
         let data_dir = &self.place.data_dir;
         Ok(Config {
             listen: self.place.listen(self.own.orders_port),
+            demo: !self.place.production,
             database: self.pool.database(
                 SERVICE,
                 self.own.orders_database_url.as_deref(),

@@ -42,6 +42,8 @@ static MIGRATIONS: kit::storing::db::Migrations = kit::storing::db::Migrations {
 pub struct Config {
     pub listen: SocketAddr,
     pub database: Database,
+    /// Whether the demo data is created on first start (not in production).
+    pub demo: bool,
     /// This service's secrets and the public keys of the gateway and order-service, whose
     /// calls it answers: from these it derives the key of each caller's tokens.
     pub keys: KeyRing,
@@ -65,7 +67,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let pool = kit::storing::db::open(&config.database, &MIGRATIONS)
         .await
         .context("product-service database")?;
-    seed::demo_catalogue(&pool).await?;
+    if config.demo {
+        seed::demo_catalogue(&pool).await?;
+    }
     let mut gate = config.keys.gate(&TRUSTED)?;
     if config.internal_tls.is_some() {
         gate = gate.callers_named();

@@ -72,6 +72,7 @@ impl Settings {
     pub fn config(&self) -> anyhow::Result<Config> {
         Ok(Config {
             listen: self.place.listen(self.own.products_port),
+            demo: !self.place.production,
             database: self.pool.database(
                 SERVICE,
                 self.own.products_database_url.as_deref(),

@@ -159,6 +159,7 @@ impl TestApp {
         let place = Place {
             host: std::net::Ipv4Addr::LOCALHOST.into(),
             data_dir: self.data_dir.path().to_owned(),
+            production: false,
         };
         let database_url = self.backing.database_url(service.name());
         // Four services of each of the tests running at once share one PostgreSQL server.

@@ -20,6 +20,7 @@ use kit::serving::server::Server;
 use kit::storing::db::{Database, Pool};
 use kit::storing::readers::Readers;
 
+pub mod admin;
 mod credentials;
 mod domain;
 mod http;
@@ -47,6 +48,8 @@ pub struct Config {
     pub database: Database,
     /// Where the demo credentials file is written on first start.
     pub data_dir: PathBuf,
+    /// Whether the demo accounts are created on first start (not in production).
+    pub demo: bool,
     /// How many password hashes may run at once (one per core is the sensible ceiling).
     pub hash_concurrency: usize,
     /// This service's secrets and the public keys of the gateway and order-service, whose
@@ -73,7 +76,9 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await
         .context("user-service database")?;
     let hasher = password::Hasher::new(config.hash_concurrency)?;
-    seed::demo_users(&pool, &hasher, &config.data_dir).await?;
+    if config.demo {
+        seed::demo_users(&pool, &hasher, &config.data_dir).await?;
+    }
     let mut gate = config.keys.gate(&TRUSTED)?;
     if config.internal_tls.is_some() {
         gate = gate.callers_named();

@@ -80,6 +80,7 @@ impl Settings {
                 &self.place.data_dir,
             )?,
             data_dir: self.place.data_dir.clone(),
+            demo: !self.place.production,
             // Argon2 is CPU-bound: more hashes at once than cores only queue inside.
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             keys: self.trust.ring(

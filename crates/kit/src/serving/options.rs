@@ -34,6 +34,11 @@ pub struct Place {
     /// Directory of the databases (one SQLite file per service) and generated secrets.
     #[arg(long, env = "MSA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Production: no demo accounts, products or orders are created on first start; the
+    /// first administrator comes from `msa admin create`.
+    #[arg(long, env = "MSA_PRODUCTION")]
+    pub production: bool,
 }
 
 impl Place {
