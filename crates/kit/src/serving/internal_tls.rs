@@ -18,10 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -147,20 +144,7 @@ struct Issued {
 fn issue(parties: &[&str]) -> Result<Issued, rcgen::Error> {
     let now = ::time::OffsetDateTime::now_utc();
     let yesterday = now - ::time::Duration::days(1);
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "msa-shop internal CA");
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationName, "msa-shop");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.not_before = yesterday;
-    ca_params.not_after = now + VALIDITY;
-    let ca_key = KeyPair::generate()?;
-    let ca = ca_params.self_signed(&ca_key)?.pem();
-    let issuer = Issuer::new(ca_params, ca_key);
+    let (ca, issuer) = crate::serving::tls::new_authority("msa-shop internal CA", VALIDITY)?;
     let mut certificates = Vec::new();
     for party in parties {
         let mut params = CertificateParams::new(vec![(*party).to_owned()])?;

@@ -70,25 +70,33 @@ impl LocalCa {
     }
 }
 
+/// A new certificate authority named `name`, valid from yesterday for `validity`, that may
+/// sign end-entity certificates only: its certificate (PEM) and the issuer that signs with
+/// its key, which is never written anywhere.
+pub(crate) fn new_authority(
+    name: &str,
+    validity: Duration,
+) -> Result<(String, Issuer<'static, KeyPair>), rcgen::Error> {
+    let now = ::time::OffsetDateTime::now_utc();
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "msa-shop");
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = now - ::time::Duration::days(1);
+    params.not_after = now + validity;
+    let key = KeyPair::generate()?;
+    let certificate = params.self_signed(&key)?.pem();
+    Ok((certificate, Issuer::new(params, key)))
+}
+
 /// (CA certificate, server certificate, server key), all PEM.
 fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> {
     let now = ::time::OffsetDateTime::now_utc();
     let yesterday = now - ::time::Duration::days(1);
-
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "msa-shop local development CA");
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationName, "msa-shop");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.not_before = yesterday;
-    ca_params.not_after = now + CA_VALIDITY;
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    let (ca_pem, issuer) = new_authority("msa-shop local development CA", CA_VALIDITY)?;
 
     let mut params = CertificateParams::new(names.to_vec())?;
     params.distinguished_name.push(
@@ -102,7 +110,7 @@ fn generate(names: &[String]) -> Result<(String, String, String), rcgen::Error> 
     params.not_after = now + SERVER_VALIDITY;
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
-    Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
+    Ok((ca_pem, cert.pem(), key.serialize_pem()))
 }
 
 /// The rustls configuration of a server presenting the certificate in `files`.
