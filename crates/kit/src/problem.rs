@@ -57,6 +57,18 @@ impl Problem {
         problem
     }
 
+    /// 503 `overloaded` with `Retry-After: 1`: the service sheds this request to keep the
+    /// ones it has, and the next one may well pass.
+    pub fn overloaded() -> Self {
+        Self::typed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Overloaded",
+            "The service is at capacity; try again shortly.",
+        )
+        .retry_after(1)
+    }
+
     /// Rebuilds a problem another service (or an earlier request) stated, under the current
     /// request's id: its type, title, detail and extensions are kept.
     pub fn from_body(status: StatusCode, body: &Value) -> Self {

@@ -390,14 +390,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         if self.busy {
             tracing::warn!(reason = %self.reason, "refused a write: cannot record its token");
-            return Problem::typed(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "Overloaded",
-                "The service is at capacity; try again shortly.",
-            )
-            .retry_after(1)
-            .into_response();
+            return Problem::overloaded().into_response();
         }
         tracing::warn!(
             security_event = "identity-token-refused",

@@ -282,14 +282,7 @@ impl Steps {
         }
         let Ok(permit) = self.permits.try_acquire() else {
             self.metrics.record_shed();
-            return Problem::typed(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "Overloaded",
-                "The service is at capacity; try again shortly.",
-            )
-            .retry_after(1)
-            .into_response();
+            return Problem::overloaded().into_response();
         };
         let response = next(request).await;
         drop(permit);
