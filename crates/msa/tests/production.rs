@@ -6,7 +6,7 @@ mod support;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use support::{client_with, start};
+use support::{client_with, session_of, start};
 
 fn admin_create(data: &std::path::Path, email: &str, password: &str) -> Output {
     let file = data.join("admin-password");
@@ -59,14 +59,7 @@ async fn a_production_shop_has_no_demo_accounts_until_an_administrator_is_create
     );
     let answer = log_in(&shop.gateway, "root@example.com", password).await;
     assert_eq!(answer.status(), 200);
-    let cookie = answer
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let root = client_with(&[("cookie", &cookie)]);
+    let root = session_of(&answer);
     let users = root
         .get(format!("{}/api/v1/users", shop.gateway))
         .send()

@@ -135,6 +135,11 @@ pub async fn login(gateway: &str, data_dir: &Path, email: &str) -> reqwest::Clie
         .await
         .expect("answer");
     assert_eq!(answer.status(), 200, "login of {email}");
+    session_of(&answer)
+}
+
+/// A client holding the session that the login answer `answer` set.
+pub fn session_of(answer: &reqwest::Response) -> reqwest::Client {
     let cookie = answer
         .headers()
         .get("set-cookie")

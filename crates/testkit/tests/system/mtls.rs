@@ -86,12 +86,13 @@ async fn a_service_speaks_only_tls_and_serves_only_named_callers() {
             .await
             .expect("an answer");
         assert_eq!(probe.status(), StatusCode::OK, "{service:?} probe");
-        let refused = nobody
-            .get(format!("{base}{target}"))
-            .header(TOKEN_HEADER, gateway_token(&app, service, target))
-            .send()
-            .await
-            .expect("an answer");
+        let with_token = |client: &reqwest::Client| {
+            client
+                .get(format!("{base}{target}"))
+                .header(TOKEN_HEADER, gateway_token(&app, service, target))
+                .send()
+        };
+        let refused = with_token(&nobody).await.expect("an answer");
         assert_eq!(
             refused.status(),
             StatusCode::UNAUTHORIZED,
@@ -104,12 +105,7 @@ async fn a_service_speaks_only_tls_and_serves_only_named_callers() {
         } else {
             &users
         };
-        let refused = impostor
-            .get(format!("{base}{target}"))
-            .header(TOKEN_HEADER, gateway_token(&app, service, target))
-            .send()
-            .await
-            .expect("an answer");
+        let refused = with_token(impostor).await.expect("an answer");
         assert_eq!(
             refused.status(),
             StatusCode::UNAUTHORIZED,
@@ -117,12 +113,7 @@ async fn a_service_speaks_only_tls_and_serves_only_named_callers() {
         );
 
         // The control: the gateway's certificate and its token.
-        let served = gateway
-            .get(format!("{base}{target}"))
-            .header(TOKEN_HEADER, gateway_token(&app, service, target))
-            .send()
-            .await
-            .expect("an answer");
+        let served = with_token(&gateway).await.expect("an answer");
         assert_eq!(
             served.status(),
             StatusCode::OK,
