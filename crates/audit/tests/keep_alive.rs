@@ -77,3 +77,19 @@ async fn a_server_that_keeps_its_connections_shows_no_race() {
     assert_eq!(only.status_code(), 200);
     assert!(target.observations().keep_alive_races.is_empty());
 }
+
+#[tokio::test]
+async fn a_lost_request_too_large_to_read_is_not_taken_for_a_race() {
+    let (base, connections) = silent_closer().await;
+    let target = Target::new(&base, None, Duration::from_secs(5)).expect("a target");
+    let first = target.send(Request::new(Method::GET, "/one")).await;
+    assert_eq!(first.status_code(), 200);
+    // Servers refuse what they will not read by closing, and the refusal can be lost on
+    // any connection: that is the oversized-input check's business, not keep-alive's.
+    let large = format!("/two?q={}", "A".repeat(20 * 1024));
+    let second = target.send(Request::new(Method::GET, large)).await;
+    assert_eq!(second.status_code(), 200, "answered on a fresh connection");
+    assert_eq!(connections.load(Ordering::SeqCst), 2, "it was lost once");
+    let races = target.observations().keep_alive_races;
+    assert!(races.is_empty(), "{races:?}");
+}

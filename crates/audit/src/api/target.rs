@@ -226,7 +226,25 @@ impl Request {
         self.user_agent = Some(user_agent.to_owned());
         self
     }
+
+    /// Whether a server may refuse this request by closing the connection before reading
+    /// it all. The refusal it writes first can then be lost to the reset that unread bytes
+    /// cause, on a fresh connection as on a reused one, so losing it says nothing about
+    /// keep-alive.
+    fn is_too_large_to_read(&self) -> bool {
+        let body = match &self.body {
+            Some(Body::Json(value)) => serde_json::to_vec(value).map_or(0, |bytes| bytes.len()),
+            Some(Body::Raw(_, bytes)) => bytes.len(),
+            None => 0,
+        };
+        self.path.len() + body > LARGE_REQUEST
+    }
 }
+
+/// Past this size (request target and body), a lost exchange is not taken for a keep-alive
+/// race: 16 KiB is the smallest body or header limit of common servers (nginx's large
+/// header buffers are 8 KiB each, Envoy's headers 60 KiB, our services' bodies 64 KiB).
+const LARGE_REQUEST: usize = 16 * 1024;
 
 impl Target {
     /// A client for `base` (scheme, host, port, no path), trusting `ca_pem` in addition to
@@ -353,6 +371,7 @@ impl Target {
         }
         let second = self.exchange(&self.fresh, request).await;
         if second.status.is_some()
+            && !request.is_too_large_to_read()
             && let Ok(mut seen) = self.seen.lock()
         {
             seen.keep_alive_races.push(format!(
