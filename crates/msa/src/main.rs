@@ -50,7 +50,8 @@ enum Command {
     },
     /// Print the public keys of the four processes, from which each pair derives the key of
     /// the identity tokens between them, as environment settings for services on other
-    /// hosts (creating the key files first if they do not exist).
+    /// hosts (creating the key files first if they do not exist); also written to
+    /// DATA_DIR/keys/public-keys, the file MSA_PUBLIC_KEYS_FILE reads.
     Keys {
         #[command(subcommand)]
         action: Option<KeysAction>,
@@ -308,11 +309,24 @@ async fn create_admin(args: AdminCreate) -> anyhow::Result<()> {
 
 fn print_public_keys(settings: &KeysSettings) -> anyhow::Result<()> {
     use std::io::Write;
+    let keys = settings.public_keys()?;
     let mut out = std::io::stdout().lock();
-    for (party, key) in settings.public_keys()? {
+    for (party, key) in &keys {
         let variable = format!("MSA_{}_PUBLIC_KEY", party.to_uppercase());
         writeln!(out, "{variable}={key}")?;
     }
+    // The same keys as the file deployments mount (MSA_PUBLIC_KEYS_FILE), which
+    // `msa keys rotate` rewrites.
+    let public = keys.into_iter().fold(
+        kit::identity::PublicKeys::default(),
+        |public, (party, key)| public.with(party, key),
+    );
+    let path = kit::identity::keyring::public_keys_file(&settings.data_dir);
+    kit::files::ensure_private_dir(path.parent().unwrap_or(&settings.data_dir))?;
+    kit::files::write_private_file(
+        &path,
+        kit::identity::keyring::render_public_keys(&public).as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -48,6 +48,24 @@ pub struct RotateArgs {
     /// The shop is not running: take the three steps at once, waiting for no process.
     #[arg(long)]
     pub offline: bool,
+
+    /// Take only this step on the files and print the digest each process logs once it
+    /// holds them, waiting for none: for deployments that read copies of these files
+    /// (Kubernetes Secrets, compose secrets), published between the steps.
+    #[arg(long, value_enum, conflicts_with = "offline")]
+    pub step: Option<Step>,
+}
+
+/// One step of a rotation, for [`RotateArgs::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    /// Each rotated process gets a new secret beside its current one; every process
+    /// accepts both.
+    Introduce,
+    /// The new secrets sign; the old ones are still accepted.
+    Switch,
+    /// The old secrets are gone (after the grace time since the switch was loaded).
+    Retire,
 }
 
 /// One process's key file during the rotation.
@@ -68,10 +86,13 @@ pub async fn run(args: RotateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         public_file.is_file(),
         "{} does not exist: `msa keys rotate` rotates the keys of `msa up` in this data \
-         directory (start it once first); docs/deploy.md shows the steps for compose and \
-         Kubernetes",
+         directory (start it once first), or those `msa keys --data-dir` made for a \
+         deployment (with --step; docs/deploy.md shows the steps)",
         public_file.display()
     );
+    if let Some(step) = args.step {
+        return one_step(&args.data_dir, &parties, step);
+    }
     let started = Instant::now();
     let wait = Duration::from_secs(args.wait_seconds);
     if !args.offline {
@@ -80,29 +101,7 @@ pub async fn run(args: RotateArgs) -> anyhow::Result<()> {
              running with it? (--offline rotates the keys of a stopped shop)",
         )?;
     }
-    let mut rotated = Vec::new();
-    for party in &parties {
-        let file = default_key_file(&args.data_dir, party);
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("Failed to read {}", file.display()))?;
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect();
-        anyhow::ensure!(
-            lines.len() == 1,
-            "{} holds {} keys: a rotation is under way or was cut short. Keep the first \
-             line (the key in use), delete the others, and run this again",
-            file.display(),
-            lines.len()
-        );
-        rotated.push(Rotated {
-            party: party.clone(),
-            file,
-            old: lines[0].trim().to_owned(),
-            new: kit::identity::token::new_secret_line(),
-        });
-    }
+    let rotated = to_rotate(&args.data_dir, &parties, Step::Introduce)?;
     let names = parties.join(", ");
 
     step(&format!("introducing new keys for {names}"), started);
@@ -134,6 +133,86 @@ pub async fn run(args: RotateArgs) -> anyhow::Result<()> {
         &format!("done: {names} sign with new keys; the old ones are gone"),
         started,
     );
+    Ok(())
+}
+
+/// Reads the key file of each of `parties` for `step`, which needs one secret in each
+/// before it introduces a new one, and two after.
+fn to_rotate(data_dir: &Path, parties: &[String], step: Step) -> anyhow::Result<Vec<Rotated>> {
+    let mut rotated = Vec::new();
+    for party in parties {
+        let file = default_key_file(data_dir, party);
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("Failed to read {}", file.display()))?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let (old, new) = match (step, lines.as_slice()) {
+            (Step::Introduce, [current]) => {
+                (current.clone(), kit::identity::token::new_secret_line())
+            }
+            // After the introduction the new secret is second; after the switch, first.
+            (Step::Switch, [old, new]) | (Step::Retire, [new, old]) => (old.clone(), new.clone()),
+            (Step::Introduce, _) => anyhow::bail!(
+                "{} holds {} keys: a rotation is under way or was cut short. Finish it with \
+                 --step switch and --step retire, or keep the first line (the key in use), \
+                 delete the others, and run this again",
+                file.display(),
+                lines.len()
+            ),
+            (_, _) => anyhow::bail!(
+                "{} holds {} keys, not the two of a rotation under way: run --step \
+                 introduce first",
+                file.display(),
+                lines.len()
+            ),
+        };
+        rotated.push(Rotated {
+            party: party.clone(),
+            file,
+            old,
+            new,
+        });
+    }
+    Ok(rotated)
+}
+
+/// Takes `step` on the files of `data_dir` and prints what each process logs once it
+/// holds them.
+fn one_step(data_dir: &Path, parties: &[String], step: Step) -> anyhow::Result<()> {
+    let public_file = public_keys_file(data_dir);
+    let rotated = to_rotate(data_dir, parties, step)?;
+    write_step(&rotated, &public_file, |r| match step {
+        Step::Introduce => [r.old.as_str(), &r.new].to_vec(),
+        Step::Switch => [r.new.as_str(), &r.old].to_vec(),
+        Step::Retire => [r.new.as_str()].to_vec(),
+    })?;
+    let public = std::fs::read(&public_file)?;
+    eprintln!(
+        "msa keys rotate: the {} step written to {}. Publish the key files and {} to the \
+         processes; each holds them once it logs \"token keys loaded\" with its digest:",
+        clap::ValueEnum::to_possible_value(&step)
+            .map_or_else(String::new, |value| value.get_name().to_owned()),
+        data_dir.join("keys").display(),
+        public_file.display()
+    );
+    for party in PARTIES {
+        let own = std::fs::read(default_key_file(data_dir, party))
+            .with_context(|| format!("the key file of {party}"))?;
+        println!(
+            "{party} {}",
+            kit::identity::keyring::short_digest(&loaded_digest(&own, &public))
+        );
+    }
+    if step == Step::Switch {
+        eprintln!(
+            "Once every process holds these, wait {GRACE_SECONDS} s (the longest a token \
+             made under an old key lives) before --step retire."
+        );
+    }
     Ok(())
 }
 

@@ -161,3 +161,82 @@ async fn both_issuers_rotate_their_keys_under_load_and_not_one_request_fails() {
         .expect("an answer");
     assert_eq!(order.status(), 200);
 }
+
+/// Runs `msa keys rotate --step STEP --party gateway` on `data`; returns each process's
+/// digest as printed, or the error output.
+fn rotate_step(data: &std::path::Path, step: &str) -> Result<Vec<(String, String)>, String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_msa"))
+        .args(["keys", "rotate", "--step", step, "--party", "gateway"])
+        .env("MSA_DATA_DIR", data)
+        .output()
+        .expect("msa keys rotate runs");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(party, digest)| (party.to_owned(), digest.to_owned()))
+        .collect())
+}
+
+/// Waits (up to 30 s) until every process notes the keys whose digests `printed` gives.
+async fn held(data: &std::path::Path, printed: &[(String, String)]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let behind: Vec<&String> = printed
+            .iter()
+            .filter(|(party, digest)| {
+                let noted = std::fs::read_to_string(data.join("keys").join("loaded").join(party))
+                    .unwrap_or_default();
+                !noted.starts_with(digest.as_str())
+            })
+            .map(|(party, _)| party)
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{behind:?} never held the keys printed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_step_by_step_prints_what_each_process_then_holds() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let shop = start(data.path(), &[]);
+    let client = login(&shop.gateway, data.path(), "alice@example.com").await;
+    let before = key_lines(data.path(), "gateway");
+
+    let introduced = rotate_step(data.path(), "introduce").expect("introduce");
+    assert_eq!(
+        introduced.len(),
+        4,
+        "a digest for each process: {introduced:?}"
+    );
+    held(data.path(), &introduced).await;
+    assert_eq!(key_lines(data.path(), "gateway").len(), 2);
+    // A second introduction would stack a third key: refused, and nothing changes.
+    let refused = rotate_step(data.path(), "introduce").expect_err("a second introduce");
+    assert!(refused.contains("rotation is under way"), "{refused}");
+
+    let switched = rotate_step(data.path(), "switch").expect("switch");
+    held(data.path(), &switched).await;
+    let retired = rotate_step(data.path(), "retire").expect("retire");
+    held(data.path(), &retired).await;
+
+    let after = key_lines(data.path(), "gateway");
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "the gateway has a new key");
+    let refused = rotate_step(data.path(), "retire").expect_err("retire with one key");
+    assert!(refused.contains("--step introduce first"), "{refused}");
+    let order = client
+        .get(format!("{}/api/v1/orders/9001", shop.gateway))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(order.status(), 200, "the shop answers under the new key");
+}

@@ -232,11 +232,6 @@ impl KeyRing {
                 current.set(signer);
             }
         }
-        tracing::info!(
-            party = %party,
-            secrets = keys.own.len(),
-            "token keys loaded"
-        );
         Ok(keys)
     }
 
@@ -267,8 +262,20 @@ impl KeyRing {
         )
     }
 
+    /// Says which keys this process now holds: in the log, where an operator rotating the
+    /// keys of a deployment compares the digest with the one `msa keys rotate --step`
+    /// printed, and in the data directory, where `msa keys rotate` reads it.
     fn acknowledge(&self, keys: Option<&Keys>) {
-        let (Some(path), Some(keys)) = (&self.inner.loaded_file, keys) else {
+        let Some(keys) = keys else {
+            return;
+        };
+        tracing::info!(
+            party = %self.inner.party,
+            secrets = keys.own.len(),
+            digest = %short_digest(&keys.digest),
+            "token keys loaded"
+        );
+        let Some(path) = &self.inner.loaded_file else {
             return;
         };
         let written = path
@@ -304,6 +311,12 @@ pub fn loaded_digest(own: &[u8], public: &[u8]) -> String {
         .chain_update(public)
         .finalize();
     crate::hex::encode(&digest)
+}
+
+/// The first 16 hex digits of a [`loaded_digest`]: enough to tell two key sets apart in a
+/// log line, and no more of a digest of secrets than that needs.
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..16).unwrap_or(digest)
 }
 
 /// Reads a public keys file: `<party> <key>[,<key>...]` per line, `#` comments, the current
