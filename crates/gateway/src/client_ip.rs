@@ -104,8 +104,17 @@ pub fn establish(app: &AppState, request: &mut Request) -> Result<IpAddr, ApiErr
         .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
     let ip = client_address(peer, request.headers(), &app.trusted_proxies);
     let path = request.uri().path();
-    if !kit::identity::UNAUTHENTICATED_PATHS.contains(&path) {
-        app.limits.allow_address(ip)?;
+    if !kit::identity::UNAUTHENTICATED_PATHS.contains(&path)
+        && let Err(refused) = app.limits.allow_address(ip)
+    {
+        app.trail.record_once_a_minute(
+            crate::trail::Kind::RateLimited,
+            &ip.to_string(),
+            None,
+            Some(ip),
+            "a client address went over its rate limit",
+        );
+        return Err(refused);
     }
     request.extensions_mut().insert(ClientAddr(ip));
     Ok(ip)

@@ -42,6 +42,7 @@ mod resource;
 mod settings;
 mod store;
 mod telemetry;
+mod trail;
 
 pub use access::sessions::SessionPolicy;
 pub use client_ip::Cidr;
@@ -84,6 +85,8 @@ pub struct Config {
     pub plain_http: PlainHttp,
     /// Signs the storefront's form tokens (derived from the gateway's own secret).
     pub form_key: [u8; 32],
+    /// How long, and how many, security events the audit trail keeps.
+    pub security_events: trail::Retention,
 }
 
 /// What every handler and middleware shares (see [`kit::serving::handle`]).
@@ -103,6 +106,8 @@ pub struct Shared {
     metrics: Metrics,
     /// Logins by outcome: succeeded, failed, throttled.
     logins: LabelledCounter,
+    /// Where security events are recorded.
+    trail: trail::Trail,
 }
 
 impl Shared {
@@ -135,7 +140,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     config.keys.watch();
     let upstream = |name, url: &str| calls.upstream(name, url).signed_by(signer.clone());
     let (demo, demo_api) = demo::routes().split_for_parts();
-    let (auth, auth_api) = access::auth::routes().split_for_parts();
+    let (auth, auth_api) = access::auth::routes()
+        .merge(trail::routes::routes())
+        .split_for_parts();
+    let (trail, trail_writer) =
+        trail::Trail::new(&stack.metrics, pool.clone(), config.security_events);
     let state = AppState::new(Shared {
         users: upstream("users", &config.users_url),
         products: upstream("products", &config.products_url),
@@ -150,6 +159,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         logins: stack
             .metrics
             .labelled_counter("logins", "Login attempts, by outcome"),
+        trail,
     });
     let purge = (pool.clone(), config.sessions);
     let readers = state.readers.clone();
@@ -188,6 +198,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let server = Server::bind(&stack, config.listen, plain)
         .await?
         .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
+        .with_task(move |shutdown| trail_writer.run(shutdown))
         .closing(pool, readers);
     Ok(match https {
         Some((listener, tls_config)) => server.with_tls(listener, tls_config, edge::https(app)),

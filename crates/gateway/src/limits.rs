@@ -90,18 +90,11 @@ impl Limits {
                     .and_then(|record| record.wait(now, FREE_FAILURES_PER_ADDRESS, usize::MAX)),
             );
         match wait {
-            Some(seconds) => {
-                tracing::warn!(
-                    security_event = "login-throttled",
-                    %ip,
-                    retry_after = seconds,
-                    "login attempts are throttled"
-                );
-                Err(too_many(
-                    "Too many failed logins; wait before trying again.",
-                    seconds as u64,
-                ))
-            }
+            // The caller records the event: it knows the account it may name.
+            Some(seconds) => Err(too_many(
+                "Too many failed logins; wait before trying again.",
+                seconds as u64,
+            )),
             None => Ok(()),
         }
     }

@@ -119,6 +119,16 @@ pub struct Options {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub rate_per_key: u32,
 
+    /// Days the security audit trail keeps an event.
+    #[arg(long, env = "MSA_SECURITY_EVENTS_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub security_events_days: u32,
+
+    /// The most security events the audit trail keeps; the oldest go first.
+    #[arg(long, env = "MSA_SECURITY_EVENTS_MAX", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub security_events_max: u64,
+
     /// Comma-separated networks (CIDR) of proxies in front of the gateway whose
     /// X-Forwarded-For is believed; by default none is, and the peer address counts.
     #[arg(long, env = "MSA_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -214,6 +224,10 @@ impl Settings {
             },
             trusted_proxies: own.trusted_proxies.clone(),
             cors_origins: own.cors_origins.clone(),
+            security_events: crate::trail::Retention {
+                days: own.security_events_days,
+                rows: own.security_events_max,
+            },
         })
     }
 

@@ -280,6 +280,16 @@ pub async fn set_user_key_role(pool: &Pool, user_id: i64, role: &str) -> Result<
         .map(|result| result.rows_affected())
 }
 
+/// Records the first use of a key: true for the one call that wrote it.
+pub async fn first_use_of_key(pool: &Pool, id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND last_used_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|result| result.rows_affected() == 1)
+}
+
 /// Records a use; written at most once a second per key.
 pub async fn touch_key(pool: &Pool, id: i64, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -15,3 +15,10 @@ pub fn rfc3339(unix_seconds: i64) -> String {
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
 }
+
+/// Reads an RFC 3339 timestamp from a request (`2026-12-01T10:00:00Z`) as Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}

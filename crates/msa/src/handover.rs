@@ -199,6 +199,8 @@ mod tests {
         ("session-lifetime-hours", Some("3")),
         ("rate-per-address", Some("77")),
         ("rate-per-key", Some("7")),
+        ("security-events-days", Some("30")),
+        ("security-events-max", Some("5000")),
         ("trusted-proxies", Some("10.0.0.0/8,::1/128")),
         ("cors-origins", Some("https://shop.example.com")),
         ("database-max-connections", Some("3")),

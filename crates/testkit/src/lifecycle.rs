@@ -207,6 +207,7 @@ impl TestApp {
                 settings.own.plain_http = self.options.plain_http;
                 settings.own.rate_per_address = self.options.rates.per_address;
                 settings.own.rate_per_key = self.options.rates.per_key;
+                settings.own.security_events_max = self.options.security_events_max;
                 settings.own.cors_origins =
                     vec![http::HeaderValue::from_static(self.options.cors_origin)];
                 settings.own.gateway_database_url = database_url;

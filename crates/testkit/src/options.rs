@@ -28,6 +28,8 @@ pub struct Options {
     /// Mutual TLS between the services, as deployed; off only where a test must read the
     /// traffic between them (what the tokens alone still defend).
     pub internal_tls: bool,
+    /// The most security events the gateway's audit trail keeps.
+    pub security_events_max: u64,
 }
 
 /// The defaults of a settings group; the `MSA_*` environment of a test run counts, as it
@@ -52,6 +54,7 @@ impl Default for Options {
             calls,
             serving: defaults(),
             internal_tls: true,
+            security_events_max: 1_000_000,
         }
     }
 }

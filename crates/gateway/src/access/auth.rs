@@ -24,6 +24,7 @@ use crate::access::sessions::{self, ClientFingerprint};
 use crate::access::{scopes, secret};
 use crate::client_ip::ClientAddr;
 use crate::store;
+use crate::trail::Kind;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -245,8 +246,19 @@ async fn login(
             .take(254)
             .collect()
     });
+    // Which account, without keeping what was typed (people type passwords into the
+    // email field): a digest, the same for each try at one account.
+    let account_digest = secret::digest(&account);
+    let account_digest = account_digest.get(..12).unwrap_or_default();
     if let Err(throttled) = app.limits.allow_login(&account, ip, kit::time::now_unix()) {
         app.logins.inc("outcome", "throttled");
+        app.trail.record_once_a_minute(
+            Kind::LoginThrottled,
+            &format!("{ip} {account_digest}"),
+            None,
+            Some(ip),
+            format!("logins throttled after repeated failures (account {account_digest})"),
+        );
         return Err(throttled);
     }
     let request = app
@@ -263,7 +275,12 @@ async fn login(
         StatusCode::UNAUTHORIZED => {
             app.limits.login_failed(&account, ip, kit::time::now_unix());
             app.logins.inc("outcome", "failed");
-            tracing::info!(security_event = "login-failed", %ip, "a login failed");
+            app.trail.record(
+                Kind::LoginFailed,
+                None,
+                Some(ip),
+                format!("a login failed (account {account_digest})"),
+            );
             return Err(invalid_credentials());
         }
         status => return Err(app.users.unexpected(status).into()),
@@ -327,11 +344,17 @@ async fn logout(
     responses((status = 204), (status = 401, body = Problem)), security(("session" = [])))]
 async fn logout_all(
     State(app): State<AppState>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     Extension(identity): Extension<Identity>,
 ) -> ApiResult<Response> {
     let InSession { user_id, .. } = identity.session()?;
     let ended = store::delete_user_sessions(&app.pool, user_id, None).await?;
-    tracing::info!(user_id, ended, "logged out everywhere");
+    app.trail.record(
+        Kind::SessionsRevoked,
+        Some(user_id),
+        Some(ip),
+        format!("signed out everywhere: {ended} sessions ended"),
+    );
     Ok(with_cookie(
         private(StatusCode::NO_CONTENT, ()),
         &sessions::clear_cookie(),
@@ -394,6 +417,7 @@ async fn list_sessions(
     security(("session" = [])))]
 async fn change_password(
     State(app): State<AppState>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     Extension(identity): Extension<Identity>,
     Json(change): Json<PasswordChange>,
 ) -> ApiResult<Response> {
@@ -418,7 +442,12 @@ async fn change_password(
         status => return Err(app.users.unexpected(status).into()),
     }
     let ended = store::delete_user_sessions(&app.pool, user_id, Some(session)).await?;
-    tracing::info!(user_id, ended, "password changed; other sessions ended");
+    app.trail.record(
+        Kind::SessionsRevoked,
+        Some(user_id),
+        Some(ip),
+        format!("password changed: {ended} other sessions ended"),
+    );
     Ok(private(StatusCode::NO_CONTENT, ()))
 }
 
@@ -448,6 +477,7 @@ impl From<store::ApiKeyRow> for ApiKeyView {
     security(("session" = [])))]
 async fn create_key(
     State(app): State<AppState>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     Extension(identity): Extension<Identity>,
     Json(new): Json<NewApiKey>,
 ) -> ApiResult<Response> {
@@ -496,7 +526,15 @@ async fn create_key(
         },
     )
     .await?;
-    tracing::info!(user_id, key_id = row.id, "API key created");
+    app.trail.record(
+        Kind::ApiKeyCreated,
+        Some(user_id),
+        Some(ip),
+        format!(
+            "API key {} ({}) created with scopes {}",
+            row.id, row.prefix, row.scopes
+        ),
+    );
     Ok(private(
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -530,12 +568,18 @@ async fn list_keys(
     security(("session" = [])))]
 async fn revoke_key(
     State(app): State<AppState>,
+    Extension(ClientAddr(ip)): Extension<ClientAddr>,
     Extension(identity): Extension<Identity>,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let InSession { user_id, .. } = identity.session()?;
     if store::revoke_key(&app.pool, user_id, id, kit::time::now_unix()).await? {
-        tracing::info!(user_id, key_id = id, "API key revoked");
+        app.trail.record(
+            Kind::ApiKeyRevoked,
+            Some(user_id),
+            Some(ip),
+            format!("API key {id} revoked by its owner"),
+        );
         Ok(private(StatusCode::NO_CONTENT, ()))
     } else {
         Err(ApiError::NotFound("API key"))

@@ -21,6 +21,7 @@ use crate::access::identity::{Identity, Via};
 use crate::access::scopes;
 use crate::access::sessions::{self, ClientFingerprint, Verdict};
 use crate::store;
+use crate::trail::Kind;
 
 /// Authenticates a request from `ip` and stores its [`Identity`] for the handlers, which
 /// `next` runs.
@@ -43,7 +44,7 @@ pub async fn authenticate<F: Future<Output = Response>>(
     // A bearer key, else a session cookie, else nobody. An unusable cookie is forgotten
     // by the browser; an unusable key is refused, since a program asked to be someone.
     let (identity, forget_cookie, ended) = if headers.contains_key(AUTHORIZATION) {
-        match by_api_key(app, headers).await {
+        match by_api_key(app, headers, ip).await {
             Ok(identity) => (identity, false, None),
             Err(error) => return error.into_response(),
         }
@@ -51,7 +52,7 @@ pub async fn authenticate<F: Future<Output = Response>>(
         match sessions::token_from(headers) {
             None => (Identity::anonymous(), false, None),
             Some(token) => {
-                match by_session(app, token, &ClientFingerprint::of(headers, ip)).await {
+                match by_session(app, token, &ClientFingerprint::of(headers, ip), ip).await {
                     Ok(Presented::Valid(identity)) => (identity, false, None),
                     Ok(Presented::Gone) => (Identity::anonymous(), true, None),
                     Ok(Presented::Ended(why)) => (Identity::anonymous(), true, Some(why)),
@@ -85,7 +86,7 @@ pub async fn authenticate<F: Future<Output = Response>>(
 /// How stale an API key's `last_used_at` may get before it is written again.
 const KEY_USE_PRECISION_SECONDS: i64 = 60;
 
-async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn by_api_key(app: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Identity, ApiError> {
     let presented = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -97,20 +98,45 @@ async fn by_api_key(app: &AppState, headers: &HeaderMap) -> Result<Identity, Api
     };
     let key = store::find_key(&app.readers, &crate::access::secret::digest(presented)).await?;
     let Some(key) = key.filter(|key| key.revoked_at.is_none()) else {
-        tracing::warn!(
-            security_event = "api-key-refused",
-            "an unknown or revoked API key was presented"
+        app.trail.record_once_a_minute(
+            Kind::ApiKeyRefused,
+            &ip.to_string(),
+            None,
+            Some(ip),
+            "an unknown or revoked API key was presented",
         );
         return Err(bad_key("This API key is not valid, or has been revoked."));
     };
-    app.limits.allow_key(key.id)?;
+    if let Err(refused) = app.limits.allow_key(key.id) {
+        app.trail.record_once_a_minute(
+            Kind::RateLimited,
+            &format!("key {}", key.id),
+            Some(key.user_id),
+            Some(ip),
+            format!("API key {} went over its rate limit", key.id),
+        );
+        return Err(refused);
+    }
     let now = kit::time::now_unix();
-    // A write per request would serialise every keyed request on the database's one writer
-    // (it halved keyed catalogue reads): the last use is kept to the minute.
-    if key
+    if key.last_used_at.is_none() {
+        // Only the request that writes the first use records it, however many race.
+        if store::first_use_of_key(&app.pool, key.id, now).await? {
+            app.trail.record(
+                Kind::ApiKeyFirstUsed,
+                Some(key.user_id),
+                Some(ip),
+                format!(
+                    "API key {} ({}) used for the first time",
+                    key.id, key.prefix
+                ),
+            );
+        }
+    } else if key
         .last_used_at
-        .is_none_or(|last| now - last >= KEY_USE_PRECISION_SECONDS)
+        .is_some_and(|last| now - last >= KEY_USE_PRECISION_SECONDS)
     {
+        // A write per request would serialise every keyed request on the database's one
+        // writer (it halved keyed catalogue reads): the last use is kept to the minute.
         store::touch_key(&app.pool, key.id, now).await?;
     }
     let role = stored_role(&key.role);
@@ -160,6 +186,7 @@ async fn by_session(
     app: &AppState,
     token: &str,
     client: &ClientFingerprint,
+    ip: IpAddr,
 ) -> Result<Presented, ApiError> {
     let Some(session) =
         store::find_session(&app.readers, &crate::access::secret::digest(token)).await?
@@ -191,12 +218,15 @@ async fn by_session(
             // Kept, marked, rather than deleted: the browser it was taken from learns why
             // on its next request, instead of finding itself signed out for no reason.
             store::end_session(&app.pool, session.id, sessions::REPLAYED).await?;
-            tracing::warn!(
-                security_event = "session-replayed",
-                user_id = session.user_id,
-                session_id = session.id,
-                what_changed,
-                "a session cookie was presented by another client; the session is revoked"
+            app.trail.record(
+                Kind::SessionReplayed,
+                Some(session.user_id),
+                Some(ip),
+                format!(
+                    "session {} presented by another client ({what_changed} changed); \
+                     the session is ended",
+                    session.id
+                ),
             );
             Ok(Presented::Ended(SessionEnded::UsedElsewhere))
         }

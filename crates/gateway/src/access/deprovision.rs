@@ -18,6 +18,7 @@ use kit::identity::Role;
 use crate::AppState;
 use crate::access::identity::Identity;
 use crate::store;
+use crate::trail::Kind;
 
 /// A change to an account's access, as a request to `/users/{id}` asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +57,13 @@ pub async fn apply(app: &AppState, change: Change, by: &Identity) -> Result<(), 
         Change::Deleted { user_id } => {
             let sessions = store::delete_user_sessions(&app.pool, user_id, None).await?;
             let keys = store::revoke_user_keys(&app.pool, user_id, now).await?;
-            tracing::warn!(
-                security_event = "access-revoked",
-                reason = "account deleted",
-                user_id,
-                by,
-                sessions,
-                keys,
-                "sessions ended and API keys revoked"
+            app.trail.record(
+                Kind::AccessRevoked,
+                Some(user_id),
+                None,
+                format!(
+                    "account deleted by user {by}: {sessions} sessions ended, {keys} API keys revoked"
+                ),
             );
         }
         Change::RoleSet { user_id, role } => {
@@ -75,15 +75,15 @@ pub async fn apply(app: &AppState, change: Change, by: &Identity) -> Result<(), 
             } else {
                 store::set_user_key_role(&app.pool, user_id, role.as_str()).await?
             };
-            tracing::warn!(
-                security_event = "access-revoked",
-                reason = "role changed",
-                role = role.as_str(),
-                user_id,
-                by,
-                sessions,
-                keys,
-                "sessions ended and API keys capped at the new role"
+            app.trail.record(
+                Kind::AccessRevoked,
+                Some(user_id),
+                None,
+                format!(
+                    "role set to {} by user {by}: {sessions} sessions ended, {keys} API keys \
+                     capped at the new role",
+                    role.as_str()
+                ),
             );
         }
     }

@@ -13,17 +13,22 @@ use crate::resource::Resource;
 /// then can do nothing else.
 pub const METRICS: Scope = Scope::new("metrics", Access::Read);
 
+/// Reading the security audit trail: administrators only, and for a key given to a SIEM,
+/// which then can do nothing else.
+pub const SECURITY_EVENTS: Scope = Scope::new("security_events", Access::Read);
+
 /// Writing the catalogue: for administrators only.
 const CATALOGUE_WRITE: Scope = Scope::new("products", Access::Write);
 
-/// Every scope there is: reading and writing each published resource, and the metrics.
+/// Every scope there is: reading and writing each published resource, the metrics and the
+/// security audit trail.
 pub fn all() -> Vec<Scope> {
     Resource::ALL
         .into_iter()
         .flat_map(|resource| {
             [Access::Read, Access::Write].map(|access| Scope::new(resource.segment(), access))
         })
-        .chain([METRICS])
+        .chain([METRICS, SECURITY_EVENTS])
         .collect()
 }
 
@@ -32,7 +37,7 @@ pub fn all() -> Vec<Scope> {
 pub fn granted_to(role: Role) -> Vec<Scope> {
     let allowed = |scope: &Scope| match role {
         Role::Admin => true,
-        Role::Customer => *scope != CATALOGUE_WRITE && *scope != METRICS,
+        Role::Customer => ![CATALOGUE_WRITE, METRICS, SECURITY_EVENTS].contains(scope),
         Role::Anonymous | Role::Service => false,
     };
     all().into_iter().filter(allowed).collect()

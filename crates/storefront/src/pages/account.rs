@@ -67,7 +67,7 @@ fn scopes_for(me: &Me) -> Vec<&'static str> {
         "users:write",
     ];
     if me.is_admin() {
-        scopes.extend(["products:write", "metrics:read"]);
+        scopes.extend(["products:write", "metrics:read", "security_events:read"]);
     }
     scopes
 }

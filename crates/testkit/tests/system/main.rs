@@ -1,6 +1,7 @@
 //! System tests: every test starts the real services (see `testkit`) and talks HTTP.
 
 mod api_keys;
+mod audit_trail;
 mod connections;
 mod contract;
 mod demo;
