@@ -5,8 +5,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use kit::identity::Role;
-use kit::{ApiError, ApiResult};
+use kit::ApiResult;
 
 use crate::AppState;
 use crate::access::identity::Identity;
@@ -16,13 +15,6 @@ pub async fn metrics(
     State(app): State<AppState>,
     Extension(identity): Extension<Identity>,
 ) -> ApiResult<Response> {
-    match identity.role {
-        Role::Anonymous => return Err(ApiError::Unauthenticated),
-        Role::Admin => {}
-        _ => return Err(ApiError::Forbidden),
-    }
-    if !identity.holds(&scopes::METRICS) {
-        return Err(policy::insufficient_scope(&scopes::METRICS));
-    }
+    policy::require_admin_scope(&identity, &scopes::METRICS)?;
     Ok(kit::observing::metrics::serve(State(app.metrics.clone())).await)
 }

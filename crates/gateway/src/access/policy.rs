@@ -59,6 +59,18 @@ pub fn authorize(
     }
 }
 
+/// For the gateway's own administrative routes (`/metrics`, the audit trail): 401 without
+/// a login, 403 for anyone but an administrator, and for an administrator's API key that
+/// does not carry `scope`.
+pub fn require_admin_scope(identity: &Identity, scope: &Scope) -> Result<(), ApiError> {
+    match identity.role {
+        Role::Anonymous => Err(ApiError::Unauthenticated),
+        Role::Admin if identity.holds(scope) => Ok(()),
+        Role::Admin => Err(insufficient_scope(scope)),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
 /// 403 for an API key that does not carry `scope`.
 pub fn insufficient_scope(scope: &Scope) -> ApiError {
     ApiError::Problem(Box::new(kit::Problem::typed(

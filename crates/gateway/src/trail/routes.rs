@@ -4,7 +4,6 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use http::header::CACHE_CONTROL;
-use kit::identity::Role;
 use kit::serving::pagination::Keyset;
 use kit::{ApiError, ApiResult, Problem};
 use serde::{Deserialize, Serialize};
@@ -81,14 +80,7 @@ async fn security_events(
     Extension(identity): Extension<Identity>,
     Query(query): Query<EventQuery>,
 ) -> ApiResult<Response> {
-    match identity.role {
-        Role::Anonymous => return Err(ApiError::Unauthenticated),
-        Role::Admin => {}
-        _ => return Err(ApiError::Forbidden),
-    }
-    if !identity.holds(&scopes::SECURITY_EVENTS) {
-        return Err(policy::insufficient_scope(&scopes::SECURITY_EVENTS));
-    }
+    policy::require_admin_scope(&identity, &scopes::SECURITY_EVENTS)?;
     let kind = match query.r#type.as_deref() {
         None => None,
         Some(text) => Some(Kind::parse(text).ok_or_else(|| {

@@ -38,6 +38,21 @@ async fn only_event(app: &TestApp, kind: &str) -> Value {
     found[0].clone()
 }
 
+/// A new API key of the administrator's, with `scope` alone.
+async fn admin_key(app: &TestApp, scope: &str) -> Client {
+    let created = app
+        .admin
+        .send_json(
+            Method::POST,
+            "/api/v1/auth/api-keys",
+            &json!({"name": "trail test", "scopes": [scope]}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.expect("JSON");
+    Client::with_api_key(&app.gateway, created["key"].as_str().expect("a key"))
+}
+
 async fn login_as(app: &TestApp, email: &str, password: &str) -> StatusCode {
     app.login(email, password, "trail-browser").await.status()
 }
@@ -223,18 +238,7 @@ async fn the_trail_pages_newest_first_and_answers_administrators_only() {
     assert_problem(bob.get(TRAIL).await, StatusCode::FORBIDDEN).await;
     assert_problem(app.anonymous().get(TRAIL).await, StatusCode::UNAUTHORIZED).await;
     // An administrator's key without the scope cannot read it either.
-    let created: Value = app
-        .admin
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/api-keys",
-            &json!({"name": "catalogue", "scopes": ["products:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .expect("JSON");
-    let narrow = Client::with_api_key(&app.gateway, created["key"].as_str().expect("a key"));
+    let narrow = admin_key(&app, "products:read").await;
     assert_problem(narrow.get(TRAIL).await, StatusCode::FORBIDDEN).await;
     // The operation is in the published API description.
     let openapi = app.anonymous().get_json("/openapi.json").await;
@@ -251,18 +255,7 @@ async fn a_client_over_its_rate_limit_is_recorded_once_a_minute() {
         ..Options::default()
     })
     .await;
-    let created: Value = app
-        .admin
-        .send_json(
-            Method::POST,
-            "/api/v1/auth/api-keys",
-            &json!({"name": "eager", "scopes": ["products:read"]}),
-        )
-        .await
-        .json()
-        .await
-        .expect("JSON");
-    let key = Client::with_api_key(&app.gateway, created["key"].as_str().expect("a key"));
+    let key = admin_key(&app, "products:read").await;
     let mut refused = 0;
     for _ in 0..10 {
         if key.get("/api/v1/products").await.status() == StatusCode::TOO_MANY_REQUESTS {
