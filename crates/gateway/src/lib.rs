@@ -162,6 +162,14 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         trail,
     });
     let purge = (pool.clone(), config.sessions);
+    let collect = (
+        state.trail.clone(),
+        vec![
+            ("users", state.users.guarded_apart()),
+            ("products", state.products.guarded_apart()),
+            ("orders", state.orders.guarded_apart()),
+        ],
+    );
     let readers = state.readers.clone();
     // Ready when its own database (sessions, keys) and every upstream answer.
     let readiness = proxy::upstreams(&state)
@@ -199,6 +207,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .await?
         .with_task(move |shutdown| purge_sessions(purge.0, purge.1, shutdown))
         .with_task(move |shutdown| trail_writer.run(shutdown))
+        .with_task(move |shutdown| trail::collect_refusals(collect.0, collect.1, shutdown))
         .closing(pool, readers);
     Ok(match https {
         Some((listener, tls_config)) => server.with_tls(listener, tls_config, edge::https(app)),

@@ -202,6 +202,43 @@ async fn the_breaker_opens_fails_fast_and_probes_after_its_cooldown() {
 }
 
 #[tokio::test]
+async fn background_calls_guarded_apart_never_open_the_breaker_of_the_others() {
+    let (url, stage) = server(Script::Unavailable).await;
+    let (callee, metrics) = upstream(
+        &url,
+        CallPolicy {
+            retries: 0,
+            breaker_failures: 3,
+            ..policy()
+        },
+    );
+    let background = callee.guarded_apart();
+    for _ in 0..5 {
+        let _ = status(&background, Method::GET).await;
+    }
+    assert!(
+        matches!(
+            status(&background, Method::GET).await,
+            Err(UpstreamError::Refused { .. })
+        ),
+        "its own breaker opened"
+    );
+    // The requests clients wait on still reach the callee: their breaker never saw those.
+    let hits = stage.hits.load(Ordering::SeqCst);
+    assert_eq!(
+        status(&callee, Method::GET).await.ok(),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(stage.hits.load(Ordering::SeqCst), hits + 1);
+    let text = metrics.render();
+    assert!(
+        text.contains("msa_circuit_breaker_state{service=\"caller\",upstream=\"callee\"} 0"),
+        "the breaker shown is the clients' one: {text}"
+    );
+    assert!(!text.contains("msa_circuit_breaker_opened_total"), "{text}");
+}
+
+#[tokio::test]
 async fn calls_beyond_the_concurrency_limit_are_refused_at_once() {
     let (url, stage) = server(Script::Hold).await;
     let (callee, metrics) = upstream(

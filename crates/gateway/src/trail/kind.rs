@@ -26,12 +26,15 @@ pub enum Kind {
     ApiKeyRefused,
     /// A deleted or demoted account's sessions and keys revoked (de-provisioning).
     AccessRevoked,
+    /// An identity token a service refused (replayed, forged, expired, made for another
+    /// request, or shown without a client certificate), as the service reports it.
+    TokenRefused,
     /// A client over its rate limit.
     RateLimited,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::LoginFailed,
         Kind::LoginThrottled,
         Kind::SessionReplayed,
@@ -41,6 +44,7 @@ impl Kind {
         Kind::ApiKeyRevoked,
         Kind::ApiKeyRefused,
         Kind::AccessRevoked,
+        Kind::TokenRefused,
         Kind::RateLimited,
     ];
 
@@ -55,6 +59,7 @@ impl Kind {
             Kind::ApiKeyRevoked => "api-key-revoked",
             Kind::ApiKeyRefused => "api-key-refused",
             Kind::AccessRevoked => "access-revoked",
+            Kind::TokenRefused => "token-refused",
             Kind::RateLimited => "rate-limited",
         }
     }

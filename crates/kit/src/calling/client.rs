@@ -82,11 +82,8 @@ impl Calls {
                 .filter(|url| !url.cannot_be_a_base()),
             http,
             signer: None,
-            guard: Arc::new(Guard {
-                breaker: CircuitBreaker::new(&self.policy),
-                budget: RetryBudget::new(self.policy.retry_ratio),
-                in_flight: Semaphore::new(self.policy.max_concurrent.max(1)),
-            }),
+            guard: Arc::new(Guard::new(&self.policy)),
+            shows_breaker: true,
             policy: self.policy,
             metrics: self.metrics.clone(),
         }
@@ -101,6 +98,16 @@ struct Guard {
     in_flight: Semaphore,
 }
 
+impl Guard {
+    fn new(policy: &CallPolicy) -> Self {
+        Self {
+            breaker: CircuitBreaker::new(policy),
+            budget: RetryBudget::new(policy.retry_ratio),
+            in_flight: Semaphore::new(policy.max_concurrent.max(1)),
+        }
+    }
+}
+
 /// A service this process calls, by name and base URL.
 #[derive(Clone)]
 pub struct Upstream {
@@ -112,6 +119,9 @@ pub struct Upstream {
     http: reqwest::Client,
     signer: Option<CallSigner>,
     guard: Arc<Guard>,
+    /// Whether this upstream's breaker is the one `/metrics` shows (see
+    /// [`Upstream::guarded_apart`]).
+    shows_breaker: bool,
     policy: CallPolicy,
     metrics: Metrics,
 }
@@ -176,6 +186,18 @@ impl Upstream {
 
     pub fn service(&self) -> &'static str {
         self.service
+    }
+
+    /// The same service with a breaker, retry budget and limit of its own, for background
+    /// calls (such as collecting a service's refusals) that must not open the breaker of
+    /// the requests clients wait on, nor be short-circuited by it. Its breaker is not the
+    /// one `/metrics` shows.
+    pub fn guarded_apart(&self) -> Self {
+        Self {
+            guard: Arc::new(Guard::new(&self.policy)),
+            shows_breaker: false,
+            ..self.clone()
+        }
     }
 
     /// A request to `path` carrying the current request id, in which this process speaks
@@ -383,7 +405,9 @@ impl Upstream {
         match self.guard.breaker.record(success) {
             Transition::None => {}
             Transition::Opened => {
-                self.metrics.record_breaker_opened(self.service);
+                if self.shows_breaker {
+                    self.metrics.record_breaker_opened(self.service);
+                }
                 tracing::warn!(upstream = self.service, "circuit breaker opened");
             }
             Transition::Closed => {
@@ -394,8 +418,10 @@ impl Upstream {
     }
 
     fn report_breaker(&self) {
-        self.metrics
-            .set_breaker_state(self.service, self.guard.breaker.state().as_gauge());
+        if self.shows_breaker {
+            self.metrics
+                .set_breaker_state(self.service, self.guard.breaker.state().as_gauge());
+        }
     }
 
     /// Reads a JSON body, mapping a body that breaks off or does not parse.

@@ -26,6 +26,7 @@ mod current;
 pub mod email;
 pub mod keyring;
 pub mod options;
+pub mod refusals;
 pub mod replay;
 pub mod token;
 
@@ -264,6 +265,8 @@ pub struct Gate {
     /// Replaced whole when the keys change ([`keyring`]).
     verifier: Arc<Current<TokenVerifier>>,
     replays: Arc<Replays>,
+    /// The requests refused, for the gateway's audit trail.
+    refusals: Arc<refusals::Refusals>,
     /// Whether callers come over mutual TLS: then the certificate must name the token's
     /// issuer, so a token is good only on a connection of the process that made it.
     callers_named: bool,
@@ -274,6 +277,7 @@ impl Gate {
         Self {
             verifier: Arc::new(Current::new(verifier)),
             replays: Arc::new(Replays::new()),
+            refusals: Arc::default(),
             callers_named: false,
         }
     }
@@ -292,6 +296,37 @@ impl Gate {
     /// The body is in memory already (the stack reads it first), so checking its digest
     /// costs a hash, not a wait.
     pub async fn admit(&self, request: Request) -> Result<Request, Refusal> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let peer = request
+            .extensions()
+            .get::<crate::serving::internal_tls::PeerName>()
+            .map(|peer| peer.0.clone());
+        let address = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let admitted = self.check(request).await;
+        if let Err(refusal) = &admitted
+            && !refusal.busy
+        {
+            self.refusals.note(
+                peer.as_deref(),
+                address,
+                refusal.reason(),
+                method.as_str(),
+                &path,
+            );
+        }
+        admitted
+    }
+
+    /// The requests this gate refused, for `GET /internal/security-events`.
+    pub fn refusals(&self) -> Arc<refusals::Refusals> {
+        self.refusals.clone()
+    }
+
+    async fn check(&self, request: Request) -> Result<Request, Refusal> {
         use http_body_util::BodyExt as _;
         if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
             return Ok(request);

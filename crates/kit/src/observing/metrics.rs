@@ -420,6 +420,10 @@ impl LabelledCounter {
     pub fn inc(&self, label: &'static str, value: &'static str) {
         self.0.get_or_create(&[(label, value)]).inc();
     }
+
+    pub fn inc_by(&self, label: &'static str, value: &'static str, count: u64) {
+        self.0.get_or_create(&[(label, value)]).inc_by(count);
+    }
 }
 
 #[cfg(test)]

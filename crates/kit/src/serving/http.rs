@@ -123,7 +123,9 @@ pub fn service(
     gate: crate::identity::Gate,
     stack: &Stack,
 ) -> Router {
-    let (api, openapi) = api.split_for_parts();
+    let (api, openapi) = api
+        .merge(crate::identity::refusals::routes(gate.refusals()))
+        .split_for_parts();
     let routes = api
         .merge(crate::serving::health::routes(
             readiness,

@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use gateway::RateLimits;
+use kit::identity::TOKEN_HEADER;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use testkit::{ADMIN, ALICE, BOB, Client, Options, TestApp, assert_problem};
+use testkit::{ADMIN, ALICE, BOB, Client, Options, Service, TestApp, assert_problem};
 
 const ALICE_EMAIL: &str = "alice@example.com";
 const TRAIL: &str = "/api/v1/admin/security-events";
@@ -298,4 +299,59 @@ async fn the_trail_keeps_only_its_newest_events() {
         assert!(Instant::now() < deadline, "kept: {ids:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn tokens_the_services_refuse_reach_the_trail() {
+    let app = TestApp::spawn().await;
+    // product-service's certificate with the gateway's token: a token lifted off the wire
+    // and replayed from another process.
+    let token = crate::mtls::gateway_token(&app, Service::Orders, "/orders/9001");
+    let orders = app.service_url(Service::Orders);
+    let lifted = crate::mtls::client_as(&app, Some("products"))
+        .get(format!("{orders}/orders/9001"))
+        .header(TOKEN_HEADER, &token)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(lifted.status(), StatusCode::UNAUTHORIZED);
+    // No certificate at all, straight at user-service.
+    let users = app.service_url(Service::Users);
+    let bare = crate::mtls::client_as(&app, None)
+        .get(format!("{users}/users/1"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+
+    let refused = events(&app, "type=token-refused", 2).await;
+    let details: Vec<&str> = refused
+        .iter()
+        .filter_map(|event| event["detail"].as_str())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("orders refused GET /orders/9001")
+                && d.contains("caller: products")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("users refused GET /users/1") && d.contains("no certificate")),
+        "{details:?}"
+    );
+    assert!(refused.iter().all(|event| event["address"] == "127.0.0.1"));
+    assert!(
+        !refused
+            .iter()
+            .any(|event| event.to_string().contains(&token))
+    );
+    // Collected once: the next rounds find nothing new.
+    let metrics = app.admin.get("/metrics").await.text().await.expect("text");
+    assert!(
+        metrics.contains("msa_security_events_total{service=\"gateway\",type=\"token-refused\"} 2"),
+        "{metrics}"
+    );
 }

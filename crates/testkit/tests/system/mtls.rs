@@ -21,7 +21,7 @@ fn route(service: Service) -> &'static str {
 
 /// A client of the internal CA, presenting `party`'s certificate (or none), that accepts any
 /// service's certificate.
-fn client_as(app: &TestApp, party: Option<&str>) -> reqwest::Client {
+pub(crate) fn client_as(app: &TestApp, party: Option<&str>) -> reqwest::Client {
     let dir = app.internal_tls_dir();
     let tls = InternalTls::load(&dir, party.unwrap_or("gateway")).expect("files");
     let parties = kit::identity::options::PARTIES;
@@ -38,7 +38,7 @@ fn client_as(app: &TestApp, party: Option<&str>) -> reqwest::Client {
 }
 
 /// The gateway's token for an administrator's `GET target`, as a stolen one would be.
-fn gateway_token(app: &TestApp, service: Service, target: &str) -> String {
+pub(crate) fn gateway_token(app: &TestApp, service: Service, target: &str) -> String {
     let bound = Bound {
         method: &Method::GET,
         target,
