@@ -269,15 +269,42 @@ left=$(docker ps -aq --filter "label=com.docker.compose.project=$project"; \
        docker volume ls -q --filter "label=com.docker.compose.project=$project")
 [ -z "$left" ] || fail "left behind: $left"
 
-step "the same stack on PostgreSQL (compose.postgres.yaml), passwords as secrets"
+step "the same stack on PostgreSQL (compose.postgres.yaml), passwords as secrets, in production mode"
 bash deploy/postgres/build-image.sh
 compose_files+=(--file deploy/compose.postgres.yaml)
+export MSA_PRODUCTION=true
 up_healthy 120 postgres users products orders gateway
-log_in_alice
+docker cp "$(container gateway):/data/tls/ca.pem" "$work/ca.pem"
+if docker cp "$(container users):/data/demo-credentials.json" "$work/none.json" 2>/dev/null; then
+    fail "production mode wrote demo credentials"
+fi
+status=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.pem" "$https/api/v1/auth/login" \
+    -H 'content-type: application/json' -d '{"email":"alice@example.com","password":"any twelve characters"}')
+[ "$status" = 401 ] || fail "a demo account signs in in production mode: $status"
+
+step "the first administrator: msa admin create in a one-off container of the users service"
+head -c 18 /dev/urandom | base64 >"$work/admin-password"
+chmod 0644 "$work/admin-password"
+compose run --rm --no-deps -v "$work/admin-password:/run/admin-password:ro" users \
+    admin create --email root@example.com --password-file /run/admin-password >"$work/admin.log" 2>&1 \
+    || { cat "$work/admin.log"; fail "msa admin create"; }
+rm -f "$jar"
+curl -fsS --cacert "$work/ca.pem" -c "$jar" "$https/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"root@example.com\",\"password\":\"$(cat "$work/admin-password")\"}" \
+    | grep -q '"role":"admin"' || fail "the administrator cannot sign in"
+catalogue=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/products") || fail "the catalogue"
+grep -q '"items":\[\]' <<<"$catalogue" || fail "demo products in production mode: $catalogue"
+added=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/products" -H 'content-type: application/json' \
+    -d '{"name":"Lamp","price_cents":1999,"stock":5}') || fail "the administrator adds a product"
+product=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["id"])' "$added")
 placed=$(curl -fsS --cacert "$work/ca.pem" -b "$jar" "$https/api/v1/orders" \
     -H 'Idempotency-Key: compose-pg-1' -H 'content-type: application/json' \
-    -d '{"items":[{"product_id":101,"quantity":1}]}') || fail "placing an order (postgres)"
-grep -q '"order_id":9002' <<<"$placed" || fail "the order on PostgreSQL: $placed"
+    -d "{\"items\":[{\"product_id\":$product,\"quantity\":1}]}") || fail "placing an order (postgres)"
+grep -q '"status":"confirmed"' <<<"$placed" || fail "the order on PostgreSQL: $placed"
+if compose run --rm --no-deps -v "$work/admin-password:/run/admin-password:ro" users \
+    admin create --email root@example.com --password-file /run/admin-password >/dev/null 2>&1; then
+    fail "a second msa admin create for the same address succeeded"
+fi
 for service in users products orders gateway; do
     env=$(docker inspect --format '{{json .Config.Env}}' "$(container $service)")
     if grep -q 'postgres://' <<<"$env"; then fail "$service has a database URL in its environment"; fi
