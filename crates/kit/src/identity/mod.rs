@@ -296,29 +296,28 @@ impl Gate {
     /// The body is in memory already (the stack reads it first), so checking its digest
     /// costs a hash, not a wait.
     pub async fn admit(&self, request: Request) -> Result<Request, Refusal> {
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let peer = request
-            .extensions()
-            .get::<crate::serving::internal_tls::PeerName>()
-            .map(|peer| peer.0.clone());
-        let address = request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip());
-        let admitted = self.check(request).await;
-        if let Err(refusal) = &admitted
-            && !refusal.busy
-        {
-            self.refusals.note(
-                peer.as_deref(),
-                address,
-                refusal.reason(),
-                method.as_str(),
-                &path,
-            );
+        let (mut parts, body) = request.into_parts();
+        match self.check(&mut parts, body).await {
+            Ok(body) => Ok(Request::from_parts(parts, body)),
+            Err(refusal) => {
+                if !refusal.busy {
+                    self.refusals.note(
+                        parts
+                            .extensions
+                            .get::<crate::serving::internal_tls::PeerName>()
+                            .map(|peer| &*peer.0),
+                        parts
+                            .extensions
+                            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                            .map(|info| info.0.ip()),
+                        refusal.reason(),
+                        parts.method.as_str(),
+                        parts.uri.path(),
+                    );
+                }
+                Err(refusal)
+            }
         }
-        admitted
     }
 
     /// The requests this gate refused, for `GET /internal/security-events`.
@@ -326,17 +325,23 @@ impl Gate {
         self.refusals.clone()
     }
 
-    async fn check(&self, request: Request) -> Result<Request, Refusal> {
+    /// [`Gate::admit`]'s checks, on the request's parts (kept by the caller, to note a
+    /// refusal without copying anything from an admitted request); gives back the body.
+    async fn check(
+        &self,
+        parts: &mut Parts,
+        body: axum::body::Body,
+    ) -> Result<axum::body::Body, Refusal> {
         use http_body_util::BodyExt as _;
-        if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
-            return Ok(request);
+        if UNAUTHENTICATED_PATHS.contains(&parts.uri.path()) {
+            return Ok(body);
         }
-        let token = request
-            .headers()
+        let token = parts
+            .headers
             .get(TOKEN_HEADER)
             .and_then(|value| value.to_str().ok());
-        let peer = request
-            .extensions()
+        let peer = parts
+            .extensions
             .get::<crate::serving::internal_tls::PeerName>()
             .cloned();
         if self.callers_named && peer.is_none() {
@@ -351,7 +356,6 @@ impl Gate {
             .get()
             .verify(token, now)
             .map_err(Refusal::token)?;
-        let (mut parts, body) = request.into_parts();
         let body = body
             .collect()
             .await
@@ -382,7 +386,7 @@ impl Gate {
             }
         }
         parts.extensions.insert(caller);
-        Ok(Request::from_parts(parts, axum::body::Body::from(body)))
+        Ok(axum::body::Body::from(body))
     }
 }
 
