@@ -41,6 +41,8 @@ pub struct Writer {
     pool: Pool,
     queue: mpsc::Receiver<Event>,
     retention: Retention,
+    /// Counts the events a database that stayed away made it drop.
+    lost: LabelledCounter,
 }
 
 impl Trail {
@@ -54,8 +56,8 @@ impl Trail {
                 lost: metrics.labelled_counter(
                     "security_events_unrecorded",
                     "Security events counted and logged but not written to the audit trail \
-                     (its queue was full, or a service kept fewer refusals than came), by \
-                     type",
+                     (its queue was full, the database stayed away, or a service kept fewer \
+                     refusals than came), by type",
                 ),
             }),
         };
@@ -63,6 +65,7 @@ impl Trail {
             pool,
             queue: receiver,
             retention,
+            lost: trail.inner.lost.clone(),
         };
         (trail, writer)
     }
@@ -201,6 +204,9 @@ impl Writer {
                 Ok(()) => break,
                 Err(error) if attempt == 5 => {
                     tracing::error!(%error, events = batch.len(), "security events not recorded");
+                    for event in batch.iter() {
+                        self.lost.inc("type", event.kind.as_str());
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(%error, attempt, "security events not recorded yet; retrying");
