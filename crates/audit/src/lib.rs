@@ -8,4 +8,5 @@
 
 pub mod api;
 pub mod container;
+pub mod image;
 pub mod report;

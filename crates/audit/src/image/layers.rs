@@ -1,0 +1,299 @@
+//! An image's filesystem, layer by layer, as the engine would unpack it, with what later
+//! layers deleted kept aside.
+//!
+//! Layers are tar streams applied in order. A whiteout (`.wh.<name>`) deletes `<name>` and
+//! everything under it from the layers below; an opaque whiteout (`.wh..wh..opq`) empties
+//! its directory of everything the layers below put there (OCI image spec, "Whiteouts").
+//! The deleted files are not gone from the image: each layer still carries them, so they
+//! are kept in [`Layered::deleted`], with the layer that added them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// What a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Directory,
+    Symlink,
+    Hardlink,
+    Other,
+}
+
+/// One file as a layer wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The path in the image, without a leading `/` or `./`.
+    pub path: String,
+    /// The layer that wrote it, from 0 for the first.
+    pub layer: usize,
+    pub kind: Kind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u64,
+    /// The first [`KEPT_BYTES`] of a regular file, for the checks that read contents.
+    pub head: Vec<u8>,
+}
+
+/// The most of each file kept for the checks: enough for every key and configuration
+/// format they look for, and a bound on memory however large the image.
+pub const KEPT_BYTES: usize = 64 * 1024;
+
+/// The filesystem the layers make, and what they deleted on the way.
+#[derive(Debug, Default)]
+pub struct Layered {
+    /// Every path of the final filesystem.
+    pub files: BTreeMap<String, Entry>,
+    /// Files a later layer deleted or replaced: still in the image's layers.
+    pub deleted: Vec<Entry>,
+    /// How many layers were applied.
+    pub layers: usize,
+}
+
+/// A layer that is not a tar stream.
+#[derive(Debug, thiserror::Error)]
+#[error("layer {layer} is not a readable tar stream: {source}")]
+pub struct LayerError {
+    layer: usize,
+    source: std::io::Error,
+}
+
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+
+impl Layered {
+    /// Applies the next layer, an uncompressed tar stream.
+    pub fn apply(&mut self, layer: impl Read) -> Result<(), LayerError> {
+        let index = self.layers;
+        self.layers += 1;
+        let fail = |source| LayerError {
+            layer: index,
+            source,
+        };
+        let mut archive = tar::Archive::new(layer);
+        for entry in archive.entries().map_err(fail)? {
+            let mut entry = entry.map_err(fail)?;
+            let raw = entry.path().map_err(fail)?.to_string_lossy().into_owned();
+            let path = normalize(&raw);
+            if path.is_empty() {
+                continue;
+            }
+            let (dir, name) = match path.rsplit_once('/') {
+                Some((dir, name)) => (dir.to_owned(), name.to_owned()),
+                None => (String::new(), path.clone()),
+            };
+            if name == OPAQUE {
+                self.remove_under(&dir, |entry| entry.layer < index);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(WHITEOUT) {
+                let target = join(&dir, hidden);
+                self.remove(&target);
+                self.remove_under(&target, |_| true);
+                continue;
+            }
+            let header = entry.header();
+            let kind = match header.entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+                tar::EntryType::Directory => Kind::Directory,
+                tar::EntryType::Symlink => Kind::Symlink,
+                tar::EntryType::Link => Kind::Hardlink,
+                _ => Kind::Other,
+            };
+            let size = header.size().unwrap_or(0);
+            let mode = header.mode().unwrap_or(0);
+            let uid = header.uid().unwrap_or(0);
+            let mut head = Vec::new();
+            if kind == Kind::File {
+                (&mut entry)
+                    .take(KEPT_BYTES as u64)
+                    .read_to_end(&mut head)
+                    .map_err(fail)?;
+            }
+            // A directory written again keeps what is under it; anything else replaces the
+            // path, and the replaced file stays in its own layer.
+            if kind != Kind::Directory {
+                self.remove_under(&path, |_| true);
+            }
+            if let Some(replaced) = self.files.insert(
+                path.clone(),
+                Entry {
+                    path,
+                    layer: index,
+                    kind,
+                    size,
+                    mode,
+                    uid,
+                    head,
+                },
+            ) && replaced.kind != Kind::Directory
+            {
+                self.deleted.push(replaced);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `path` itself, keeping it among the deleted (unless a directory).
+    fn remove(&mut self, path: &str) {
+        if let Some(gone) = self.files.remove(path)
+            && gone.kind != Kind::Directory
+        {
+            self.deleted.push(gone);
+        }
+    }
+
+    /// Deletes everything below `dir` that `which` selects.
+    fn remove_under(&mut self, dir: &str, which: impl Fn(&Entry) -> bool) {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let below: Vec<String> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(path, _)| path.starts_with(&prefix))
+            .filter(|(_, entry)| which(entry))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in below {
+            self.remove(&path);
+        }
+    }
+}
+
+/// `./etc/passwd`, `/etc/passwd` and `etc/passwd/` are all `etc/passwd`.
+fn normalize(raw: &str) -> String {
+    raw.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer with these files (`name`, contents); a name ending in `/` is a directory.
+    fn layer(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (name, contents) in files {
+            let mut header = tar::Header::new_gnu();
+            if let Some(dir) = name.strip_suffix('/') {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                header.set_mode(0o755);
+                header.set_cksum();
+                builder
+                    .append_data(&mut header, dir, std::io::empty())
+                    .expect("a directory");
+            } else {
+                header.set_size(contents.len() as u64);
+                header.set_mode(0o644);
+                header.set_cksum();
+                builder
+                    .append_data(&mut header, name, contents.as_bytes())
+                    .expect("a file");
+            }
+        }
+        builder.into_inner().expect("a tar")
+    }
+
+    fn apply(layers: &[&[(&str, &str)]]) -> Layered {
+        let mut image = Layered::default();
+        for files in layers {
+            image.apply(&layer(files)[..]).expect("a layer");
+        }
+        image
+    }
+
+    fn paths(image: &Layered) -> Vec<&str> {
+        image.files.keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_file_deleted_by_a_later_layer_is_gone_from_the_filesystem_but_kept() {
+        let image = apply(&[
+            &[
+                ("root/", ""),
+                ("root/.ssh/", ""),
+                ("root/.ssh/id_rsa", "KEY"),
+            ],
+            &[("root/.ssh/.wh.id_rsa", "")],
+        ]);
+        assert_eq!(paths(&image), ["root", "root/.ssh"]);
+        assert_eq!(image.deleted.len(), 1);
+        assert_eq!(image.deleted[0].path, "root/.ssh/id_rsa");
+        assert_eq!(image.deleted[0].layer, 0);
+        assert_eq!(image.deleted[0].head, b"KEY");
+    }
+
+    #[test]
+    fn a_whiteout_of_a_directory_deletes_everything_under_it() {
+        let image = apply(&[
+            &[
+                ("app/", ""),
+                ("app/.git/", ""),
+                ("app/.git/config", "x"),
+                ("app/main", "m"),
+            ],
+            &[("app/.wh..git", "")],
+        ]);
+        assert_eq!(paths(&image), ["app", "app/main"]);
+        assert_eq!(
+            image.deleted.len(),
+            1,
+            "the directory itself is not a finding"
+        );
+        assert_eq!(image.deleted[0].path, "app/.git/config");
+    }
+
+    #[test]
+    fn an_opaque_directory_hides_the_layers_below_but_not_its_own() {
+        let image = apply(&[
+            &[("etc/", ""), ("etc/app/", ""), ("etc/app/old.env", "A=1")],
+            &[
+                ("etc/app/new.env", "B=2"),
+                ("etc/app/.wh..wh..opq", ""),
+                ("etc/app/late.env", "C=3"),
+            ],
+        ]);
+        assert_eq!(
+            paths(&image),
+            ["etc", "etc/app", "etc/app/late.env", "etc/app/new.env"]
+        );
+        assert_eq!(image.deleted.len(), 1);
+        assert_eq!(image.deleted[0].path, "etc/app/old.env");
+    }
+
+    #[test]
+    fn a_file_written_again_keeps_the_first_version_among_the_deleted() {
+        let image = apply(&[
+            &[("app.conf", "password=hunter2")],
+            &[("./app.conf", "password=")],
+        ]);
+        assert_eq!(image.files["app.conf"].head, b"password=");
+        assert_eq!(image.files["app.conf"].layer, 1);
+        assert_eq!(image.deleted.len(), 1);
+        assert_eq!(image.deleted[0].head, b"password=hunter2");
+    }
+
+    #[test]
+    fn a_layer_that_is_not_a_tar_is_refused_with_its_number() {
+        let mut image = apply(&[&[("a", "1")]]);
+        let refused = image.apply(&b"not a tar at all, just text that goes on"[..]);
+        let error = refused
+            .map(|()| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(error.starts_with("layer 1 "), "{error}");
+    }
+}

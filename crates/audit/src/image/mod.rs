@@ -1,0 +1,7 @@
+//! `msa audit image` (issue 17, under way): what an image gives away before it runs.
+//!
+//! [`layers`] rebuilds an image's filesystem from its layers, in order, applying the
+//! whiteouts of each, and keeps what a later layer deleted: a secret removed in a later
+//! layer is still in the image for anyone who pulls it.
+
+pub mod layers;
