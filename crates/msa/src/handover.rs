@@ -47,15 +47,9 @@ pub fn decided(settings: &UpSettings) -> anyhow::Result<Vec<(&'static str, Strin
     // With nothing configured, the children read the public keys from a file of this data
     // directory, which `msa keys rotate` rewrites while they run.
     if none_given {
-        let keys = settings.public_keys()?.into_iter().fold(
-            kit::identity::PublicKeys::default(),
-            |keys, (party, key)| keys.with(party, key),
-        );
-        let path = kit::identity::keyring::public_keys_file(&settings.place.data_dir);
-        kit::files::ensure_private_dir(path.parent().unwrap_or(&settings.place.data_dir))?;
-        kit::files::write_private_file(
-            &path,
-            kit::identity::keyring::render_public_keys(&keys).as_bytes(),
+        let path = kit::identity::keyring::write_public_keys_file(
+            &settings.place.data_dir,
+            settings.public_keys()?,
         )?;
         decided.push(("public_keys_file", path.display().to_string()));
     } else {

@@ -315,18 +315,8 @@ fn print_public_keys(settings: &KeysSettings) -> anyhow::Result<()> {
         let variable = format!("MSA_{}_PUBLIC_KEY", party.to_uppercase());
         writeln!(out, "{variable}={key}")?;
     }
-    // The same keys as the file deployments mount (MSA_PUBLIC_KEYS_FILE), which
-    // `msa keys rotate` rewrites.
-    let public = keys.into_iter().fold(
-        kit::identity::PublicKeys::default(),
-        |public, (party, key)| public.with(party, key),
-    );
-    let path = kit::identity::keyring::public_keys_file(&settings.data_dir);
-    kit::files::ensure_private_dir(path.parent().unwrap_or(&settings.data_dir))?;
-    kit::files::write_private_file(
-        &path,
-        kit::identity::keyring::render_public_keys(&public).as_bytes(),
-    )?;
+    // The same keys as the file deployments mount.
+    kit::identity::keyring::write_public_keys_file(&settings.data_dir, keys)?;
     Ok(())
 }
 

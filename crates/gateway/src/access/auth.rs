@@ -154,6 +154,14 @@ struct Verified {
 }
 
 /// An answer the client must not cache: it carries or concerns credentials.
+/// Names the account a login was for without keeping what was typed (people type
+/// passwords into the email field): 12 hex digits of a digest, the same for each try.
+fn account_digest(account: &str) -> String {
+    let mut digest = secret::digest(account);
+    digest.truncate(12);
+    digest
+}
+
 fn private(status: StatusCode, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();
     response
@@ -246,12 +254,9 @@ async fn login(
             .take(254)
             .collect()
     });
-    // Which account, without keeping what was typed (people type passwords into the
-    // email field): a digest, the same for each try at one account.
-    let account_digest = secret::digest(&account);
-    let account_digest = account_digest.get(..12).unwrap_or_default();
     if let Err(throttled) = app.limits.allow_login(&account, ip, kit::time::now_unix()) {
         app.logins.inc("outcome", "throttled");
+        let account_digest = account_digest(&account);
         app.trail.record_once_a_minute(
             Kind::LoginThrottled,
             &format!("{ip} {account_digest}"),
@@ -275,6 +280,7 @@ async fn login(
         StatusCode::UNAUTHORIZED => {
             app.limits.login_failed(&account, ip, kit::time::now_unix());
             app.logins.inc("outcome", "failed");
+            let account_digest = account_digest(&account);
             app.trail.record(
                 Kind::LoginFailed,
                 None,

@@ -297,6 +297,23 @@ pub fn public_keys_file(data_dir: &Path) -> PathBuf {
     data_dir.join("keys").join("public-keys")
 }
 
+/// Writes `keys` (party, public keys) as the public keys file of `data_dir`, the file
+/// `MSA_PUBLIC_KEYS_FILE` reads and `msa keys rotate` rewrites; returns its path.
+pub fn write_public_keys_file(
+    data_dir: &Path,
+    keys: impl IntoIterator<Item = (&'static str, String)>,
+) -> anyhow::Result<PathBuf> {
+    let keys = keys
+        .into_iter()
+        .fold(PublicKeys::default(), |keys, (party, key)| {
+            keys.with(party, key)
+        });
+    let path = public_keys_file(data_dir);
+    crate::files::ensure_private_dir(path.parent().unwrap_or(data_dir))?;
+    crate::files::write_private_file(&path, render_public_keys(&keys).as_bytes())?;
+    Ok(path)
+}
+
 /// Where process `party` notes the digest of the keys it holds.
 pub fn loaded_file(data_dir: &Path, party: &str) -> PathBuf {
     data_dir.join("keys").join("loaded").join(party)
