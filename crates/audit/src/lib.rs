@@ -8,5 +8,6 @@
 
 pub mod api;
 pub mod container;
+pub mod docker;
 pub mod image;
 pub mod report;

@@ -83,10 +83,22 @@ pub enum SupportSource {
 }
 
 pub fn inspect(root: &Root, today: Date) -> (OperatingSystem, Option<Finding>) {
-    let Some((source, text)) = ["/etc/os-release", "/usr/lib/os-release"]
+    let release = RELEASE_FILES
         .into_iter()
-        .find_map(|path| root.read(path).map(|text| (path, text)))
-    else {
+        .find_map(|path| root.read(path).map(|text| (path, text)));
+    describe(release.as_ref().map(|(path, text)| (*path, text.as_str())), today)
+}
+
+/// Where an operating system describes itself, in the order they are read.
+pub const RELEASE_FILES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
+
+/// The system an os-release file (`source`, its text) describes, and its support on
+/// `today`; `None` is a system without one (a scratch or distroless image).
+pub fn describe(
+    release: Option<(&'static str, &str)>,
+    today: Date,
+) -> (OperatingSystem, Option<Finding>) {
+    let Some((source, text)) = release else {
         let os = OperatingSystem {
             source: None,
             id: None,

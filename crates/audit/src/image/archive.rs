@@ -5,7 +5,7 @@
 //! member's data lies (the manifest usually comes last), the second reads the config and
 //! each layer in place.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -13,47 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::layers::{LayerError, Layered};
-
-/// The image as its archive describes it.
-#[derive(Debug)]
-pub struct Image {
-    /// `name:tag` as saved.
-    pub tags: Vec<String>,
-    pub config: Config,
-    /// The commands that built it, oldest first.
-    pub history: Vec<Step>,
-    /// The size of each layer as stored, in order.
-    pub layer_sizes: Vec<u64>,
-    pub layered: Layered,
-}
-
-/// What the image runs with (the `config` of its configuration).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Config {
-    pub env: Option<Vec<String>>,
-    pub user: Option<String>,
-    pub cmd: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    pub healthcheck: Option<Healthcheck>,
-    pub labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct Healthcheck {
-    pub test: Option<Vec<String>>,
-}
-
-/// One step of the image's history.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default)]
-pub struct Step {
-    pub created_by: String,
-    /// A step that changed only the configuration (ENV, USER, CMD...), with no layer.
-    pub empty_layer: bool,
-}
+use super::model::{ConfigFile, Image};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -75,14 +35,6 @@ struct ManifestEntry {
     #[serde(default)]
     repo_tags: Option<Vec<String>>,
     layers: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    config: Config,
-    #[serde(default)]
-    history: Vec<Step>,
 }
 
 /// Where a member's data lies in the archive.
@@ -132,7 +84,7 @@ pub fn read(path: &Path) -> Result<Image, ArchiveError> {
             .get(name.as_str())
             .ok_or_else(|| ArchiveError::Format(format!("no layer {name} in it")))?;
         file.seek(SeekFrom::Start(found.position)).map_err(io)?;
-        layered.apply((&mut file).take(found.size))?;
+        layered.apply_any((&mut file).take(found.size))?;
         layer_sizes.push(found.size);
     }
     Ok(Image {

@@ -8,7 +8,7 @@
 //! are kept in [`Layered::deleted`], with the layer that added them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Entry {
     pub uid: u64,
     /// The first [`KEPT_BYTES`] of a regular file, for the checks that read contents.
     pub head: Vec<u8>,
+    /// The layer that deleted or replaced it, for the files in [`Layered::deleted`].
+    pub removed_by: Option<usize>,
 }
 
 /// The most of each file kept for the checks: enough for every key and configuration
@@ -59,9 +61,34 @@ pub struct LayerError {
 }
 
 const WHITEOUT: &str = ".wh.";
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const OPAQUE: &str = ".wh..wh..opq";
 
 impl Layered {
+    /// Applies the next layer, a tar stream as stored: plain, or gzip-compressed as OCI
+    /// layouts and registries keep them (told by its first bytes, not by a media type that
+    /// may lie).
+    pub fn apply_any(&mut self, layer: impl Read) -> Result<(), LayerError> {
+        let mut layer = BufReader::new(layer);
+        let start = layer.fill_buf().map_err(|source| LayerError {
+            layer: self.layers,
+            source,
+        })?;
+        if start.starts_with(&GZIP) {
+            self.apply(flate2::bufread::MultiGzDecoder::new(layer))
+        } else if start.starts_with(&ZSTD) {
+            Err(LayerError {
+                layer: self.layers,
+                source: std::io::Error::other(
+                    "zstd-compressed, which this audit does not read: save the image uncompressed",
+                ),
+            })
+        } else {
+            self.apply(layer)
+        }
+    }
+
     /// Applies the next layer, an uncompressed tar stream.
     pub fn apply(&mut self, layer: impl Read) -> Result<(), LayerError> {
         let index = self.layers;
@@ -125,10 +152,14 @@ impl Layered {
                     mode,
                     uid,
                     head,
+                    removed_by: None,
                 },
             ) && replaced.kind != Kind::Directory
             {
-                self.deleted.push(replaced);
+                self.deleted.push(Entry {
+                    removed_by: Some(index),
+                    ..replaced
+                });
             }
         }
         Ok(())
@@ -139,7 +170,12 @@ impl Layered {
         if let Some(gone) = self.files.remove(path)
             && gone.kind != Kind::Directory
         {
-            self.deleted.push(gone);
+            // Only called while a layer is applied, which counted itself already.
+            let by = self.layers.saturating_sub(1);
+            self.deleted.push(Entry {
+                removed_by: Some(by),
+                ..gone
+            });
         }
     }
 
@@ -234,6 +270,7 @@ mod tests {
         assert_eq!(image.deleted.len(), 1);
         assert_eq!(image.deleted[0].path, "root/.ssh/id_rsa");
         assert_eq!(image.deleted[0].layer, 0);
+        assert_eq!(image.deleted[0].removed_by, Some(1));
         assert_eq!(image.deleted[0].head, b"KEY");
     }
 
