@@ -9,3 +9,6 @@ pub mod archive;
 pub mod layers;
 pub mod model;
 pub mod oci;
+pub mod secrets;
+pub mod config;
+pub mod files;

@@ -1,0 +1,291 @@
+//! What the image's configuration and history give away: the user it runs as, secrets in
+//! its environment, secrets in the commands and build arguments that built it, and
+//! whether it says how to tell it is healthy.
+
+use crate::report::{Finding, Severity};
+
+use super::model::{Image, Step};
+use super::secrets::{self, Hit};
+
+/// The user the image runs as, if it is root: `None` when it is not (or cannot be told).
+pub fn root_user(image: &Image) -> Option<Finding> {
+    let user = image.config.user.as_deref().unwrap_or("").trim();
+    let name = user.split(':').next().unwrap_or("");
+    let evidence = if name.is_empty() {
+        "the config sets no User: the engine runs the image as root (uid 0)".to_owned()
+    } else if name == "0" || name == "root" {
+        format!("the config's User is {user:?}")
+    } else if name.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    } else {
+        let passwd = image.layered.files.get("etc/passwd")?;
+        let uid = String::from_utf8_lossy(&passwd.head)
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                (fields.next()? == name).then(|| fields.nth(1).map(str::to_owned))?
+            })?;
+        if uid != "0" {
+            return None;
+        }
+        format!("the config's User is {user:?}, uid 0 in /etc/passwd")
+    };
+    Some(
+        Finding::new("user.root", Severity::High, "Runs as root")
+            .evidence(evidence)
+            .fix("Add `USER 10001:10001` (a numeric, unprivileged user) to the Dockerfile; chown only what it must write"),
+    )
+}
+
+/// Secrets in the environment the config sets: anyone who pulls the image reads them with
+/// `docker inspect`. Names and fingerprints only.
+pub fn environment(image: &Image) -> Option<Finding> {
+    let found: Vec<String> = image
+        .config
+        .env
+        .iter()
+        .flatten()
+        .flat_map(|variable| {
+            let (name, value) = variable.split_once('=').unwrap_or((variable, ""));
+            let mut hits = secrets::formats(value.as_bytes());
+            if hits.is_empty() && secrets::secret_name(name) && secrets::secret_value(value) {
+                hits.push(Hit {
+                    kind: "a value".into(),
+                    line: 1,
+                    fingerprint: secrets::fingerprint(value.trim().as_bytes()),
+                });
+            }
+            hits.into_iter()
+                .map(move |hit| format!("Env {name}: {} {}", hit.kind, hit.fingerprint))
+        })
+        .collect();
+    (!found.is_empty()).then(|| {
+        Finding::new(
+            "secrets.environment",
+            Severity::High,
+            "Secrets in the image's environment (ENV), readable by anyone who has the image",
+        )
+        .evidence_all(found)
+        .fix("Remove the ENV line and rotate the secret; pass it at run time as a file (compose or Kubernetes secrets, *_FILE variables)")
+    })
+}
+
+/// Secrets in the commands of the image's history: `RUN` lines, the build arguments
+/// (`ARG`) a `RUN` was given, which the history records as `|N NAME=value ...`, and `ENV`
+/// values a later step overwrote (they stay in the history).
+pub fn history(image: &Image) -> Option<Finding> {
+    let env = image.config.env.as_deref().unwrap_or_default();
+    let mut layer = 0;
+    let mut found = Vec::new();
+    for (index, step) in image.history.iter().enumerate() {
+        let (instruction, command) = instruction(step);
+        let mut hits = secrets::formats(command.as_bytes());
+        hits.extend(secrets::command_assignments(command));
+        if instruction == "ENV" {
+            // An ENV still in force is reported once, with the environment.
+            hits.retain(|hit| !env_holds(env, hit));
+        }
+        for hit in dedupe(hits) {
+            let at = if step.empty_layer {
+                format!("history step {} ({instruction}, no layer)", index + 1)
+            } else {
+                format!("history step {} ({instruction}, layer {layer})", index + 1)
+            };
+            found.push(format!("{at}: {} {}", hit.kind, hit.fingerprint));
+        }
+        if !step.empty_layer {
+            layer += 1;
+        }
+    }
+    (!found.is_empty()).then(|| {
+        Finding::new(
+            "secrets.history",
+            Severity::High,
+            "Secrets in the commands that built the image (docker history shows them)",
+        )
+        .evidence_all(found)
+        .fix("Rotate the secret. Pass build secrets with `RUN --mount=type=secret` (BuildKit), never as ARG, ENV or on a RUN line")
+    })
+}
+
+/// Whether the config's environment holds the value a hit names.
+fn env_holds(env: &[String], hit: &Hit) -> bool {
+    env.iter().any(|variable| {
+        let value = variable.split_once('=').map_or("", |(_, value)| value);
+        secrets::fingerprint(value.trim().as_bytes()) == hit.fingerprint
+            || secrets::formats(value.as_bytes())
+                .iter()
+                .any(|found| found.fingerprint == hit.fingerprint)
+    })
+}
+
+fn dedupe(mut hits: Vec<Hit>) -> Vec<Hit> {
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|hit| seen.insert(hit.fingerprint.clone()));
+    hits
+}
+
+/// The Dockerfile instruction of a step and the rest of its line, from the classic
+/// builder's `/bin/sh -c #(nop)  ENV ...` or BuildKit's `ENV ...` and `RUN |1 A=b ...`.
+pub fn instruction(step: &Step) -> (&'static str, &str) {
+    let line = step.created_by.trim();
+    let line = line.strip_prefix("/bin/sh -c ").unwrap_or(line);
+    let (nop, line) = match line.strip_prefix("#(nop)") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, line),
+    };
+    const KNOWN: [&str; 14] = [
+        "RUN",
+        "ENV",
+        "ARG",
+        "COPY",
+        "ADD",
+        "USER",
+        "CMD",
+        "ENTRYPOINT",
+        "WORKDIR",
+        "EXPOSE",
+        "LABEL",
+        "HEALTHCHECK",
+        "VOLUME",
+        "SHELL",
+    ];
+    for name in KNOWN {
+        if let Some(rest) = line.strip_prefix(name)
+            && rest.starts_with([' ', '\t'])
+        {
+            return (name, rest.trim_start());
+        }
+    }
+    // The classic builder records RUN as the bare shell command.
+    if nop { ("OTHER", line) } else { ("RUN", line) }
+}
+
+/// No HEALTHCHECK (or `HEALTHCHECK NONE`): the engine cannot tell a hung service from a
+/// healthy one unless the orchestrator probes it.
+pub fn healthcheck(image: &Image) -> Option<Finding> {
+    let test = image
+        .config
+        .healthcheck
+        .as_ref()
+        .and_then(|check| check.test.as_ref());
+    let none = match test {
+        None => "the config has no Healthcheck".to_owned(),
+        Some(test) if test.first().is_some_and(|first| first == "NONE") => {
+            "the config's Healthcheck is NONE".to_owned()
+        }
+        Some(_) => return None,
+    };
+    Some(
+        Finding::new("healthcheck.missing", Severity::Low, "No HEALTHCHECK")
+            .evidence(none)
+            .fix("Add HEALTHCHECK to the Dockerfile, or probe the service from the orchestrator (compose healthcheck, Kubernetes readiness and liveness probes)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::model::{Config, Healthcheck};
+
+    const CANARY: &str = "CANARY-9b7c-image-config";
+
+    fn image(config: Config, history: &[(&str, bool)]) -> Image {
+        Image {
+            tags: vec![],
+            config,
+            history: history
+                .iter()
+                .map(|(line, empty)| Step {
+                    created_by: (*line).to_owned(),
+                    empty_layer: *empty,
+                })
+                .collect(),
+            layer_sizes: vec![],
+            layered: Default::default(),
+        }
+    }
+
+    #[test]
+    fn root_is_no_user_uid_zero_or_the_name_root() {
+        for user in [None, Some(""), Some("0"), Some("root:root"), Some("0:0")] {
+            let config = Config {
+                user: user.map(str::to_owned),
+                ..Config::default()
+            };
+            assert!(root_user(&image(config, &[])).is_some(), "{user:?}");
+        }
+        let config = Config {
+            user: Some("10001:10001".into()),
+            ..Config::default()
+        };
+        assert!(root_user(&image(config, &[])).is_none());
+    }
+
+    #[test]
+    fn secrets_in_env_and_run_lines_are_found_by_name_and_fingerprint_only() {
+        let config = Config {
+            env: Some(vec![
+                "PATH=/usr/bin".into(),
+                format!("DB_PASSWORD={CANARY}"),
+                "DB_PASSWORD_FILE=/run/secrets/db".into(),
+            ]),
+            ..Config::default()
+        };
+        let image = image(
+            config,
+            &[
+                ("/bin/sh -c #(nop) ADD file:abc in / ", false),
+                (&format!("/bin/sh -c #(nop)  ENV DB_PASSWORD={CANARY}"), true),
+                (
+                    &format!("|1 API_TOKEN={CANARY}x /bin/sh -c curl -H x https://example.com"),
+                    false,
+                ),
+                ("RUN /bin/sh -c echo API_KEY=abcd1234efgh # buildkit", false),
+            ],
+        );
+        let env = environment(&image).expect("a finding");
+        assert_eq!(
+            env.evidence,
+            [format!(
+                "Env DB_PASSWORD: a value {}",
+                secrets::fingerprint(CANARY.as_bytes())
+            )]
+        );
+        let history = history(&image).expect("a finding");
+        assert_eq!(history.evidence.len(), 2, "{history:?}");
+        assert!(history.evidence[0].starts_with("history step 3 (RUN, layer 1): a value for API_TOKEN"));
+        assert!(history.evidence[1].starts_with("history step 4 (RUN, layer 2): a value for API_KEY"));
+        assert!(!format!("{env:?}{history:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn an_env_overwritten_later_is_still_in_the_history() {
+        let config = Config {
+            env: Some(vec!["DB_PASSWORD=".into()]),
+            ..Config::default()
+        };
+        let image = image(
+            config,
+            &[
+                (&format!("ENV DB_PASSWORD={CANARY}"), true),
+                ("ENV DB_PASSWORD=", true),
+            ],
+        );
+        assert!(environment(&image).is_none());
+        let history = history(&image).expect("a finding");
+        assert!(history.evidence[0].starts_with("history step 1 (ENV, no layer)"));
+    }
+
+    #[test]
+    fn a_healthcheck_of_none_counts_as_none() {
+        let with = |test: Option<Vec<String>>| Config {
+            healthcheck: Some(Healthcheck { test }),
+            ..Config::default()
+        };
+        assert!(healthcheck(&image(Config::default(), &[])).is_some());
+        assert!(healthcheck(&image(with(Some(vec!["NONE".into()])), &[])).is_some());
+        let probe = vec!["CMD".into(), "/msa".into(), "probe".into()];
+        assert!(healthcheck(&image(with(Some(probe)), &[])).is_none());
+    }
+}
