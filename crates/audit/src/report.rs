@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use sha2::Digest as _;
 
 /// How much a finding matters, in increasing order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -126,6 +127,75 @@ pub fn render_findings(out: &mut String, findings: &[Finding]) {
     }
 }
 
+/// The findings as a SARIF 2.1.0 log (OASIS), the format code-scanning tools take: one
+/// rule per finding id, one result per finding, located at `target` (what was audited).
+/// Levels: critical and high are errors, medium warnings, low and info notes; GitHub's
+/// `security-severity` carries the finer grade.
+pub fn sarif(tool: &str, version: &str, target: &str, findings: &[Finding]) -> serde_json::Value {
+    let score = |severity: Severity| match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    };
+    let level = |severity: Severity| match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    };
+    let mut rules: Vec<serde_json::Value> = Vec::new();
+    let mut rule_ids: Vec<&str> = Vec::new();
+    for finding in findings {
+        if rule_ids.contains(&finding.id) {
+            continue;
+        }
+        rule_ids.push(finding.id);
+        rules.push(serde_json::json!({
+            "id": finding.id,
+            "name": finding.id,
+            "shortDescription": {"text": finding.title},
+            "help": {"text": if finding.fix.is_empty() { finding.title.as_str() } else { finding.fix }},
+            "defaultConfiguration": {"level": level(finding.severity)},
+            "properties": {"security-severity": score(finding.severity), "tags": ["security"]},
+        }));
+    }
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|finding| {
+            let mut text = finding.title.clone();
+            for line in &finding.evidence {
+                text.push_str("\n- ");
+                text.push_str(line);
+            }
+            let digest = sha2::Sha256::digest(format!("{}\n{}", finding.id, finding.evidence.join("\n")));
+            let fingerprint: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({
+                "ruleId": finding.id,
+                "ruleIndex": rule_ids.iter().position(|id| *id == finding.id),
+                "level": level(finding.severity),
+                "message": {"text": text},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": target}}}],
+                "partialFingerprints": {"msaFindingHash/v1": fingerprint},
+                "properties": {"severity": finding.severity.name()},
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": tool,
+                "version": version,
+                "informationUri": "https://github.com/msa-shop/msa-shop/blob/main/docs/security.md",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +213,30 @@ mod tests {
         assert_eq!(tally(&findings), "1 critical, 2 low");
         assert_eq!(tally(&[]), "none");
         assert!(Severity::Medium < Severity::High);
+    }
+
+    #[test]
+    fn sarif_has_a_rule_per_id_and_a_result_per_finding() {
+        let findings = sorted(vec![
+            Finding::new("user.root", Severity::High, "Runs as root").fix("Add USER"),
+            Finding::new("surface.shell", Severity::Low, "A shell").evidence("/bin/sh"),
+            Finding::new("surface.shell", Severity::Low, "A shell").evidence("/bin/bash"),
+        ]);
+        let log = sarif("msa audit image", "1.0", "weak.tar", &findings);
+        assert_eq!(log["version"], "2.1.0");
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(2));
+        assert_eq!(run["tool"]["driver"]["rules"][0]["help"]["text"], "Add USER");
+        let results = run["results"].as_array().cloned().unwrap_or_default();
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0]["level"], "error");
+        assert_eq!(results[2]["ruleIndex"], 1);
+        assert_eq!(results[2]["message"]["text"], "A shell\n- /bin/bash");
+        assert_ne!(results[1]["partialFingerprints"], results[2]["partialFingerprints"]);
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "weak.tar"
+        );
     }
 
     #[test]

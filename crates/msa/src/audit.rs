@@ -19,6 +19,27 @@ pub enum AuditCommand {
     /// Top 10 (2023) item with the evidence. It registers accounts, places orders and tries
     /// what an attacker would: point it only at a deployment of your own.
     Api(ApiArgs),
+    /// Audit an image before it runs: every layer in order (whiteouts applied, and what a
+    /// later layer deleted kept: it still ships), its config and its history. Finds secrets
+    /// (keys, tokens, database passwords, credentials files, .env, .git, shell histories;
+    /// never printed, only their kind, place and a short fingerprint), root, an end-of-life
+    /// OS or runtime, version banners, setuid and world-writable files, shells, package
+    /// managers and compilers, no HEALTHCHECK, large layers and files.
+    Image(ImageArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("image-source").required(true).args(["archive", "engine"])))]
+pub struct ImageArgs {
+    /// A `docker save` archive, or an OCI image layout directory.
+    #[arg(value_name = "ARCHIVE|OCI-DIR")]
+    archive: Option<PathBuf>,
+    /// Fetch the image NAME (name:tag or id) from the local Docker engine through its API
+    /// socket (DOCKER_HOST, else /var/run/docker.sock), as `docker save` would.
+    #[arg(long, value_name = "NAME")]
+    engine: Option<String>,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -69,8 +90,11 @@ pub struct ContainerArgs {
 #[derive(Debug, Args)]
 struct Output {
     /// Print the report as JSON, for machines.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sarif")]
     json: bool,
+    /// Print the findings as SARIF 2.1.0, for code-scanning tools (GitHub, GitLab, IDEs).
+    #[arg(long)]
+    sarif: bool,
     /// Exit with status 1 when a finding of this severity or worse is present.
     #[arg(long, value_enum, default_value_t = FailOn::High, value_name = "SEVERITY")]
     fail_on: FailOn,
@@ -112,7 +136,89 @@ pub fn run(command: AuditCommand) -> ExitCode {
     match command {
         AuditCommand::Container(args) => container(&args),
         AuditCommand::Api(args) => api(args),
+        AuditCommand::Image(args) => image(&args),
     }
+}
+
+impl Output {
+    /// Prints the report as asked (text, JSON or SARIF) and returns the exit status its
+    /// worst finding sets.
+    fn emit<R: serde::Serialize>(
+        &self,
+        command: &str,
+        report: &R,
+        text: impl FnOnce() -> String,
+        target: &str,
+        findings: &[audit::report::Finding],
+    ) -> ExitCode {
+        let json = if self.sarif {
+            let log = audit::report::sarif(command, env!("CARGO_PKG_VERSION"), target, findings);
+            serde_json::to_string_pretty(&log)
+        } else if self.json {
+            serde_json::to_string_pretty(report)
+        } else {
+            print!("{}", text());
+            return self.fail_on.exit_code(audit::report::worst(findings));
+        };
+        match json {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("{command}: cannot write the report as JSON: {error}");
+                return ExitCode::from(2);
+            }
+        }
+        self.fail_on.exit_code(audit::report::worst(findings))
+    }
+}
+
+fn image(args: &ImageArgs) -> ExitCode {
+    let today = time::OffsetDateTime::now_utc().date();
+    let (image, source) = match (&args.archive, &args.engine) {
+        (Some(path), _) => (
+            audit::image::source::from_path(path),
+            path.display().to_string(),
+        ),
+        (None, Some(name)) => {
+            let engine = match audit::docker::Engine::from_env() {
+                Ok(engine) => engine,
+                Err(error) => {
+                    eprintln!("msa audit image: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                eprintln!("msa audit image: cannot start the async runtime");
+                return ExitCode::from(2);
+            };
+            eprintln!("msa audit image: fetching {name} from the engine at {}", engine.endpoint());
+            (
+                runtime.block_on(audit::image::source::from_engine(&engine, name)),
+                format!("engine:{name}"),
+            )
+        }
+        (None, None) => {
+            eprintln!("msa audit image: give an archive, an OCI layout or --engine NAME");
+            return ExitCode::from(2);
+        }
+    };
+    let image = match image {
+        Ok(image) => image,
+        Err(error) => {
+            eprintln!("msa audit image: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = audit::image::inspect(&image, source, today);
+    args.output.emit(
+        "msa audit image",
+        &report,
+        || report.to_text(),
+        &report.source,
+        &report.findings,
+    )
 }
 
 fn api(args: ApiArgs) -> ExitCode {
@@ -205,18 +311,14 @@ fn api_config(args: &ApiArgs) -> Result<audit::api::Config, String> {
 fn container(args: &ContainerArgs) -> ExitCode {
     let today = time::OffsetDateTime::now_utc().date();
     let report = audit::container::inspect(&args.root, today);
-    if args.output.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(error) => {
-                eprintln!("msa audit: cannot write the report as JSON: {error}");
-                return ExitCode::from(2);
-            }
-        }
-    } else {
-        print!("{}", report.to_text());
-    }
-    args.output.fail_on.exit_code(report.worst())
+    let target = format!("file://{}", args.root.display());
+    args.output.emit(
+        "msa audit container",
+        &report,
+        || report.to_text(),
+        &target,
+        &report.findings,
+    )
 }
 
 #[cfg(test)]

@@ -200,16 +200,7 @@ fn line_of(text: &[u8], at: usize) -> usize {
 }
 
 fn find_all<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        let at = text
-            .get(from..)?
-            .windows(needle.len())
-            .position(|window| window == needle)?
-            + from;
-        from = at + needle.len();
-        Some(at)
-    })
+    memchr::memmem::find_iter(text, needle)
 }
 
 fn private_keys(text: &[u8], hits: &mut Vec<Hit>) {
@@ -224,6 +215,11 @@ fn private_keys(text: &[u8], hits: &mut Vec<Hit>) {
         };
         let label = &text[label_start..label_start + label_len];
         if !label.ends_with(b"PRIVATE KEY") {
+            continue;
+        }
+        // A key has a body: the label's line ends, then (after an encrypted PEM's headers)
+        // a line of base64. A constant naming the label in code has none.
+        if !has_key_body(&text[label_start + label_len..]) {
             continue;
         }
         let kind = match label {
@@ -254,6 +250,30 @@ fn private_keys(text: &[u8], hits: &mut Vec<Hit>) {
             });
         }
     }
+}
+
+/// Whether what follows a BEGIN label is `-----`, a line break and a base64 line of a
+/// key's width (PEM headers such as `Proc-Type:` skipped).
+fn has_key_body(after_label: &[u8]) -> bool {
+    let Some(rest) = after_label.strip_prefix(b"-----") else {
+        return false;
+    };
+    let mut lines = rest
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    if lines.next().is_none_or(|end| !end.trim_ascii().is_empty()) {
+        return false;
+    }
+    lines
+        .take(4)
+        .map(<[u8]>::trim_ascii)
+        .find(|line| !line.is_empty() && !line.contains(&b':'))
+        .is_some_and(|line| {
+            line.len() >= 40
+                && line
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
+        })
 }
 
 fn tokens(text: &[u8], hits: &mut Vec<Hit>) {
@@ -478,12 +498,20 @@ mod tests {
 
     #[test]
     fn private_keys_of_every_format_are_found_and_certificates_are_not() {
-        let text = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n\
-            -----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n\
-            -----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n\
-            -----BEGIN PRIVATE KEY-----\nMC4C\n-----END PRIVATE KEY-----\n\
-            PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n";
-        let hits = formats(text);
+        let body = |first: &str| format!("{first}{}", "A".repeat(60));
+        let text = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n\
+             _SK_START = b\"-----BEGIN OPENSSH PRIVATE KEY-----\"\n_SK_END = b\"\"\n\
+             -----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n\
+             -----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES\r\n\r\n{}\r\n-----END RSA PRIVATE KEY-----\n\
+             -----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n\
+             PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n",
+            body("MIIB"),
+            body("b3Bl"),
+            body("MIIE"),
+            body("MC4C")
+        );
+        let hits = formats(text.as_bytes());
         assert_eq!(
             kinds(&hits),
             [
@@ -493,7 +521,7 @@ mod tests {
                 "PuTTY private key"
             ]
         );
-        assert_eq!(hits[0].line, 4);
+        assert_eq!(hits[0].line, 6, "the constant in code is no key");
         assert_ne!(hits[1].fingerprint, hits[2].fingerprint);
     }
 
