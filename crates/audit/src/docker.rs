@@ -128,8 +128,7 @@ impl Engine {
     /// (`GET /images/{name}/get`). Returns the bytes written.
     pub async fn save_image(&self, name: &str, to: &Path) -> Result<u64, EngineError> {
         let plain = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
-        if name.is_empty() || name.len() > 512 || !name.chars().all(plain) || name.contains("..")
-        {
+        if name.is_empty() || name.len() > 512 || !name.chars().all(plain) || name.contains("..") {
             return Err(EngineError::ImageName(name.to_owned()));
         }
         let mut body = self.get(&format!("/images/{name}/get")).await?;
@@ -229,7 +228,10 @@ mod tests {
         let default = Engine::from_host(None).expect("the default");
         assert_eq!(default.socket(), Some(Path::new(DEFAULT_SOCKET)));
         let unix = Engine::from_host(Some("unix:///run/user/1000/docker.sock")).expect("unix");
-        assert_eq!(unix.endpoint().to_string(), "unix:///run/user/1000/docker.sock");
+        assert_eq!(
+            unix.endpoint().to_string(),
+            "unix:///run/user/1000/docker.sock"
+        );
         let tcp = Engine::from_host(Some("tcp://127.0.0.1:2375")).expect("tcp");
         assert_eq!(tcp.endpoint(), &Endpoint::Tcp("127.0.0.1:2375".into()));
         assert!(Engine::from_host(Some("ssh://host")).is_err());

@@ -9,5 +9,6 @@
 pub mod api;
 pub mod container;
 pub mod docker;
+pub mod engine;
 pub mod image;
 pub mod report;

@@ -168,7 +168,8 @@ pub fn sarif(tool: &str, version: &str, target: &str, findings: &[Finding]) -> s
                 text.push_str("\n- ");
                 text.push_str(line);
             }
-            let digest = sha2::Sha256::digest(format!("{}\n{}", finding.id, finding.evidence.join("\n")));
+            let digest =
+                sha2::Sha256::digest(format!("{}\n{}", finding.id, finding.evidence.join("\n")));
             let fingerprint: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
             serde_json::json!({
                 "ruleId": finding.id,
@@ -225,14 +226,23 @@ mod tests {
         let log = sarif("msa audit image", "1.0", "weak.tar", &findings);
         assert_eq!(log["version"], "2.1.0");
         let run = &log["runs"][0];
-        assert_eq!(run["tool"]["driver"]["rules"].as_array().map(Vec::len), Some(2));
-        assert_eq!(run["tool"]["driver"]["rules"][0]["help"]["text"], "Add USER");
+        assert_eq!(
+            run["tool"]["driver"]["rules"].as_array().map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(
+            run["tool"]["driver"]["rules"][0]["help"]["text"],
+            "Add USER"
+        );
         let results = run["results"].as_array().cloned().unwrap_or_default();
         assert_eq!(results.len(), 3);
         assert_eq!(results[0]["level"], "error");
         assert_eq!(results[2]["ruleIndex"], 1);
         assert_eq!(results[2]["message"]["text"], "A shell\n- /bin/bash");
-        assert_ne!(results[1]["partialFingerprints"], results[2]["partialFingerprints"]);
+        assert_ne!(
+            results[1]["partialFingerprints"],
+            results[2]["partialFingerprints"]
+        );
         assert_eq!(
             results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
             "weak.tar"

@@ -26,6 +26,22 @@ pub enum AuditCommand {
     /// OS or runtime, version banners, setuid and world-writable files, shells, package
     /// managers and compilers, no HEALTHCHECK, large layers and files.
     Image(ImageArgs),
+    /// Audit the Docker engine from a host account, through its API socket (DOCKER_HOST,
+    /// else /var/run/docker.sock): who can reach the socket (owner, group, mode, the group's
+    /// members: each is practically root), rootless or user namespaces, the daemon's
+    /// security options, running containers that are privileged, hold the socket, share the
+    /// host's PID or network namespace, run as root or publish ports on every address, and
+    /// the engine's end of support.
+    Engine(EngineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    output: Output,
+    /// Read local accounts (passwd, group) from this directory.
+    #[arg(long, default_value = "/etc", value_name = "DIR")]
+    etc: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +153,7 @@ pub fn run(command: AuditCommand) -> ExitCode {
         AuditCommand::Container(args) => container(&args),
         AuditCommand::Api(args) => api(args),
         AuditCommand::Image(args) => image(&args),
+        AuditCommand::Engine(args) => engine(&args),
     }
 }
 
@@ -171,6 +188,38 @@ impl Output {
     }
 }
 
+fn engine(args: &EngineArgs) -> ExitCode {
+    let today = time::OffsetDateTime::now_utc().date();
+    let engine = match audit::docker::Engine::from_env() {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("msa audit engine: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("msa audit engine: cannot start the async runtime");
+        return ExitCode::from(2);
+    };
+    let report = match runtime.block_on(audit::engine::inspect(&engine, &args.etc, today)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("msa audit engine: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    args.output.emit(
+        "msa audit engine",
+        &report,
+        || report.to_text(),
+        &report.endpoint,
+        &report.findings,
+    )
+}
+
 fn image(args: &ImageArgs) -> ExitCode {
     let today = time::OffsetDateTime::now_utc().date();
     let (image, source) = match (&args.archive, &args.engine) {
@@ -193,7 +242,10 @@ fn image(args: &ImageArgs) -> ExitCode {
                 eprintln!("msa audit image: cannot start the async runtime");
                 return ExitCode::from(2);
             };
-            eprintln!("msa audit image: fetching {name} from the engine at {}", engine.endpoint());
+            eprintln!(
+                "msa audit image: fetching {name} from the engine at {}",
+                engine.endpoint()
+            );
             (
                 runtime.block_on(audit::image::source::from_engine(&engine, name)),
                 format!("engine:{name}"),

@@ -83,7 +83,8 @@ impl Spec {
         }
         let config = format!("{:064x}.json", 999);
         members.push((config.clone(), self.config_file().into_bytes()));
-        let manifest = serde_json::json!([{"Config": config, "RepoTags": ["test:1"], "Layers": names}]);
+        let manifest =
+            serde_json::json!([{"Config": config, "RepoTags": ["test:1"], "Layers": names}]);
         members.push(("manifest.json".into(), manifest.to_string().into_bytes()));
         let mut builder = tar::Builder::new(Vec::new());
         for (name, bytes) in &members {
@@ -109,7 +110,11 @@ impl Spec {
             std::fs::write(blobs.join(&hex), &bytes).expect("written");
             serde_json::json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
         };
-        let layers: Vec<_> = self.layers.iter().map(|layer| blob(tar_of(layer))).collect();
+        let layers: Vec<_> = self
+            .layers
+            .iter()
+            .map(|layer| blob(tar_of(layer)))
+            .collect();
         let config = blob(self.config_file().into_bytes());
         let manifest = blob(
             serde_json::json!({"schemaVersion": 2, "config": config, "layers": layers})
@@ -147,7 +152,10 @@ fn report_of(spec: &Spec, dir: &Path, name: &str) -> (serde_json::Value, i32) {
     let archive = dir.join(format!("{name}.tar"));
     spec.save(&archive);
     let run = audit(&archive, &["--json"]);
-    assert!(!run.stdout.contains(CANARY), "{name}: the canary is printed");
+    assert!(
+        !run.stdout.contains(CANARY),
+        "{name}: the canary is printed"
+    );
     assert!(!run.stdout.contains(KEY_BODY), "{name}: a key is printed");
     let report: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{name}: no JSON ({e}): {} {}", run.stdout, run.stderr));
@@ -170,7 +178,10 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
     assert_eq!(ids(&clean), Vec::<String>::new(), "{clean:#}");
     assert_eq!(status, 0);
     assert_eq!(clean["config"]["user"], "10001:10001");
-    assert_eq!(clean["operating_system"]["support"]["status"], "no-operating-system");
+    assert_eq!(
+        clean["operating_system"]["support"]["status"],
+        "no-operating-system"
+    );
 
     let key = format!(
         "-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -184,7 +195,8 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
             "key-added-then-deleted",
             "secrets.file",
             Box::new(move |spec: &mut Spec| {
-                spec.layers.push(vec![file("root/.ssh/id_ed25519", key.clone())]);
+                spec.layers
+                    .push(vec![file("root/.ssh/id_ed25519", key.clone())]);
                 spec.layers.push(vec![file("root/.ssh/.wh.id_ed25519", "")]);
             }),
         ),
@@ -243,7 +255,11 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
                 file("etc/nginx/nginx.conf", "http { }\n"),
             ]),
         ),
-        ("shell", "surface.shell", add(vec![("bin/sh", "ELF".into(), 0o755)])),
+        (
+            "shell",
+            "surface.shell",
+            add(vec![("bin/sh", "ELF".into(), 0o755)]),
+        ),
         (
             "package-manager",
             "surface.package-manager",
@@ -262,18 +278,31 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
         (
             "npmrc",
             "secrets.credentials-file",
-            add(vec![file("root/.npmrc", format!("//registry.npmjs.org/:_authToken={CANARY}\n"))]),
+            add(vec![file(
+                "root/.npmrc",
+                format!("//registry.npmjs.org/:_authToken={CANARY}\n"),
+            )]),
         ),
-        ("git", "secrets.git-directory", add(vec![file("app/.git/HEAD", "ref: refs/heads/main\n")])),
+        (
+            "git",
+            "secrets.git-directory",
+            add(vec![file("app/.git/HEAD", "ref: refs/heads/main\n")]),
+        ),
         (
             "shell-history",
             "secrets.shell-history",
-            add(vec![file("root/.bash_history", format!("psql postgres://u:{CANARY}@db\n"))]),
+            add(vec![file(
+                "root/.bash_history",
+                format!("psql postgres://u:{CANARY}@db\n"),
+            )]),
         ),
         (
             "aws-key",
             "secrets.file",
-            add(vec![file("app/settings.py", "AWS_ACCESS_KEY_ID = 'AKIAQ3EGRV6ZXYW2ABCD'\n")]),
+            add(vec![file(
+                "app/settings.py",
+                "AWS_ACCESS_KEY_ID = 'AKIAQ3EGRV6ZXYW2ABCD'\n",
+            )]),
         ),
     ];
     for (name, expected, weaken) in &controls {
@@ -281,13 +310,20 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
         weaken(&mut spec);
         let (report, status) = report_of(&spec, dir.path(), name);
         let found = ids(&report);
-        assert!(found.iter().any(|id| id == expected), "{name}: no {expected} in {found:?}");
+        assert!(
+            found.iter().any(|id| id == expected),
+            "{name}: no {expected} in {found:?}"
+        );
         let high = report["findings"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|f| f["severity"] == "high" || f["severity"] == "critical");
-        assert_eq!(status, i32::from(high), "{name}: exit status and findings disagree");
+        assert_eq!(
+            status,
+            i32::from(high),
+            "{name}: exit status and findings disagree"
+        );
     }
 }
 
@@ -307,7 +343,8 @@ fn a_deleted_key_and_the_build_secrets_are_told_with_their_place_in_every_format
             format!("-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\n-----END RSA PRIVATE KEY-----\n"),
         ),
     ]);
-    spec.history.push(serde_json::json!({"created_by": "/bin/sh -c rm /root/.ssh/id_rsa"}));
+    spec.history
+        .push(serde_json::json!({"created_by": "/bin/sh -c rm /root/.ssh/id_rsa"}));
     spec.layers.push(vec![file("root/.ssh/.wh.id_rsa", "")]);
     let archive = dir.path().join("weak.tar");
     spec.save(&archive);
@@ -321,9 +358,23 @@ fn a_deleted_key_and_the_build_secrets_are_told_with_their_place_in_every_format
         "{}",
         text.stdout
     );
-    assert!(text.stdout.contains("evidence: history step 2 (RUN, layer 1): a value for GITHUB_TOKEN sha256:"), "{}", text.stdout);
-    assert!(text.stdout.contains("evidence: Env DB_PASSWORD: a value sha256:"), "{}", text.stdout);
-    assert!(text.stdout.contains("Environment DB_PASSWORD (names only)"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("evidence: history step 2 (RUN, layer 1): a value for GITHUB_TOKEN sha256:"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("evidence: Env DB_PASSWORD: a value sha256:"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("Environment DB_PASSWORD (names only)"),
+        "{}",
+        text.stdout
+    );
 
     let sarif = audit(&archive, &["--sarif"]);
     let log: serde_json::Value = serde_json::from_str(&sarif.stdout).expect("SARIF is JSON");
@@ -334,7 +385,12 @@ fn a_deleted_key_and_the_build_secrets_are_told_with_their_place_in_every_format
         .flatten()
         .filter_map(|r| r["ruleId"].as_str())
         .collect();
-    for id in ["secrets.file", "secrets.environment", "secrets.history", "user.root"] {
+    for id in [
+        "secrets.file",
+        "secrets.environment",
+        "secrets.history",
+        "user.root",
+    ] {
         assert!(rules.contains(&id), "{id} not in {rules:?}");
     }
     let json = audit(&archive, &["--json"]);
@@ -350,9 +406,13 @@ fn a_deleted_key_and_the_build_secrets_are_told_with_their_place_in_every_format
 fn an_oci_layout_reads_like_the_archive_of_the_same_image() {
     let dir = tempfile::tempdir().expect("a directory");
     let mut spec = baseline();
-    spec.layers.push(vec![("usr/bin/passwd", "ELF".into(), 0o4755)]);
+    spec.layers
+        .push(vec![("usr/bin/passwd", "ELF".into(), 0o4755)]);
     spec.layers.push(vec![file("usr/bin/.wh.passwd", "")]);
-    spec.layers.push(vec![file("etc/os-release", "ID=alpine\nVERSION_ID=3.18.4\n")]);
+    spec.layers.push(vec![file(
+        "etc/os-release",
+        "ID=alpine\nVERSION_ID=3.18.4\n",
+    )]);
     let layout = dir.path().join("layout");
     spec.layout(&layout);
     let archive = dir.path().join("same.tar");
@@ -362,7 +422,11 @@ fn an_oci_layout_reads_like_the_archive_of_the_same_image() {
     let from_archive: serde_json::Value =
         serde_json::from_str(&audit(&archive, &["--json"]).stdout).expect("JSON");
     assert_eq!(ids(&from_layout), ids(&from_archive));
-    assert_eq!(ids(&from_layout), ["os.end-of-life"], "the deleted setuid file is not run");
+    assert_eq!(
+        ids(&from_layout),
+        ["os.end-of-life"],
+        "the deleted setuid file is not run"
+    );
     assert_eq!(from_layout["size"]["deleted_files"], 1);
 }
 

@@ -86,7 +86,10 @@ pub fn inspect(root: &Root, today: Date) -> (OperatingSystem, Option<Finding>) {
     let release = RELEASE_FILES
         .into_iter()
         .find_map(|path| root.read(path).map(|text| (path, text)));
-    describe(release.as_ref().map(|(path, text)| (*path, text.as_str())), today)
+    describe(
+        release.as_ref().map(|(path, text)| (*path, text.as_str())),
+        today,
+    )
 }
 
 /// Where an operating system describes itself, in the order they are read.

@@ -17,7 +17,11 @@ struct Server {
 
 const APACHE: Server = Server {
     name: "Apache httpd",
-    binaries: &["usr/sbin/apache2", "usr/sbin/httpd", "usr/local/apache2/bin/httpd"],
+    binaries: &[
+        "usr/sbin/apache2",
+        "usr/sbin/httpd",
+        "usr/local/apache2/bin/httpd",
+    ],
     config_under: &["etc/apache2/", "etc/httpd/", "usr/local/apache2/conf/"],
     config_ends: &[".conf"],
 };
@@ -37,24 +41,33 @@ const PHP: Server = Server {
         "usr/local/sbin/php-fpm",
         "usr/sbin/php-fpm",
     ],
-    config_under: &["usr/local/etc/php/", "etc/php/", "etc/php.ini", "etc/php.d/"],
+    config_under: &[
+        "usr/local/etc/php/",
+        "etc/php/",
+        "etc/php.ini",
+        "etc/php.d/",
+    ],
     config_ends: &[".ini"],
 };
 
 impl Server {
     fn present<'a>(&self, layered: &'a Layered) -> Option<&'a Entry> {
-        self.binaries.iter().find_map(|path| layered.files.get(*path)).or_else(|| {
-            // Debian's versioned PHP binaries: /usr/bin/php8.2, /usr/sbin/php-fpm8.2.
-            layered.files.values().find(|entry| {
-                self.name == "PHP"
-                    && (entry.path.starts_with("usr/bin/php") || entry.path.starts_with("usr/sbin/php-fpm"))
-                    && entry.path[entry.path.rfind('/').map_or(0, |at| at + 1)..]
-                        .trim_start_matches("php-fpm")
-                        .trim_start_matches("php")
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || c == '.')
+        self.binaries
+            .iter()
+            .find_map(|path| layered.files.get(*path))
+            .or_else(|| {
+                // Debian's versioned PHP binaries: /usr/bin/php8.2, /usr/sbin/php-fpm8.2.
+                layered.files.values().find(|entry| {
+                    self.name == "PHP"
+                        && (entry.path.starts_with("usr/bin/php")
+                            || entry.path.starts_with("usr/sbin/php-fpm"))
+                        && entry.path[entry.path.rfind('/').map_or(0, |at| at + 1)..]
+                            .trim_start_matches("php-fpm")
+                            .trim_start_matches("php")
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == '.')
+                })
             })
-        })
     }
 
     /// The last value each directive (matched without case) gets, with the file that set
@@ -62,7 +75,10 @@ impl Server {
     fn directive(&self, layered: &Layered, name: &str) -> Option<(String, String)> {
         let mut found = None;
         for entry in layered.files.values() {
-            let configures = self.config_under.iter().any(|under| entry.path.starts_with(under))
+            let configures = self
+                .config_under
+                .iter()
+                .any(|under| entry.path.starts_with(under))
                 && self.config_ends.iter().any(|end| entry.path.ends_with(end));
             if !configures {
                 continue;
@@ -103,7 +119,9 @@ pub fn findings(layered: &Layered, end_of_life: bool) -> Option<Finding> {
     if let Some(binary) = APACHE.present(layered) {
         let at = format!("/{}", binary.path);
         match APACHE.directive(layered, "ServerTokens") {
-            Some((value, file)) if !matches!(value.to_ascii_lowercase().as_str(), "prod" | "productonly") => {
+            Some((value, file))
+                if !matches!(value.to_ascii_lowercase().as_str(), "prod" | "productonly") =>
+            {
                 found.push(format!("{}: ServerTokens {value} in {file}", APACHE.name));
             }
             None => found.push(format!(
@@ -115,7 +133,10 @@ pub fn findings(layered: &Layered, end_of_life: bool) -> Option<Finding> {
         if let Some((value, file)) = APACHE.directive(layered, "ServerSignature")
             && !value.eq_ignore_ascii_case("off")
         {
-            found.push(format!("{}: ServerSignature {value} in {file}", APACHE.name));
+            found.push(format!(
+                "{}: ServerSignature {value} in {file}",
+                APACHE.name
+            ));
         }
     }
     if let Some(binary) = NGINX.present(layered) {
@@ -132,9 +153,16 @@ pub fn findings(layered: &Layered, end_of_life: bool) -> Option<Finding> {
     }
     if let Some(binary) = PHP.present(layered) {
         match PHP.directive(layered, "expose_php") {
-            Some((value, _)) if matches!(value.to_ascii_lowercase().as_str(), "off" | "0" | "false" | "no") => {}
+            Some((value, _))
+                if matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "off" | "0" | "false" | "no"
+                ) => {}
             Some((value, file)) => {
-                found.push(format!("{}: expose_php = {value} in {file} (X-Powered-By)", PHP.name));
+                found.push(format!(
+                    "{}: expose_php = {value} in {file} (X-Powered-By)",
+                    PHP.name
+                ));
             }
             None => found.push(format!(
                 "{} (/{}): no expose_php, so the default On (X-Powered-By)",
@@ -186,7 +214,10 @@ mod tests {
     fn debians_apache_defaults_advertise_and_prod_does_not() {
         let debian = layered(&[
             ("usr/sbin/apache2", "ELF"),
-            ("etc/apache2/conf-available/security.conf", "#ServerTokens Minimal\nServerTokens OS\nServerSignature On\n"),
+            (
+                "etc/apache2/conf-available/security.conf",
+                "#ServerTokens Minimal\nServerTokens OS\nServerSignature On\n",
+            ),
         ]);
         let finding = findings(&debian, false).expect("a finding");
         assert_eq!(finding.severity, Severity::Low);
@@ -199,7 +230,10 @@ mod tests {
         );
         let hardened = layered(&[
             ("usr/sbin/apache2", "ELF"),
-            ("etc/apache2/conf-available/security.conf", "ServerTokens Prod\nServerSignature Off\n"),
+            (
+                "etc/apache2/conf-available/security.conf",
+                "ServerTokens Prod\nServerSignature Off\n",
+            ),
         ]);
         assert!(findings(&hardened, true).is_none());
     }
@@ -208,7 +242,10 @@ mod tests {
     fn nginx_and_php_advertise_unless_told_not_to_and_more_loudly_on_an_old_system() {
         let defaults = layered(&[
             ("usr/sbin/nginx", "ELF"),
-            ("etc/nginx/nginx.conf", "http {\n  # server_tokens off;\n}\n"),
+            (
+                "etc/nginx/nginx.conf",
+                "http {\n  # server_tokens off;\n}\n",
+            ),
             ("usr/bin/php8.2", "ELF"),
         ]);
         let finding = findings(&defaults, true).expect("a finding");

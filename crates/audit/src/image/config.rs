@@ -236,7 +236,10 @@ mod tests {
             config,
             &[
                 ("/bin/sh -c #(nop) ADD file:abc in / ", false),
-                (&format!("/bin/sh -c #(nop)  ENV DB_PASSWORD={CANARY}"), true),
+                (
+                    &format!("/bin/sh -c #(nop)  ENV DB_PASSWORD={CANARY}"),
+                    true,
+                ),
                 (
                     &format!("|1 API_TOKEN={CANARY}x /bin/sh -c curl -H x https://example.com"),
                     false,
@@ -254,8 +257,12 @@ mod tests {
         );
         let history = history(&image).expect("a finding");
         assert_eq!(history.evidence.len(), 2, "{history:?}");
-        assert!(history.evidence[0].starts_with("history step 3 (RUN, layer 1): a value for API_TOKEN"));
-        assert!(history.evidence[1].starts_with("history step 4 (RUN, layer 2): a value for API_KEY"));
+        assert!(
+            history.evidence[0].starts_with("history step 3 (RUN, layer 1): a value for API_TOKEN")
+        );
+        assert!(
+            history.evidence[1].starts_with("history step 4 (RUN, layer 2): a value for API_KEY")
+        );
         assert!(!format!("{env:?}{history:?}").contains(CANARY));
     }
 

@@ -68,9 +68,14 @@ fn third_party(path: &str) -> bool {
         "usr/lib/node_modules/",
     ];
     UNDER.iter().any(|prefix| path.starts_with(prefix))
-        || ["/site-packages/", "/dist-packages/", "/node_modules/", "/gems/"]
-            .iter()
-            .any(|part| path.contains(part))
+        || [
+            "/site-packages/",
+            "/dist-packages/",
+            "/node_modules/",
+            "/gems/",
+        ]
+        .iter()
+        .any(|part| path.contains(part))
 }
 
 /// A test suite's fixtures: keys there are usually generated for tests, but still keys.
@@ -313,10 +318,7 @@ pub fn credentials_and_traces(layered: &Layered) -> Vec<Finding> {
         .values()
         .chain(layered.deleted.iter())
         .filter_map(|entry| {
-            let at = entry
-                .path
-                .split('/')
-                .position(|part| part == ".git")?;
+            let at = entry.path.split('/').position(|part| part == ".git")?;
             let root: Vec<&str> = entry.path.split('/').take(at + 1).collect();
             let state = match entry.removed_by {
                 Some(by) => format!(" (deleted by layer {by}, still in the image)"),
@@ -541,7 +543,9 @@ mod tests {
             "root/.ssh/id_ed25519",
             0,
             0o600,
-            &format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"),
+            &format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
+            ),
         );
         key.removed_by = Some(1);
         let findings = secrets_in_files(&layered(vec![], vec![key]));
@@ -585,8 +589,18 @@ mod tests {
                     0o600,
                     r#"{"auths":{"registry.example.com":{"auth":"dXNlcjpwYXNz"}}}"#,
                 ),
-                entry("root/.npmrc", 1, 0o600, "//registry.npmjs.org/:_authToken=abc123\n"),
-                entry("home/app/.netrc", 1, 0o600, "machine x login u password p4ss\n"),
+                entry(
+                    "root/.npmrc",
+                    1,
+                    0o600,
+                    "//registry.npmjs.org/:_authToken=abc123\n",
+                ),
+                entry(
+                    "home/app/.netrc",
+                    1,
+                    0o600,
+                    "machine x login u password p4ss\n",
+                ),
                 entry("src/.git/config", 1, 0o644, "[core]\n"),
                 entry("src/.git/HEAD", 1, 0o644, "ref: refs/heads/main\n"),
                 entry("root/.bash_history", 1, 0o600, "mysql -p hunter2\n"),

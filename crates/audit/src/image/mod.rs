@@ -36,14 +36,17 @@ pub fn inspect(image: &Image, source: String, today: Date) -> Report {
     let layered = &image.layered;
     let release = os::RELEASE_FILES.into_iter().find_map(|path| {
         let entry = layered.files.get(path.trim_start_matches('/'))?;
-        (entry.kind == Kind::File).then(|| (path, String::from_utf8_lossy(&entry.head).into_owned()))
+        (entry.kind == Kind::File)
+            .then(|| (path, String::from_utf8_lossy(&entry.head).into_owned()))
     });
-    let (operating_system, os_finding) =
-        os::describe(release.as_ref().map(|(path, text)| (*path, text.as_str())), today);
+    let (operating_system, os_finding) = os::describe(
+        release.as_ref().map(|(path, text)| (*path, text.as_str())),
+        today,
+    );
     let runtimes = runtimes::detect(image);
     let runtime_finding = runtimes::findings(&runtimes, today);
-    let end_of_life = matches!(operating_system.support, Support::EndOfLife { .. })
-        || runtime_finding.is_some();
+    let end_of_life =
+        matches!(operating_system.support, Support::EndOfLife { .. }) || runtime_finding.is_some();
 
     let mut findings: Vec<Finding> = Vec::new();
     findings.extend(files::secrets_in_files(layered));
@@ -142,7 +145,11 @@ fn size(image: &Image) -> Size {
     biggest.truncate(report::BIGGEST);
     Size {
         total: image.layer_sizes.iter().sum(),
-        files: layered.files.values().filter(|e| e.kind != Kind::Directory).count(),
+        files: layered
+            .files
+            .values()
+            .filter(|e| e.kind != Kind::Directory)
+            .count(),
         deleted_files: layered.deleted.len(),
         layers,
         biggest_files: biggest,

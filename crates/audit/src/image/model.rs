@@ -48,7 +48,6 @@ pub struct Step {
     pub empty_layer: bool,
 }
 
-
 /// An image's configuration file, as both `docker save` and OCI layouts store it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]

@@ -157,7 +157,10 @@ impl Report {
                     .end_of_life
                     .as_deref()
                     .map_or(String::new(), |end| format!(", end of life {end}"));
-                format!("{} {} ({}{end})", runtime.name, runtime.version, runtime.evidence)
+                format!(
+                    "{} {} ({}{end})",
+                    runtime.name, runtime.version, runtime.evidence
+                )
             })
             .collect();
         let _ = writeln!(out, "Runtimes    {}", or_none(&runtimes));
@@ -171,7 +174,7 @@ impl Report {
             size.deleted_files
         );
         let mut layers: Vec<&Layer> = size.layers.iter().collect();
-        layers.sort_by(|a, b| b.size.cmp(&a.size));
+        layers.sort_by_key(|layer| std::cmp::Reverse(layer.size));
         for layer in layers.iter().take(BIGGEST.min(3)) {
             let _ = writeln!(
                 out,

@@ -77,20 +77,30 @@ pub fn detect(image: &Image) -> Vec<Runtime> {
     }
     for path in image.layered.files.keys() {
         // python3.9, python3.12: the interpreter or the standard library's directory.
-        let python = ["usr/bin/python", "usr/local/bin/python", "usr/lib/python", "usr/local/lib/python"]
-            .iter()
-            .find_map(|prefix| path.strip_prefix(prefix))
-            .filter(|rest| !rest.contains('/'))
-            .filter(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.') && rest.contains('.'));
+        let python = [
+            "usr/bin/python",
+            "usr/local/bin/python",
+            "usr/lib/python",
+            "usr/local/lib/python",
+        ]
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix))
+        .filter(|rest| !rest.contains('/'))
+        .filter(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.') && rest.contains('.'));
         if let Some(version) = python
-            && !found.iter().any(|(name, v, _)| *name == "python" && v.starts_with(version))
+            && !found
+                .iter()
+                .any(|(name, v, _)| *name == "python" && v.starts_with(version))
         {
             found.push(("python", version.to_owned(), format!("/{path}")));
         }
     }
-    if let Some(header) = ["usr/local/include/node/node_version.h", "usr/include/node/node_version.h"]
-        .iter()
-        .find_map(|path| image.layered.files.get(*path))
+    if let Some(header) = [
+        "usr/local/include/node/node_version.h",
+        "usr/include/node/node_version.h",
+    ]
+    .iter()
+    .find_map(|path| image.layered.files.get(*path))
         && !found.iter().any(|(name, ..)| *name == "node")
     {
         let text = String::from_utf8_lossy(&header.head);
@@ -103,8 +113,13 @@ pub fn detect(image: &Image) -> Vec<Runtime> {
                     .ok()
             })
         };
-        if let (Some(major), Some(minor)) = (part("NODE_MAJOR_VERSION"), part("NODE_MINOR_VERSION")) {
-            found.push(("node", format!("{major}.{minor}"), format!("/{}", header.path)));
+        if let (Some(major), Some(minor)) = (part("NODE_MAJOR_VERSION"), part("NODE_MINOR_VERSION"))
+        {
+            found.push((
+                "node",
+                format!("{major}.{minor}"),
+                format!("/{}", header.path),
+            ));
         }
     }
     found
@@ -198,11 +213,18 @@ mod tests {
 
     #[test]
     fn python_3_9_of_the_seed_is_end_of_life_and_3_12_is_not() {
-        let seed = detect(&image(&["PYTHON_VERSION=3.9.21"], &["usr/local/bin/python3.9"]));
+        let seed = detect(&image(
+            &["PYTHON_VERSION=3.9.21"],
+            &["usr/local/bin/python3.9"],
+        ));
         assert_eq!(seed.len(), 1, "the file repeats the variable: {seed:?}");
         assert_eq!(seed[0].end_of_life.as_deref(), Some("2025-10-31"));
         let finding = findings(&seed, TODAY).expect("a finding");
-        assert!(finding.evidence[0].starts_with("python 3.9.21 (Env PYTHON_VERSION): no security fixes since 2025-10-31"));
+        assert!(
+            finding.evidence[0].starts_with(
+                "python 3.9.21 (Env PYTHON_VERSION): no security fixes since 2025-10-31"
+            )
+        );
         let current = detect(&image(&[], &["usr/bin/python3.12", "usr/lib/python3.12"]));
         assert_eq!(current[0].version, "3.12");
         assert!(findings(&current, TODAY).is_none());

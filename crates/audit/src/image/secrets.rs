@@ -206,11 +206,7 @@ fn find_all<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize>
 fn private_keys(text: &[u8], hits: &mut Vec<Hit>) {
     for at in find_all(text, b"-----BEGIN ") {
         let label_start = at + b"-----BEGIN ".len();
-        let Some(label_len) = text[label_start..]
-            .iter()
-            .take(40)
-            .position(|b| *b == b'-')
-        else {
+        let Some(label_len) = text[label_start..].iter().take(40).position(|b| *b == b'-') else {
             continue;
         };
         let label = &text[label_start..label_start + label_len];
@@ -362,9 +358,17 @@ pub fn secret_name(name: &str) -> bool {
     let words = words(name);
     let has = |word: &str| words.iter().any(|w| w == word);
     let pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
-    let secretive = ["password", "passwd", "pwd", "secret", "token", "apikey", "passphrase"]
-        .iter()
-        .any(|word| has(word))
+    let secretive = [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "passphrase",
+    ]
+    .iter()
+    .any(|word| has(word))
         || pair("api", "key")
         || pair("private", "key")
         || pair("secret", "key")
@@ -374,8 +378,8 @@ pub fn secret_name(name: &str) -> bool {
         || pair("encryption", "key")
         || has("credentials");
     let pointer = [
-        "file", "path", "dir", "location", "url", "public", "id", "name", "length", "len",
-        "type", "min", "max", "expiry", "ttl", "header", "field", "env", "policy",
+        "file", "path", "dir", "location", "url", "public", "id", "name", "length", "len", "type",
+        "min", "max", "expiry", "ttl", "header", "field", "env", "policy",
     ]
     .iter()
     .any(|word| words.last().is_some_and(|last| last == word));
@@ -409,8 +413,25 @@ fn words(name: &str) -> Vec<String> {
 
 /// Words that are no secret when they are the whole value.
 const NOT_VALUES: &[&str] = &[
-    "true", "false", "yes", "no", "on", "off", "null", "none", "nil", "required", "optional",
-    "disabled", "enabled", "undefined", "secret", "password", "token", "empty", "redacted",
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "null",
+    "none",
+    "nil",
+    "required",
+    "optional",
+    "disabled",
+    "enabled",
+    "undefined",
+    "secret",
+    "password",
+    "token",
+    "empty",
+    "redacted",
 ];
 
 /// Whether `value`, assigned to a secret-named setting, is a secret itself rather than a
