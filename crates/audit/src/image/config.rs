@@ -129,10 +129,17 @@ fn dedupe(mut hits: Vec<Hit>) -> Vec<Hit> {
 /// builder's `/bin/sh -c #(nop)  ENV ...` or BuildKit's `ENV ...` and `RUN |1 A=b ...`.
 pub fn instruction(step: &Step) -> (&'static str, &str) {
     let line = step.created_by.trim();
-    let line = line.strip_prefix("/bin/sh -c ").unwrap_or(line);
-    let (nop, line) = match line.strip_prefix("#(nop)") {
-        Some(rest) => (true, rest.trim_start()),
-        None => (false, line),
+    if line.is_empty() {
+        // An imported filesystem (`docker import`) has no command.
+        return ("IMPORT", line);
+    }
+    // The classic builder runs configuration steps through the image's SHELL as
+    // `<shell> -c #(nop) ENV ...`, whatever that shell is.
+    let (nop, line) = match line.find("#(nop)") {
+        Some(at) if at < 64 && line[..at].trim_end().ends_with(" -c") => {
+            (true, line[at + "#(nop)".len()..].trim_start())
+        }
+        _ => (false, line.strip_prefix("/bin/sh -c ").unwrap_or(line)),
     };
     const KNOWN: [&str; 14] = [
         "RUN",
