@@ -90,6 +90,12 @@ bash deploy/build-image.sh
 image="msa-shop:$MSA_IMAGE_TAG"
 bash deploy/init-secrets.sh "$MSA_SECRETS_DIR" >/dev/null
 
+# The static release binary the image holds, to run the host-side audits.
+msa_bin=target/x86_64-unknown-linux-gnu/release/msa
+
+step "msa audit image and msa audit engine: each control found, our image without a high finding"
+MSA_BIN="$msa_bin" bash deploy/test-audit-docker.sh "$image"
+
 step "the image holds one file and no secret"
 docker save "$image" -o "$work/image.tar"
 mkdir "$work/image"
@@ -234,6 +240,22 @@ assert init["pid"] == 1 and init["command"] == f"/msa serve {service}", init
 assert not [f for f in report["findings"] if f["severity"] in ("high", "critical")]
 PY
 done
+
+step "msa audit engine from the host: no finding names a container of the hardened stack"
+"$msa_bin" audit engine --json >"$work/engine.json" 2>"$work/engine.err" \
+    || [ $? = 1 ] || fail "msa audit engine: $(cat "$work/engine.err")"
+python3 - "$work/engine.json" "$project" <<'PY' || fail "engine audit: $(cat "$work/engine.json")"
+import json, sys
+report, project = json.load(open(sys.argv[1])), sys.argv[2]
+ours = [c["name"] for c in report["containers"] if c["name"].startswith(project)]
+assert len(ours) == 4, ours
+for finding in report["findings"]:
+    for line in finding["evidence"]:
+        assert not any(line.startswith(name + " ") for name in ours), (finding["id"], line)
+gateway = [c for c in report["containers"] if c["name"] in ours and c["published"]]
+assert gateway and all(p.startswith("127.0.0.1:") for p in gateway[0]["published"]), gateway
+PY
+echo "    4 containers, none in a finding; published: $(python3 -c 'import json,sys; print(*[p for c in json.load(open(sys.argv[1]))["containers"] for p in c["published"] if c["name"].startswith(sys.argv[2])])' "$work/engine.json" "$project")"
 
 step "msa audit api, run from the image itself, against the published HTTPS port"
 # Scratch has no CA store: the audit trusts only the stack's CA, given as a file (public,
