@@ -54,8 +54,23 @@ pub struct ImageArgs {
     /// socket (DOCKER_HOST, else /var/run/docker.sock), as `docker save` would.
     #[arg(long, value_name = "NAME")]
     engine: Option<String>,
+    /// Also inventory what the image holds (Debian and Alpine packages, Python
+    /// distributions, the crates of Rust binaries built with `cargo auditable`) as a
+    /// software bill of materials in this format. It is printed instead of the report,
+    /// unless --sbom-output names a file for it.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    sbom: Option<SbomFormat>,
+    /// Write the SBOM to this file, and print the report as usual.
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    sbom_output: Option<PathBuf>,
     #[command(flatten)]
     output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SbomFormat {
+    /// CycloneDX 1.5, JSON.
+    Cyclonedx,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +279,52 @@ fn image(args: &ImageArgs) -> ExitCode {
         }
     };
     let report = audit::image::inspect(&image, source, today);
+    if let Some(SbomFormat::Cyclonedx) = args.sbom {
+        let components = audit::image::sbom::inventory(&image);
+        let name = image
+            .tags
+            .first()
+            .cloned()
+            .unwrap_or_else(|| report.source.clone());
+        let timestamp = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .ok()
+            .and_then(|now| {
+                now.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default();
+        let bom = audit::image::sbom::cyclonedx(
+            &name,
+            &components,
+            &timestamp,
+            &audit::image::sbom::serial_number(),
+        );
+        let json = match serde_json::to_string_pretty(&bom) {
+            Ok(json) => json,
+            Err(error) => {
+                eprintln!("msa audit image: cannot write the SBOM: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        match &args.sbom_output {
+            Some(path) => {
+                if let Err(error) = std::fs::write(path, json + "\n") {
+                    eprintln!("msa audit image: cannot write {}: {error}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!(
+                    "msa audit image: {} components written to {}",
+                    components.len(),
+                    path.display()
+                );
+            }
+            None => {
+                println!("{json}");
+                return args.output.fail_on.exit_code(report.worst());
+            }
+        }
+    }
     args.output.emit(
         "msa audit image",
         &report,

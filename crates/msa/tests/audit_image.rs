@@ -446,3 +446,81 @@ fn what_is_not_an_image_is_refused_with_status_2() {
     );
     assert!(refused.stdout.is_empty());
 }
+
+#[test]
+fn the_sbom_lists_the_packages_and_distributions_the_final_filesystem_holds() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let mut spec = baseline();
+    spec.layers.push(vec![
+        file("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n"),
+        file(
+            "var/lib/dpkg/status",
+            "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u10\n\n\
+             Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.17-1~deb12u2\n",
+        ),
+        file(
+            "usr/lib/python3/dist-packages/requests-2.28.1.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: requests\nVersion: 2.28.1\n",
+        ),
+        file(
+            "usr/lib/python3/dist-packages/old-1.0.dist-info/METADATA",
+            "Name: old\nVersion: 1.0\n",
+        ),
+    ]);
+    // A later layer removes one distribution: the inventory is of what runs.
+    spec.layers.push(vec![file(
+        "usr/lib/python3/dist-packages/.wh.old-1.0.dist-info",
+        "",
+    )]);
+    let archive = dir.path().join("debian.tar");
+    spec.save(&archive);
+
+    let printed = audit(&archive, &["--sbom", "cyclonedx"]);
+    assert_eq!(printed.status, 0, "{}", printed.stderr);
+    let bom: serde_json::Value = serde_json::from_str(&printed.stdout).expect("CycloneDX JSON");
+    assert_eq!(bom["bomFormat"], "CycloneDX");
+    assert_eq!(bom["specVersion"], "1.5");
+    assert!(
+        bom["serialNumber"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("urn:uuid:"))
+    );
+    assert_eq!(bom["metadata"]["component"]["name"], "test:1");
+    let purls: Vec<&str> = bom["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["purl"].as_str())
+        .collect();
+    assert_eq!(
+        purls,
+        [
+            "pkg:pypi/requests@2.28.1",
+            "pkg:deb/debian/libc6@2.36-9+deb12u10?arch=amd64",
+            "pkg:deb/debian/openssl@3.0.17-1~deb12u2?arch=amd64"
+        ]
+    );
+
+    let written = dir.path().join("bom.json");
+    let both = audit(
+        &archive,
+        &[
+            "--sbom",
+            "cyclonedx",
+            "--sbom-output",
+            written.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    assert_eq!(both.status, 0);
+    let report: serde_json::Value = serde_json::from_str(&both.stdout).expect("the report");
+    assert!(report["findings"].is_array());
+    let file_bom: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&written).expect("written")).expect("JSON");
+    assert_eq!(file_bom["components"].as_array().map(Vec::len), Some(4));
+    assert!(
+        both.stderr.contains("4 components written to"),
+        "{}",
+        both.stderr
+    );
+}

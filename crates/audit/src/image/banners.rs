@@ -204,6 +204,7 @@ mod tests {
                     uid: 0,
                     head: text.as_bytes().to_vec(),
                     removed_by: None,
+                    dependencies: None,
                 },
             );
         }

@@ -522,6 +522,7 @@ mod tests {
             uid: 0,
             head: head.as_bytes().to_vec(),
             removed_by: None,
+            dependencies: None,
         }
     }
 

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
+use super::elf;
+
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -35,11 +37,28 @@ pub struct Entry {
     pub head: Vec<u8>,
     /// The layer that deleted or replaced it, for the files in [`Layered::deleted`].
     pub removed_by: Option<usize>,
+    /// The zlib-compressed dependency list `cargo auditable` left in an ELF binary.
+    pub dependencies: Option<Vec<u8>>,
 }
 
 /// The most of each file kept for the checks: enough for every key and configuration
 /// format they look for, and a bound on memory however large the image.
 pub const KEPT_BYTES: usize = 64 * 1024;
+
+/// The most kept of a package database, read whole for the inventory (a Debian image's
+/// dpkg status is about a megabyte).
+pub const DATABASE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The largest ELF binary read whole, to find its `cargo auditable` dependency list.
+pub const BINARY_BYTES: u64 = 512 * 1024 * 1024;
+
+/// How much of the file at `path` to keep.
+fn kept_bytes(path: &str) -> usize {
+    let database = path == "var/lib/dpkg/status"
+        || path.starts_with("var/lib/dpkg/status.d/")
+        || path == "lib/apk/db/installed";
+    if database { DATABASE_BYTES } else { KEPT_BYTES }
+}
 
 /// The filesystem the layers make, and what they deleted on the way.
 #[derive(Debug, Default)]
@@ -131,11 +150,22 @@ impl Layered {
             let mode = header.mode().unwrap_or(0);
             let uid = header.uid().unwrap_or(0);
             let mut head = Vec::new();
+            let mut dependencies = None;
             if kind == Kind::File {
                 (&mut entry)
-                    .take(KEPT_BYTES as u64)
+                    .take(kept_bytes(&path) as u64)
                     .read_to_end(&mut head)
                     .map_err(fail)?;
+                if head.starts_with(b"\x7fELF") && size <= BINARY_BYTES {
+                    // The section table is at the end: read the rest, keep one section.
+                    let mut whole = std::mem::take(&mut head);
+                    entry.read_to_end(&mut whole).map_err(fail)?;
+                    dependencies =
+                        elf::section(&whole, elf::DEPENDENCY_SECTION).map(<[u8]>::to_vec);
+                    whole.truncate(KEPT_BYTES);
+                    whole.shrink_to_fit();
+                    head = whole;
+                }
             }
             // A directory written again keeps what is under it; anything else replaces the
             // path, and the replaced file stays in its own layer.
@@ -153,6 +183,7 @@ impl Layered {
                     uid,
                     head,
                     removed_by: None,
+                    dependencies,
                 },
             ) && replaced.kind != Kind::Directory
             {

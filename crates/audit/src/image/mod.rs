@@ -10,12 +10,14 @@
 pub mod archive;
 pub mod banners;
 pub mod config;
+pub mod elf;
 pub mod files;
 pub mod layers;
 pub mod model;
 pub mod oci;
 pub mod report;
 pub mod runtimes;
+pub mod sbom;
 pub mod secrets;
 pub mod source;
 

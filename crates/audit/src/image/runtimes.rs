@@ -194,6 +194,7 @@ mod tests {
                     uid: 0,
                     head: vec![],
                     removed_by: None,
+                    dependencies: None,
                 },
             );
         }
