@@ -9,9 +9,15 @@ cd "$(dirname "$0")/.."
 tag="msa-shop:${MSA_IMAGE_TAG:-dev}"
 target=x86_64-unknown-linux-gnu
 profile=${MSA_IMAGE_PROFILE:-release}
-echo "==> static $profile build of msa ($target)"
+# cargo auditable records the crates the binary is built from in a section of it
+# (.dep-v0), so `msa audit image --sbom cyclonedx`, trivy or syft list them from the image.
+if ! cargo auditable --version >/dev/null 2>&1; then
+    echo "==> cargo install cargo-auditable (crates.io)"
+    cargo install --locked --quiet cargo-auditable@0.7.7
+fi
+echo "==> static $profile build of msa ($target), with its dependency list (cargo auditable)"
 RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --profile "$profile" --locked -p msa --target "$target"
+    cargo auditable build --profile "$profile" --locked -p msa --target "$target"
 [ "$profile" = dev ] && directory=debug || directory=$profile
 binary="target/$target/$directory/msa"
 # A dynamically linked binary names its loader (PT_INTERP); scratch has none to offer.

@@ -129,6 +129,34 @@ assert report["operating_system"]["support"]["status"] == "no-operating-system"
 PY
 echo "    findings: $(ids "$work/ours.json" | tr '\n' ' ')"
 
+step "the SBOM of our image: the crates cargo auditable recorded in /msa, valid CycloneDX 1.5"
+python3 -m pip install --quiet --disable-pip-version-check 'cyclonedx-python-lib[json-validation]==11.12.0' \
+    >/dev/null 2>&1 || fail "pip install cyclonedx-python-lib"
+"$msa" audit image --engine "$image" --sbom cyclonedx --sbom-output "$work/ours.cdx.json" \
+    --fail-on never >/dev/null 2>"$work/sbom.err" || fail "SBOM: $(cat "$work/sbom.err")"
+python3 - "$work/ours.cdx.json" Cargo.lock <<'PY' || fail "SBOM of our image"
+import json, sys, tomllib
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+text = open(sys.argv[1]).read()
+errors = JsonStrictValidator(SchemaVersion.V1_5).validate_str(text)
+assert errors is None, errors
+components = json.loads(text)["components"]
+root = [c for c in components if c["type"] == "application"]
+assert [c["name"] for c in root] == ["msa"], root
+# Every crate listed is one of Cargo.lock's, at Cargo.lock's version.
+locked = {(p["name"], p["version"]) for p in tomllib.load(open(sys.argv[2], "rb"))["package"]}
+crates = {(c["name"], c["version"]) for c in components if c["type"] == "library"}
+assert crates <= locked, sorted(crates - locked)[:5]
+for name in ("tokio", "axum", "rustls", "sqlx-core", "argon2"):
+    assert any(n == name for n, _ in crates), name
+# crates.io crates have a package URL; the workspace's own (source "local") have none.
+local = sorted(c["name"] for c in components if c["type"] == "library" and "purl" not in c)
+assert set(local) <= {"kit", "users", "products", "orders", "gateway", "storefront", "audit"}, local
+assert all(c["purl"].startswith("pkg:cargo/") for c in components if "purl" in c)
+print(f"    {len(crates)} crates of Cargo.lock in /msa, valid CycloneDX 1.5")
+PY
+
 step "msa audit engine: each weakened container is found, the hardened one is clean"
 run() {
     local name=$1
