@@ -218,6 +218,13 @@ fn each_weakening_brings_its_finding_and_the_baseline_has_none() {
             }),
         ),
         (
+            "cmd-secret",
+            "secrets.config",
+            Box::new(|spec: &mut Spec| {
+                spec.config["Cmd"] = serde_json::json!(["serve", "--db-password", CANARY]);
+            }),
+        ),
+        (
             "root",
             "user.root",
             Box::new(|spec: &mut Spec| spec.config["User"] = "".into()),

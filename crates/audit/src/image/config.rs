@@ -70,6 +70,93 @@ pub fn environment(image: &Image) -> Option<Finding> {
     })
 }
 
+/// The secrets in one word of a command or one label: provider formats, `NAME=value`
+/// with a secret's name, or the value that follows a secret-named flag (`--password x`).
+fn secrets_in_words(words: &[String]) -> Vec<(usize, Hit)> {
+    let mut found = Vec::new();
+    for (index, word) in words.iter().enumerate() {
+        let mut hits = secrets::formats(word.as_bytes());
+        hits.extend(secrets::command_assignments(word));
+        let flag = index
+            .checked_sub(1)
+            .map(|previous| words[previous].trim_start_matches('-'))
+            .filter(|flag| words[index - 1].starts_with('-') && !flag.contains('='));
+        if hits.is_empty() && flag.is_some_and(secrets::secret_name) && secrets::secret_value(word)
+        {
+            hits.push(Hit {
+                kind: format!("a value for {}", words[index - 1]),
+                line: 1,
+                fingerprint: secrets::fingerprint(word.trim().as_bytes()),
+            });
+        }
+        found.extend(hits.into_iter().map(|hit| (index, hit)));
+    }
+    found
+}
+
+/// `words` with every word that holds a secret replaced by its fingerprint, for reports.
+pub fn redacted(words: &[String]) -> Vec<String> {
+    let mut shown = words.to_vec();
+    for (index, hit) in secrets_in_words(words) {
+        shown[index] = format!("<secret {}>", hit.fingerprint);
+    }
+    shown
+}
+
+/// Labels with secret values shown by their fingerprint.
+pub fn redacted_labels(image: &Image) -> std::collections::BTreeMap<String, String> {
+    image
+        .config
+        .labels
+        .iter()
+        .flatten()
+        .map(|(name, value)| {
+            let secret = !secrets::formats(value.as_bytes()).is_empty()
+                || (secrets::secret_name(name) && secrets::secret_value(value));
+            let shown = if secret {
+                format!("<secret {}>", secrets::fingerprint(value.trim().as_bytes()))
+            } else {
+                value.clone()
+            };
+            (name.clone(), shown)
+        })
+        .collect()
+}
+
+/// Secrets in the command the image runs (ENTRYPOINT, CMD) or in its labels: shown by
+/// `docker inspect` to whoever has the image.
+pub fn command_and_labels(image: &Image) -> Option<Finding> {
+    let config = &image.config;
+    let mut found = Vec::new();
+    for (field, words) in [("Entrypoint", &config.entrypoint), ("Cmd", &config.cmd)] {
+        for (index, hit) in secrets_in_words(words.as_deref().unwrap_or_default()) {
+            found.push(format!(
+                "{field} word {}: {} {}",
+                index + 1,
+                hit.kind,
+                hit.fingerprint
+            ));
+        }
+    }
+    for (name, shown) in redacted_labels(image) {
+        if let Some(fingerprint) = shown.strip_prefix("<secret ") {
+            found.push(format!(
+                "Label {name}: a value {}",
+                fingerprint.trim_end_matches('>')
+            ));
+        }
+    }
+    (!found.is_empty()).then(|| {
+        Finding::new(
+            "secrets.config",
+            Severity::High,
+            "Secrets in the command the image runs or in its labels",
+        )
+        .evidence_all(found)
+        .fix("Rotate the secret; have the program read it from a mounted file or the environment at run time")
+    })
+}
+
 /// Secrets in the commands of the image's history: `RUN` lines, the build arguments
 /// (`ARG`) a `RUN` was given, which the history records as `|N NAME=value ...`, and `ENV`
 /// values a later step overwrote (they stay in the history).
@@ -271,6 +358,44 @@ mod tests {
             history.evidence[1].starts_with("history step 4 (RUN, layer 2): a value for API_KEY")
         );
         assert!(!format!("{env:?}{history:?}").contains(CANARY));
+    }
+
+    #[test]
+    fn secrets_in_the_command_and_labels_are_found_and_redacted() {
+        let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        let config = Config {
+            entrypoint: Some(words(&["/app", "--db-password", CANARY, "--port", "8080"])),
+            cmd: Some(words(&[&format!("--api-token={CANARY}"), "--verbose"])),
+            labels: Some(
+                [
+                    ("maintainer".to_owned(), "shop@example.com".to_owned()),
+                    ("deploy_token".to_owned(), CANARY.to_owned()),
+                ]
+                .into(),
+            ),
+            ..Config::default()
+        };
+        let image = image(config, &[]);
+        let finding = command_and_labels(&image).expect("a finding");
+        assert_eq!(finding.evidence.len(), 3, "{:?}", finding.evidence);
+        let shown = redacted(image.config.entrypoint.as_deref().unwrap_or_default());
+        assert_eq!(shown[..2], ["/app", "--db-password"]);
+        assert!(shown[2].starts_with("<secret sha256:"));
+        assert_eq!(shown[3..], ["--port", "8080"]);
+        let labels = redacted_labels(&image);
+        assert_eq!(labels["maintainer"], "shop@example.com");
+        assert!(!format!("{finding:?}{shown:?}{labels:?}").contains(CANARY));
+        let clean = Config {
+            cmd: Some(words(&[
+                "/msa",
+                "serve",
+                "users",
+                "--password-min-length",
+                "12",
+            ])),
+            ..Config::default()
+        };
+        assert!(command_and_labels(&super::tests::image(clean, &[])).is_none());
     }
 
     #[test]

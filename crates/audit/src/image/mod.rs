@@ -54,6 +54,7 @@ pub fn inspect(image: &Image, source: String, today: Date) -> Report {
     findings.extend(files::secrets_in_files(layered));
     findings.extend(files::credentials_and_traces(layered));
     findings.extend(config::environment(image));
+    findings.extend(config::command_and_labels(image));
     findings.extend(config::history(image));
     findings.extend(config::root_user(image));
     findings.extend(os_finding);
@@ -95,8 +96,8 @@ fn summary(image: &Image) -> ConfigSummary {
     let config = &image.config;
     ConfigSummary {
         user: config.user.clone().unwrap_or_default(),
-        entrypoint: config.entrypoint.clone().unwrap_or_default(),
-        cmd: config.cmd.clone().unwrap_or_default(),
+        entrypoint: config::redacted(config.entrypoint.as_deref().unwrap_or_default()),
+        cmd: config::redacted(config.cmd.as_deref().unwrap_or_default()),
         exposed_ports: config
             .exposed_ports
             .iter()
@@ -109,7 +110,7 @@ fn summary(image: &Image) -> ConfigSummary {
             .flatten()
             .map(|variable| variable.split('=').next().unwrap_or("").to_owned())
             .collect(),
-        labels: config.labels.clone().unwrap_or_default(),
+        labels: config::redacted_labels(image),
     }
 }
 
