@@ -90,6 +90,9 @@ pub fn inspect(socket: &Path, accounts: &Accounts) -> (Option<SocketAccess>, Vec
         reachable_by.push(format!("{owner} (owner)"));
     }
     if group_writes {
+        if members.is_empty() {
+            reachable_by.push(format!("group {group} (no members)"));
+        }
         reachable_by.extend(members.iter().map(|m| format!("{m} (group {group})")));
     }
     if others_write {

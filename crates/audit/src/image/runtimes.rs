@@ -95,6 +95,18 @@ pub fn detect(image: &Image) -> Vec<Runtime> {
             found.push(("python", version.to_owned(), format!("/{path}")));
         }
     }
+    // Distribution packages name the interpreter by its release line: /usr/bin/php8.2.
+    for path in image.layered.files.keys() {
+        let Some(version) = path.strip_prefix("usr/bin/php") else {
+            continue;
+        };
+        if version.contains('.')
+            && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && !found.iter().any(|(name, ..)| *name == "php")
+        {
+            found.push(("php", version.to_owned(), format!("/{path}")));
+        }
+    }
     if let Some(header) = [
         "usr/local/include/node/node_version.h",
         "usr/include/node/node_version.h",
@@ -238,5 +250,8 @@ mod tests {
         assert_eq!(end_of_life("node", "2.0"), None);
         let node = detect(&image(&["NODE_VERSION=18.20.4"], &[]));
         assert!(findings(&node, TODAY).is_some());
+        let php = detect(&image(&[], &["usr/bin/php8.1", "usr/bin/php"]));
+        assert_eq!((php[0].name, php[0].version.as_str()), ("php", "8.1"));
+        assert!(findings(&php, TODAY).is_some(), "8.1 ended 2025-12-31");
     }
 }

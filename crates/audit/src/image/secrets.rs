@@ -383,7 +383,10 @@ pub fn secret_name(name: &str) -> bool {
     ]
     .iter()
     .any(|word| words.last().is_some_and(|last| last == word));
-    secretive && !pointer
+    // `passwd` alone names the account database (nsswitch.conf's `passwd: files`), not a
+    // password; `db_passwd` does.
+    let database = words == ["passwd"];
+    secretive && !pointer && !database
 }
 
 /// The words of a name: split at anything not a letter or digit, and at camelCase humps.
@@ -599,6 +602,7 @@ mod tests {
             "password_min_length",
             "GPG_KEY",
             "KEYMAP",
+            "passwd",
         ] {
             assert!(!secret_name(name), "{name}");
         }
