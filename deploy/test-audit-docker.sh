@@ -192,6 +192,26 @@ assert status == int(high), (status, high)
 PY
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["version"] == "2.1.0"' "$work/engine.sarif" \
     || fail "engine: no SARIF log"
+# The socket's group with a member: the same socket, accounts read from a copy of /etc
+# where the group lists one (the host's own accounts are not touched).
+socket_gid=$(stat -c %g /var/run/docker.sock)
+mkdir "$work/etc"
+cp /etc/passwd "$work/etc/passwd"
+awk -F: -v gid="$socket_gid" 'BEGIN { OFS = ":" } $3 == gid { $4 = ($4 == "" ? "mallory" : $4 ",mallory") } { print }' \
+    /etc/group >"$work/etc/group"
+grep -q "mallory" "$work/etc/group" || echo "docker:x:$socket_gid:mallory" >>"$work/etc/group"
+set +e
+"$msa" audit engine --etc "$work/etc" --json >"$work/members.json" 2>>"$work/engine.err"
+set -e
+python3 - "$work/members.json" "$work/engine.json" <<'PY' || fail "socket group: $(cat "$work/members.json")"
+import json, sys
+with_member, baseline = (json.load(open(path)) for path in sys.argv[1:])
+members = [f for f in with_member["findings"] if f["id"] == "engine.socket-group-members"]
+assert members and "mallory" in " ".join(members[0]["evidence"]), with_member["findings"]
+assert any("mallory" in who for who in with_member["socket"]["reachable_by"]), with_member["socket"]
+assert not any("mallory" in json.dumps(f) for f in baseline["findings"])
+PY
+printf '    %-12s found\n' "group member"
 for control in privileged socket everywhere; do
     printf '    %-12s found\n' "$control"
 done
