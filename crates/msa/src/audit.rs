@@ -203,21 +203,30 @@ impl Output {
     }
 }
 
-fn engine(args: &EngineArgs) -> ExitCode {
-    let today = time::OffsetDateTime::now_utc().date();
-    let engine = match audit::docker::Engine::from_env() {
-        Ok(engine) => engine,
-        Err(error) => {
-            eprintln!("msa audit engine: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+/// The engine `DOCKER_HOST` names (else the default socket) and a runtime to talk to it,
+/// or the exit status of a command that cannot.
+fn engine_and_runtime(
+    command: &str,
+) -> Result<(audit::docker::Engine, tokio::runtime::Runtime), ExitCode> {
+    let engine = audit::docker::Engine::from_env().map_err(|error| {
+        eprintln!("{command}: {error}");
+        ExitCode::from(2)
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        eprintln!("msa audit engine: cannot start the async runtime");
-        return ExitCode::from(2);
+        .map_err(|_| {
+            eprintln!("{command}: cannot start the async runtime");
+            ExitCode::from(2)
+        })?;
+    Ok((engine, runtime))
+}
+
+fn engine(args: &EngineArgs) -> ExitCode {
+    let today = time::OffsetDateTime::now_utc().date();
+    let (engine, runtime) = match engine_and_runtime("msa audit engine") {
+        Ok(both) => both,
+        Err(status) => return status,
     };
     let report = match runtime.block_on(audit::engine::inspect(&engine, &args.etc, today)) {
         Ok(report) => report,
@@ -243,19 +252,9 @@ fn image(args: &ImageArgs) -> ExitCode {
             path.display().to_string(),
         ),
         (None, Some(name)) => {
-            let engine = match audit::docker::Engine::from_env() {
-                Ok(engine) => engine,
-                Err(error) => {
-                    eprintln!("msa audit image: {error}");
-                    return ExitCode::from(2);
-                }
-            };
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                eprintln!("msa audit image: cannot start the async runtime");
-                return ExitCode::from(2);
+            let (engine, runtime) = match engine_and_runtime("msa audit image") {
+                Ok(both) => both,
+                Err(status) => return status,
             };
             eprintln!(
                 "msa audit image: fetching {name} from the engine at {}",

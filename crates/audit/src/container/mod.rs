@@ -199,22 +199,7 @@ impl Report {
             if p.privileged { "; PRIVILEGED" } else { "" }
         );
         let os = &self.operating_system;
-        let os_line = match (&os.source, &os.support) {
-            (None, _) => "none: no os-release (a scratch or distroless image)".to_owned(),
-            (Some(source), support) => format!(
-                "{} ({source}): {}",
-                os.pretty_name
-                    .as_deref()
-                    .or(os.id.as_deref())
-                    .unwrap_or("unnamed"),
-                match support {
-                    os::Support::Supported { until, .. } => format!("supported until {until}"),
-                    os::Support::EndOfLife { since, .. } => format!("END OF LIFE since {since}"),
-                    os::Support::Unknown { reason } => format!("support unknown: {reason}"),
-                    os::Support::NoOperatingSystem => "none".into(),
-                }
-            ),
-        };
+        let os_line = os.summary();
         let _ = writeln!(out, "OS          {os_line}");
         let _ = writeln!(
             out,

@@ -82,6 +82,27 @@ pub enum SupportSource {
     Table,
 }
 
+impl OperatingSystem {
+    /// One line for a report: the system, where it said so, and its support.
+    pub fn summary(&self) -> String {
+        let Some(source) = &self.source else {
+            return "none: no os-release (a scratch or distroless image)".to_owned();
+        };
+        let name = self
+            .pretty_name
+            .as_deref()
+            .or(self.id.as_deref())
+            .unwrap_or("unnamed");
+        let support = match &self.support {
+            Support::Supported { until, .. } => format!("supported until {until}"),
+            Support::EndOfLife { since, .. } => format!("END OF LIFE since {since}"),
+            Support::Unknown { reason } => format!("support unknown: {reason}"),
+            Support::NoOperatingSystem => "none".into(),
+        };
+        format!("{name} ({source}): {support}")
+    }
+}
+
 pub fn inspect(root: &Root, today: Date) -> (OperatingSystem, Option<Finding>) {
     let release = RELEASE_FILES
         .into_iter()

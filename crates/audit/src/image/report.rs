@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::container::os::{OperatingSystem, Support};
+use crate::container::os::OperatingSystem;
 use crate::report::{self, Finding};
 
 use super::runtimes::Runtime;
@@ -132,22 +132,7 @@ impl Report {
             or_none(&config.environment)
         );
         let os = &self.operating_system;
-        let os_line = match (&os.source, &os.support) {
-            (None, _) => "none: no os-release (a scratch or distroless image)".to_owned(),
-            (Some(source), support) => format!(
-                "{} ({source}): {}",
-                os.pretty_name
-                    .as_deref()
-                    .or(os.id.as_deref())
-                    .unwrap_or("unnamed"),
-                match support {
-                    Support::Supported { until, .. } => format!("supported until {until}"),
-                    Support::EndOfLife { since, .. } => format!("END OF LIFE since {since}"),
-                    Support::Unknown { reason } => format!("support unknown: {reason}"),
-                    Support::NoOperatingSystem => "none".into(),
-                }
-            ),
-        };
+        let os_line = os.summary();
         let _ = writeln!(out, "OS          {os_line}");
         let runtimes: Vec<String> = self
             .runtimes

@@ -82,40 +82,59 @@ fn paragraphs(text: &str) -> impl Iterator<Item = &str> {
     text.split("\n\n").filter(|p| !p.trim().is_empty())
 }
 
+/// The value of `name:` in an RFC 822-style paragraph (dpkg's `Package:`, apk's `P:`).
+fn field(paragraph: &str, name: &str) -> Option<String> {
+    paragraph.lines().find_map(|line| {
+        Some(
+            line.strip_prefix(name)?
+                .strip_prefix(':')?
+                .trim()
+                .to_owned(),
+        )
+    })
+}
+
+/// A distribution's package (`deb`, `apk`) as a component.
+fn distribution_package(
+    entry: &Entry,
+    ecosystem: &str,
+    distro: &str,
+    name: String,
+    version: String,
+    arch: &str,
+) -> Component {
+    Component {
+        kind: "library",
+        ecosystem: ecosystem.to_owned(),
+        purl: Some(format!(
+            "pkg:{ecosystem}/{distro}/{}@{}?arch={arch}",
+            purl_part(&name),
+            purl_part(&version)
+        )),
+        name,
+        version,
+        path: format!("/{}", entry.path),
+        layer: entry.layer,
+    }
+}
+
 fn dpkg(entry: &Entry, distro: &str) -> Vec<Component> {
     let text = String::from_utf8_lossy(&entry.head);
     paragraphs(&text)
         .filter_map(|paragraph| {
-            let field = |name: &str| {
-                paragraph.lines().find_map(|line| {
-                    Some(
-                        line.strip_prefix(name)?
-                            .strip_prefix(':')?
-                            .trim()
-                            .to_owned(),
-                    )
-                })
-            };
             // dpkg keeps removed packages' records until purged.
-            if field("Status").is_some_and(|status| !status.ends_with(" installed")) {
+            if field(paragraph, "Status").is_some_and(|status| !status.ends_with(" installed")) {
                 return None;
             }
-            let name = field("Package")?;
-            let version = field("Version")?;
-            let arch = field("Architecture").unwrap_or_else(|| "all".into());
-            Some(Component {
-                kind: "library",
-                ecosystem: "deb".into(),
-                purl: Some(format!(
-                    "pkg:deb/{distro}/{}@{}?arch={arch}",
-                    purl_part(&name),
-                    purl_part(&version)
-                )),
-                name,
-                version,
-                path: format!("/{}", entry.path),
-                layer: entry.layer,
-            })
+            let arch = field(paragraph, "Architecture").unwrap_or_else(|| "all".into());
+            Some(distribution_package(
+                entry,
+                "deb",
+                distro,
+                field(paragraph, "Package")?,
+                field(paragraph, "Version")?,
+                &arch,
+            ))
         })
         .collect()
 }
@@ -124,27 +143,15 @@ fn apk(entry: &Entry, distro: &str) -> Vec<Component> {
     let text = String::from_utf8_lossy(&entry.head);
     paragraphs(&text)
         .filter_map(|paragraph| {
-            let field = |key: &str| {
-                paragraph
-                    .lines()
-                    .find_map(|line| Some(line.strip_prefix(key)?.strip_prefix(':')?.to_owned()))
-            };
-            let name = field("P")?;
-            let version = field("V")?;
-            let arch = field("A").unwrap_or_else(|| "noarch".into());
-            Some(Component {
-                kind: "library",
-                ecosystem: "apk".into(),
-                purl: Some(format!(
-                    "pkg:apk/{distro}/{}@{}?arch={arch}",
-                    purl_part(&name),
-                    purl_part(&version)
-                )),
-                name,
-                version,
-                path: format!("/{}", entry.path),
-                layer: entry.layer,
-            })
+            let arch = field(paragraph, "A").unwrap_or_else(|| "noarch".into());
+            Some(distribution_package(
+                entry,
+                "apk",
+                distro,
+                field(paragraph, "P")?,
+                field(paragraph, "V")?,
+                &arch,
+            ))
         })
         .collect()
 }
@@ -153,18 +160,8 @@ fn python(entry: &Entry) -> Option<Component> {
     let text = String::from_utf8_lossy(&entry.head);
     // The headers end at the first blank line; the description follows.
     let headers = text.split("\n\n").next()?;
-    let field = |name: &str| {
-        headers.lines().find_map(|line| {
-            Some(
-                line.strip_prefix(name)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .to_owned(),
-            )
-        })
-    };
-    let name = field("Name")?;
-    let version = field("Version")?;
+    let name = field(headers, "Name")?;
+    let version = field(headers, "Version")?;
     // PEP 503 normalisation, as the pypi package URL type asks.
     let normalized: String = name
         .to_ascii_lowercase()
