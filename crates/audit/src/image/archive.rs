@@ -180,7 +180,8 @@ mod tests {
         assert_eq!(image.layer_sizes.len(), 2);
         assert!(!image.layered.files.contains_key("root/.ssh/id_ed25519"));
         assert_eq!(image.layered.deleted.len(), 1);
-        assert_eq!(image.layered.deleted[0].head, key);
+        assert_eq!(image.layered.deleted[0].path, "root/.ssh/id_ed25519");
+        assert_eq!(image.layered.deleted[0].size, key.len() as u64);
     }
 
     #[test]

@@ -205,6 +205,7 @@ mod tests {
                     head: text.as_bytes().to_vec(),
                     removed_by: None,
                     dependencies: None,
+                    found: Vec::new(),
                 },
             );
         }

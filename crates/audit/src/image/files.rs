@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::report::{Finding, Severity};
 
 use super::layers::{Entry, Kind, Layered};
+use super::scan::{Class, credentials_file, file_name};
 use super::secrets::{self, Hit};
 
 /// Evidence lines kept per finding; the count of the rest is said.
@@ -50,59 +51,6 @@ fn hit_line(entry: &Entry, hit: &Hit) -> String {
     )
 }
 
-/// Trees other projects ship (packages, language libraries, documentation), whose example
-/// URLs and settings are not this image's configuration. Keys and tokens are still looked
-/// for there: a real one is a leak wherever it lies.
-fn third_party(path: &str) -> bool {
-    const UNDER: [&str; 11] = [
-        "usr/share/doc/",
-        "usr/share/man/",
-        "usr/share/info/",
-        "usr/share/locale/",
-        "usr/include/",
-        "usr/lib/python",
-        "usr/local/lib/python",
-        "usr/lib/ruby/",
-        "usr/share/perl",
-        "usr/local/go/",
-        "usr/lib/node_modules/",
-    ];
-    UNDER.iter().any(|prefix| path.starts_with(prefix))
-        || [
-            "/site-packages/",
-            "/dist-packages/",
-            "/node_modules/",
-            "/gems/",
-        ]
-        .iter()
-        .any(|part| path.contains(part))
-}
-
-/// A test suite's fixtures: keys there are usually generated for tests, but still keys.
-fn test_fixture(path: &str) -> bool {
-    path.split('/')
-        .any(|part| matches!(part, "test" | "tests" | "testdata" | "testing" | "fixtures"))
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-/// A `.env` file: `.env`, `.env.production`, `production.env`.
-fn env_file(name: &str) -> bool {
-    name == ".env" || name.starts_with(".env.") || name.ends_with(".env")
-}
-
-/// A configuration file whose settings may name secrets.
-fn config_file(path: &str) -> bool {
-    let name = file_name(path);
-    let extension = name.rsplit_once('.').map_or("", |(_, ext)| ext);
-    matches!(
-        extension,
-        "conf" | "cfg" | "ini" | "yaml" | "yml" | "json" | "toml" | "properties" | "cnf"
-    ) || matches!(name, "config" | "credentials" | "settings")
-}
-
 /// Private keys, provider tokens and database URLs with passwords, in any file.
 pub fn secrets_in_files(layered: &Layered) -> Vec<Finding> {
     let mut keys = Vec::new();
@@ -110,37 +58,14 @@ pub fn secrets_in_files(layered: &Layered) -> Vec<Finding> {
     let mut env_files = Vec::new();
     let mut settings = Vec::new();
     for entry in every_file(layered) {
-        if entry.head.is_empty() {
-            continue;
-        }
-        let skip_examples = third_party(&entry.path);
-        for hit in secrets::formats(&entry.head) {
-            let url = hit.kind.ends_with("URL with a password");
-            if url && skip_examples {
-                continue;
+        for found in &entry.found {
+            let line = hit_line(entry, &found.hit);
+            match found.class {
+                Class::Secret => keys.push(line),
+                Class::Fixture => fixtures.push(line),
+                Class::EnvFile => env_files.push(line),
+                Class::Setting => settings.push(line),
             }
-            if test_fixture(&entry.path) && hit.kind.contains("private key") {
-                fixtures.push(hit_line(entry, &hit));
-            } else {
-                keys.push(hit_line(entry, &hit));
-            }
-        }
-        if skip_examples {
-            continue;
-        }
-        let name = file_name(&entry.path);
-        if env_file(name) {
-            env_files.extend(
-                secrets::assignments(&entry.head)
-                    .iter()
-                    .map(|hit| hit_line(entry, hit)),
-            );
-        } else if config_file(&entry.path) && !credentials_file(&entry.path) {
-            settings.extend(
-                secrets::assignments(&entry.head)
-                    .iter()
-                    .map(|hit| hit_line(entry, hit)),
-            );
         }
     }
     let mut findings = Vec::new();
@@ -189,17 +114,6 @@ pub fn secrets_in_files(layered: &Layered) -> Vec<Finding> {
         ));
     }
     findings
-}
-
-/// Files that hold a registry's or package index's credentials by their format.
-fn credentials_file(path: &str) -> bool {
-    let name = file_name(path);
-    matches!(
-        name,
-        ".npmrc" | ".pypirc" | ".netrc" | "_netrc" | ".git-credentials" | ".pgpass" | ".my.cnf"
-    ) || path.ends_with(".docker/config.json")
-        || path.ends_with(".aws/credentials")
-        || path.ends_with(".kube/config")
 }
 
 /// The credentials such a file holds: hits with their line, never their values.
@@ -523,6 +437,8 @@ mod tests {
             head: head.as_bytes().to_vec(),
             removed_by: None,
             dependencies: None,
+            // As the layer reader finds them.
+            found: crate::image::scan::secrets(path, head.as_bytes()),
         }
     }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
-use super::elf;
+use super::{elf, scan};
 
 /// What a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +33,15 @@ pub struct Entry {
     pub size: u64,
     pub mode: u32,
     pub uid: u64,
-    /// The first [`KEPT_BYTES`] of a regular file, for the checks that read contents.
+    /// The first [`KEPT_BYTES`] of a regular file that a later check reads
+    /// ([`scan::keep_head`]); empty for the rest, whose secrets are in `found`.
     pub head: Vec<u8>,
     /// The layer that deleted or replaced it, for the files in [`Layered::deleted`].
     pub removed_by: Option<usize>,
     /// The zlib-compressed dependency list `cargo auditable` left in an ELF binary.
     pub dependencies: Option<Vec<u8>>,
+    /// The secrets its first bytes hold, found as the layer streamed past.
+    pub found: Vec<scan::Found>,
 }
 
 /// The most of each file kept for the checks: enough for every key and configuration
@@ -159,13 +162,22 @@ impl Layered {
                 if head.starts_with(b"\x7fELF") && size <= BINARY_BYTES {
                     // The section table is at the end: read the rest, keep one section.
                     let mut whole = std::mem::take(&mut head);
+                    // Sized once: a doubling Vec would hold twice the largest binary.
+                    whole.reserve_exact(
+                        usize::try_from(size)
+                            .unwrap_or(0)
+                            .saturating_sub(whole.len()),
+                    );
                     entry.read_to_end(&mut whole).map_err(fail)?;
                     dependencies =
                         elf::section(&whole, elf::DEPENDENCY_SECTION).map(<[u8]>::to_vec);
                     whole.truncate(KEPT_BYTES);
-                    whole.shrink_to_fit();
                     head = whole;
                 }
+            }
+            let found = scan::secrets(&path, &head);
+            if !scan::keep_head(&path) {
+                head = Vec::new();
             }
             // A directory written again keeps what is under it; anything else replaces the
             // path, and the replaced file stays in its own layer.
@@ -184,6 +196,7 @@ impl Layered {
                     head,
                     removed_by: None,
                     dependencies,
+                    found,
                 },
             ) && replaced.kind != Kind::Directory
             {
@@ -302,7 +315,7 @@ mod tests {
         assert_eq!(image.deleted[0].path, "root/.ssh/id_rsa");
         assert_eq!(image.deleted[0].layer, 0);
         assert_eq!(image.deleted[0].removed_by, Some(1));
-        assert_eq!(image.deleted[0].head, b"KEY");
+        assert_eq!(image.deleted[0].size, 3);
     }
 
     #[test]
@@ -346,13 +359,16 @@ mod tests {
     #[test]
     fn a_file_written_again_keeps_the_first_version_among_the_deleted() {
         let image = apply(&[
-            &[("app.conf", "password=hunter2")],
+            &[("app.conf", "password=hunter22")],
             &[("./app.conf", "password=")],
         ]);
-        assert_eq!(image.files["app.conf"].head, b"password=");
         assert_eq!(image.files["app.conf"].layer, 1);
+        assert!(image.files["app.conf"].found.is_empty(), "an empty value");
         assert_eq!(image.deleted.len(), 1);
-        assert_eq!(image.deleted[0].head, b"password=hunter2");
+        // Found as the first layer streamed past; the contents themselves are not kept.
+        assert_eq!(image.deleted[0].found.len(), 1);
+        assert_eq!(image.deleted[0].found[0].hit.kind, "a value for password");
+        assert!(image.deleted[0].head.is_empty());
     }
 
     #[test]

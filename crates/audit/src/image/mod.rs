@@ -18,6 +18,7 @@ pub mod oci;
 pub mod report;
 pub mod runtimes;
 pub mod sbom;
+pub mod scan;
 pub mod secrets;
 pub mod source;
 

@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(image.history[0].created_by, "COPY . /");
         assert_eq!(image.layered.layers, 2);
         assert!(image.layered.files.is_empty());
-        assert_eq!(image.layered.deleted[0].head, b"password=x");
+        assert_eq!(image.layered.deleted[0].size, 10);
     }
 
     #[test]

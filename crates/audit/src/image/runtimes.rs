@@ -207,6 +207,7 @@ mod tests {
                     head: vec![],
                     removed_by: None,
                     dependencies: None,
+                    found: Vec::new(),
                 },
             );
         }

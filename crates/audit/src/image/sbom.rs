@@ -349,6 +349,7 @@ mod tests {
             head: head.to_vec(),
             removed_by: None,
             dependencies,
+            found: Vec::new(),
         }
     }
 
