@@ -246,6 +246,7 @@ fn engine(args: &EngineArgs) -> ExitCode {
 
 fn image(args: &ImageArgs) -> ExitCode {
     let today = time::OffsetDateTime::now_utc().date();
+    let started = std::time::Instant::now();
     let (image, source) = match (&args.archive, &args.engine) {
         (Some(path), _) => (
             audit::image::source::from_path(path),
@@ -278,6 +279,13 @@ fn image(args: &ImageArgs) -> ExitCode {
         }
     };
     let report = audit::image::inspect(&image, source, today);
+    eprintln!(
+        "msa audit image: {} layers, {} files and {} deleted or replaced ones read in {:.1} s",
+        image.layered.layers,
+        report.size.files,
+        report.size.deleted_files,
+        started.elapsed().as_secs_f64()
+    );
     if let Some(SbomFormat::Cyclonedx) = args.sbom {
         let components = audit::image::sbom::inventory(&image);
         let name = image
