@@ -92,7 +92,8 @@ enum Command {
     /// One process of the bench's ceiling (the shop's shape with nothing in it).
     #[command(subcommand, hide = true)]
     Ceiling(bench::ceiling::Role),
-    /// The security toolkit: inspect the container this runs in, or probe a deployment.
+    /// The security toolkit: inspect the container this runs in, probe a deployment, audit an
+    /// image before it ships, or the Docker engine that runs it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
     /// Run one service in this process.
