@@ -103,9 +103,8 @@ impl Engine {
 
     /// `GET path`, its JSON answer parsed.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, EngineError> {
-        let body = self.get(path).await?;
+        let mut body = self.get(path).await?;
         let mut bytes = Vec::new();
-        let mut body = body;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| self.protocol(error))?;
             if let Some(data) = frame.data_ref() {

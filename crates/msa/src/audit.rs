@@ -287,7 +287,7 @@ fn image(args: &ImageArgs) -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     if let Some(SbomFormat::Cyclonedx) = args.sbom {
-        let components = audit::image::sbom::inventory(&image);
+        let components = audit::image::sbom::inventory(&image, &report.operating_system);
         let name = image
             .tags
             .first()

@@ -47,15 +47,8 @@ pub fn environment(image: &Image) -> Option<Finding> {
         .flatten()
         .flat_map(|variable| {
             let (name, value) = variable.split_once('=').unwrap_or((variable, ""));
-            let mut hits = secrets::formats(value.as_bytes());
-            if hits.is_empty() && secrets::secret_name(name) && secrets::secret_value(value) {
-                hits.push(Hit {
-                    kind: "a value".into(),
-                    line: 1,
-                    fingerprint: secrets::fingerprint(value.trim().as_bytes()),
-                });
-            }
-            hits.into_iter()
+            secrets::setting(name, value)
+                .into_iter()
                 .map(move |hit| format!("Env {name}: {} {}", hit.kind, hit.fingerprint))
         })
         .collect();
@@ -103,20 +96,21 @@ pub fn redacted(words: &[String]) -> Vec<String> {
     shown
 }
 
+/// The labels, each with the secret its value holds, if any.
+fn label_secrets(image: &Image) -> impl Iterator<Item = (&String, &String, Option<Hit>)> {
+    image.config.labels.iter().flatten().map(|(name, value)| {
+        let secret = secrets::setting(name, value).into_iter().next();
+        (name, value, secret)
+    })
+}
+
 /// Labels with secret values shown by their fingerprint.
 pub fn redacted_labels(image: &Image) -> std::collections::BTreeMap<String, String> {
-    image
-        .config
-        .labels
-        .iter()
-        .flatten()
-        .map(|(name, value)| {
-            let secret = !secrets::formats(value.as_bytes()).is_empty()
-                || (secrets::secret_name(name) && secrets::secret_value(value));
-            let shown = if secret {
-                format!("<secret {}>", secrets::fingerprint(value.trim().as_bytes()))
-            } else {
-                value.clone()
+    label_secrets(image)
+        .map(|(name, value, secret)| {
+            let shown = match secret {
+                Some(hit) => format!("<secret {}>", hit.fingerprint),
+                None => value.clone(),
             };
             (name.clone(), shown)
         })
@@ -138,12 +132,9 @@ pub fn command_and_labels(image: &Image) -> Option<Finding> {
             ));
         }
     }
-    for (name, shown) in redacted_labels(image) {
-        if let Some(fingerprint) = shown.strip_prefix("<secret ") {
-            found.push(format!(
-                "Label {name}: a value {}",
-                fingerprint.trim_end_matches('>')
-            ));
+    for (name, _, secret) in label_secrets(image) {
+        if let Some(hit) = secret {
+            found.push(format!("Label {name}: {} {}", hit.kind, hit.fingerprint));
         }
     }
     (!found.is_empty()).then(|| {
@@ -198,11 +189,10 @@ pub fn history(image: &Image) -> Option<Finding> {
 /// Whether the config's environment holds the value a hit names.
 fn env_holds(env: &[String], hit: &Hit) -> bool {
     env.iter().any(|variable| {
-        let value = variable.split_once('=').map_or("", |(_, value)| value);
-        secrets::fingerprint(value.trim().as_bytes()) == hit.fingerprint
-            || secrets::formats(value.as_bytes())
-                .iter()
-                .any(|found| found.fingerprint == hit.fingerprint)
+        let (name, value) = variable.split_once('=').unwrap_or((variable, ""));
+        secrets::setting(name, value)
+            .iter()
+            .any(|found| found.fingerprint == hit.fingerprint)
     })
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{Entry, Kind};
 use super::model::Image;
+use crate::container::os::OperatingSystem;
 
 /// The most of a dependency list decompressed: real ones are tens of kilobytes.
 const DEPENDENCIES_LIMIT: u64 = 16 * 1024 * 1024;
@@ -28,35 +29,23 @@ pub struct Component {
     pub layer: usize,
 }
 
-/// Everything the image's final filesystem holds that the readers recognise.
-pub fn inventory(image: &Image) -> Vec<Component> {
+/// Everything the image's final filesystem holds that the readers recognise, on the
+/// operating system `os` describes (as the audit read it from the image's os-release).
+pub fn inventory(image: &Image, os: &OperatingSystem) -> Vec<Component> {
     let files = &image.layered.files;
-    let release = ["etc/os-release", "usr/lib/os-release"]
-        .iter()
-        .find_map(|path| files.get(*path).filter(|e| e.kind == Kind::File))
-        .map(|entry| String::from_utf8_lossy(&entry.head).into_owned())
-        .unwrap_or_default();
-    let field = |name: &str| {
-        release.lines().find_map(|line| {
-            Some(
-                line.strip_prefix(name)?
-                    .strip_prefix('=')?
-                    .trim_matches('"')
-                    .to_owned(),
-            )
-        })
-    };
-    let distro = field("ID").unwrap_or_else(|| "debian".into());
+    let distro = os.id.clone().unwrap_or_else(|| "debian".into());
     let mut components = Vec::new();
-    if let (Some(id), Some(version)) = (field("ID"), field("VERSION_ID")) {
+    if let (Some(source), Some(id), Some(version)) = (os.source, &os.id, &os.version_id) {
         components.push(Component {
             kind: "operating-system",
             ecosystem: id.clone(),
-            name: id,
-            version,
+            name: id.clone(),
+            version: version.clone(),
             purl: None,
-            path: "/etc/os-release".into(),
-            layer: files.get("etc/os-release").map_or(0, |e| e.layer),
+            path: source.into(),
+            layer: files
+                .get(source.trim_start_matches('/'))
+                .map_or(0, |e| e.layer),
         });
     }
     for entry in files.values().filter(|entry| entry.kind == Kind::File) {
@@ -367,6 +356,17 @@ mod tests {
         }
     }
 
+    /// The system the image's os-release describes, as the audit reads it.
+    fn os_of(image: &Image) -> OperatingSystem {
+        let release = image
+            .layered
+            .files
+            .get("etc/os-release")
+            .map(|entry| String::from_utf8_lossy(&entry.head).into_owned());
+        let release = release.as_deref().map(|text| ("/etc/os-release", text));
+        crate::container::os::describe(release, time::macros::date!(2026 - 12 - 06)).0
+    }
+
     fn zlib(bytes: &[u8]) -> Vec<u8> {
         let mut encoder =
             flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
@@ -398,7 +398,7 @@ mod tests {
             ),
             entry("msa", b"\x7fELF", Some(deps)),
         ]);
-        let components = inventory(&image);
+        let components = inventory(&image, &os_of(&image));
         let purls: Vec<&str> = components
             .iter()
             .filter_map(|c| c.purl.as_deref())
@@ -441,6 +441,6 @@ mod tests {
     #[test]
     fn a_broken_dependency_list_is_no_component_and_no_panic() {
         let image = image(vec![entry("app", b"\x7fELF", Some(b"not zlib".to_vec()))]);
-        assert!(inventory(&image).is_empty());
+        assert!(inventory(&image, &os_of(&image)).is_empty());
     }
 }

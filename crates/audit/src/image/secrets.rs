@@ -437,10 +437,29 @@ const NOT_VALUES: &[&str] = &[
     "redacted",
 ];
 
+/// A setting's value without the quotes and separators around it, as it is fingerprinted.
+fn unquoted(value: &str) -> &str {
+    value.trim().trim_matches(['"', '\'', ',', ';']).trim()
+}
+
+/// The secret a `name = value` setting (an environment variable, a label) holds: a value of
+/// a provider's shape whatever its name, else a value that is a secret under a secret's name.
+pub fn setting(name: &str, value: &str) -> Vec<Hit> {
+    let hits = formats(value.as_bytes());
+    if !(hits.is_empty() && secret_name(name) && secret_value(value)) {
+        return hits;
+    }
+    vec![Hit {
+        kind: "a value".into(),
+        line: 1,
+        fingerprint: fingerprint(unquoted(value).as_bytes()),
+    }]
+}
+
 /// Whether `value`, assigned to a secret-named setting, is a secret itself rather than a
 /// placeholder, a reference, a path, a switch or prose.
 pub fn secret_value(value: &str) -> bool {
-    let value = value.trim().trim_matches(['"', '\'', ',', ';']).trim();
+    let value = unquoted(value);
     value.len() >= 4
         && !is_placeholder(value.as_bytes())
         && !value.starts_with('/')
@@ -472,11 +491,10 @@ pub fn assignments(text: &[u8]) -> Vec<Hit> {
         let value = line[split + 1..].trim();
         let value = value.strip_prefix('=').unwrap_or(value);
         if secret_value(value) {
-            let value = value.trim().trim_matches(['"', '\'', ',', ';']).trim();
             hits.push(Hit {
                 kind: format!("a value for {name}"),
                 line: index + 1,
-                fingerprint: fingerprint(value.as_bytes()),
+                fingerprint: fingerprint(unquoted(value).as_bytes()),
             });
         }
     }
@@ -498,13 +516,7 @@ pub fn command_assignments(command: &str) -> Vec<Hit> {
             (plain && secret_name(name) && secret_value(value)).then(|| Hit {
                 kind: format!("a value for {name}"),
                 line: 1,
-                fingerprint: fingerprint(
-                    value
-                        .trim()
-                        .trim_matches(['"', '\'', ',', ';'])
-                        .trim()
-                        .as_bytes(),
-                ),
+                fingerprint: fingerprint(unquoted(value).as_bytes()),
             })
         })
         .collect()
